@@ -1,0 +1,1 @@
+"""What people see and ask for: the Textual console and the `cavra` command line."""

@@ -1,0 +1,69 @@
+"""The one wiring point: settings → database, config, identity, connectors (SPEC §2)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from scheduler.connectors.registry import ConnectorRegistry
+from store.clock import Clock, system_clock
+from store.config import CavraConfig, EnvSettings, data_dir, load_config
+from store.db import Database, default_sqlite_url, open_database
+from store.policy import Identity, resolve_identity
+from store.services.context import StoreContext
+
+
+@dataclass
+class Runtime:
+    ctx: StoreContext
+    registry: ConnectorRegistry
+    data_dir: Path
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    @property
+    def config(self) -> CavraConfig:
+        return self.ctx.config
+
+    @property
+    def identity(self) -> Identity:
+        return self.ctx.identity
+
+    def close(self) -> None:
+        self.ctx.db.dispose()
+
+
+def outbox_dir(db: Database, fallback: Path) -> Path:
+    """``outbox.jsonl`` sits beside the SQLite database, else in the data dir (SPEC §7)."""
+    if db.sqlite_path is not None and str(db.sqlite_path) != ":memory:":
+        return db.sqlite_path.resolve().parent
+    return fallback
+
+
+def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
+                  read_only: bool = False, clock: Clock = system_clock,
+                  default_db_name: str = "cavra.db", user: str | None = None) -> Runtime:
+    env = EnvSettings()
+    config = load_config(config_path or env.config)
+    folder = data_dir(env)
+    url = db_url or env.db_url or default_sqlite_url(folder).replace("cavra.db", default_db_name)
+    db = open_database(url)
+    identity = resolve_identity(config, read_only=read_only, user=user)
+    ctx = StoreContext(db=db, config=config, identity=identity, clock=clock)
+    return Runtime(ctx=ctx, registry=ConnectorRegistry(config, outbox_dir(db, folder)),
+                   data_dir=folder)
+
+
+def configure_logging(folder: Path, *, to_stderr: bool = False) -> Path:
+    """Logs go to a file: the screen belongs to the console."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "cavra.log"
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
+    if to_stderr:
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return path

@@ -1,0 +1,204 @@
+"""What each `cavra` command does: parse → call a service → print. No rules live here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cavra_tui.bootstrap import Runtime
+from cavra_tui.cli_output import (
+    delivery_json,
+    delivery_lines,
+    emit_json,
+    emit_lines,
+    plan_json,
+    plan_lines,
+    worker_json,
+    worker_lines,
+)
+from scheduler.delivery import deliver_escalation, deliver_report
+from scheduler.worker import run_retry_worker
+from store.audit import export_event, iter_events, verify_chain
+from store.errors import UserError
+from store.services.acknowledgements import acknowledge
+from store.services.escalation import build_plan
+from store.services.evidence import evidence_chain
+from store.services.metrics import read_metrics
+from store.services.recovery import import_recovery_items, parse_recovery_items
+from store.services.reports import create_schedule_run
+from store.services.retry import build_retry_plan
+
+# Other modules register more commands here: fn(subparsers, command_factory).
+EXTENSIONS: list[Callable[[Any, Any], None]] = []
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def open_console(runtime: Runtime, args: argparse.Namespace) -> int:
+    from cavra_tui.console import run_console
+
+    return run_console(runtime)
+
+
+def seed_demo(runtime: Runtime, args: argparse.Namespace) -> int:
+    from scheduler.demo import seed_demo_data
+
+    summary = seed_demo_data(runtime.ctx, runtime.registry)
+    if wants_json(args):
+        emit_json(summary)
+    else:
+        emit_lines([f"demo data: {', '.join(f'{k} {v}' for k, v in summary.items())}"])
+    return 0
+
+
+def demo(runtime: Runtime, args: argparse.Namespace) -> int:
+    from scheduler.demo import seed_demo_data
+
+    seed_demo_data(runtime.ctx, runtime.registry, only_if_empty=True)
+    if getattr(args, "no_console", False):
+        return 0
+    return open_console(runtime, args)
+
+
+def recovery_import(runtime: Runtime, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = sys.stdin.read() if args.file == "-" else path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"import: {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"import: {path}: unreadable ({exc.__class__.__name__})") from None
+    summary = import_recovery_items(runtime.ctx, parse_recovery_items(text))
+    if wants_json(args):
+        emit_json(summary)
+    else:
+        emit_lines([f"imported {summary['imported']} recovery items "
+                    f"({summary['inserted']} new, {summary['updated']} updated)"])
+    return 0
+
+
+def escalation_plan(runtime: Runtime, args: argparse.Namespace) -> int:
+    plan = build_plan(runtime.ctx, args.slo_minutes)
+    emit_json(plan_json(plan)) if wants_json(args) else emit_lines(plan_lines(plan))
+    return 0
+
+
+def escalation_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
+    deliveries = deliver_escalation(runtime.ctx, runtime.registry, args.plan_id, args.provider)
+    if wants_json(args):
+        emit_json([delivery_json(d) for d in deliveries])
+    else:
+        emit_lines(delivery_lines(deliveries))
+    return 0
+
+
+def escalation_ack(runtime: Runtime, args: argparse.Namespace) -> int:
+    ack = acknowledge(runtime.ctx, args.plan_id, args.provider, args.state, args.ref, args.notes)
+    if wants_json(args):
+        emit_json(ack)
+    else:
+        emit_lines([f"{ack.ack_id}  {ack.plan_id}/{ack.provider}  {ack.state}  "
+                    f"by {ack.acknowledged_by}"])
+    return 0
+
+
+def retry_plan(runtime: Runtime, args: argparse.Namespace) -> int:
+    plan = build_retry_plan(runtime.ctx)
+    if wants_json(args):
+        emit_json(plan)
+        return 0
+    lines = [f"retry plan {plan.retry_plan_id}  " + ", ".join(
+        f"{k} {v}" for k, v in plan.counts.items())]
+    for d in plan.decisions:
+        when = d.next_retry_at.isoformat(timespec="seconds") if d.next_retry_at else "-"
+        lines.append(f"  {d.action:<8} {d.plan_id}/{d.provider}  retries {d.retry_count}  "
+                     f"next {when}  {d.reason}")
+    emit_lines(lines)
+    return 0
+
+
+def retry_run(runtime: Runtime, args: argparse.Namespace) -> int:
+    result = run_retry_worker(runtime.ctx, runtime.registry, live=args.live,
+                              max_deliveries=args.max_deliveries)
+    emit_json(worker_json(result)) if wants_json(args) else emit_lines(worker_lines(result))
+    return 0
+
+
+def report_schedule_run(runtime: Runtime, args: argparse.Namespace) -> int:
+    run, report, created = create_schedule_run(runtime.ctx, args.schedule)
+    if wants_json(args):
+        emit_json({**run.model_dump(mode="json"), "created": created,
+                   "report": report.model_dump(mode="json")})
+    else:
+        emit_lines([f"schedule run {run.run_id}  report {report.report_id}  {report.status}",
+                    f"  {report.body['business_impact']}"])
+    return 0
+
+
+def report_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
+    deliveries = deliver_report(runtime.ctx, runtime.registry, args.run_id, args.provider)
+    if wants_json(args):
+        emit_json([delivery_json(d) for d in deliveries])
+    else:
+        emit_lines(delivery_lines(deliveries))
+    return 0
+
+
+def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
+    snapshot = read_metrics(runtime.db, runtime.ctx.clock())
+    if wants_json(args):
+        emit_json(snapshot)
+        return 0
+    emit_lines([
+        f"alert level            {snapshot.alert_level}",
+        f"retry worker runs      dry_run {snapshot.retry_worker_runs['dry_run']}, "
+        f"live {snapshot.retry_worker_runs['live']}",
+        "retry executions       " + ", ".join(f"{k} {v}" for k, v in
+                                              snapshot.retry_executions.items()),
+        "executive deliveries   " + ", ".join(f"{k} {v}" for k, v in
+                                              snapshot.executive_deliveries.items()),
+        f"failed deliveries      escalation {snapshot.failed_deliveries['escalation']}, "
+        f"executive {snapshot.failed_deliveries['executive']}",
+        f"acknowledgement pending {snapshot.acknowledgement_pending}",
+        f"open escalations       {snapshot.open_escalations}",
+    ])
+    return 0
+
+
+def evidence_show(runtime: Runtime, args: argparse.Namespace) -> int:
+    chain = evidence_chain(runtime.db, args.record_id)
+    emit_json(chain)
+    return 0
+
+
+def audit_verify(runtime: Runtime, args: argparse.Namespace) -> int:
+    with runtime.db.read() as session:
+        report = verify_chain(session)
+    if wants_json(args):
+        emit_json(report)
+    else:
+        (sys.stdout if report.ok else sys.stderr).write(report.describe() + "\n")
+    return 0 if report.ok else 3
+
+
+def audit_export(runtime: Runtime, args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else None
+    try:
+        stream = output.open("w", encoding="utf-8") if output else sys.stdout
+    except OSError as exc:
+        raise UserError(f"export: cannot write {output}: {exc.strerror}") from None
+    count = 0
+    with runtime.db.read() as session:
+        for row in iter_events(session):
+            stream.write(json.dumps(export_event(row), sort_keys=True) + "\n")
+            count += 1
+    if output:
+        stream.close()
+        sys.stderr.write(f"exported {count} audit events to {output}\n")
+    return 0

@@ -1,0 +1,76 @@
+"""One HTTP POST → one honest outcome. Shared by the webhook, Slack and PagerDuty kinds."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from scheduler.connectors.base import Stopwatch, error_class
+from store.services.deliveries import Outcome
+
+MAX_RETRY_AFTER_S = 86_400
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> int | None:
+    """Seconds, or an HTTP date; anything else is ignored rather than trusted."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(int(value), MAX_RETRY_AFTER_S)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = int((when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(seconds, 0), MAX_RETRY_AFTER_S)
+
+
+def _connect_failure(exc: httpx.ConnectError) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return "tls_error"
+        text = str(cause).lower()
+        if "name or service not known" in text or "nodename nor servname" in text or (
+                "temporary failure in name resolution" in text) or "getaddrinfo" in text:
+            return "dns_failure"
+        if "refused" in text:
+            return "connection_refused"
+        cause = cause.__cause__ or cause.__context__
+    return "connect_error"
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Outcome:
+    watch = Stopwatch()
+    timeout = httpx.Timeout(timeout_s)
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(url, content=body, headers={
+                "Content-Type": "application/json", "User-Agent": "cavra/0.1", **headers})
+    except httpx.ConnectTimeout:
+        # Never connected: the request was not sent, so this is a plain failure.
+        return Outcome(status="failed", latency_ms=watch.ms(), error="connect_timeout")
+    except httpx.ConnectError as exc:
+        return Outcome(status="failed", latency_ms=watch.ms(), error=_connect_failure(exc))
+    except httpx.TimeoutException as exc:
+        # Sent but no answer in time: the provider may have acted on it.
+        return Outcome(status="unknown", latency_ms=watch.ms(),
+                       error=f"timeout_after_send: {error_class(exc)}")
+    except httpx.HTTPError as exc:
+        return Outcome(status="failed", latency_ms=watch.ms(), error=f"http_error: {error_class(exc)}")
+    code = response.status_code
+    if 200 <= code < 300:
+        return Outcome(status="delivered", status_code=code, latency_ms=watch.ms())
+    retry_after = parse_retry_after(response.headers.get("Retry-After")) if code in (429, 503) \
+        else None
+    label = "rate_limited" if code == 429 else "client_error" if code < 500 else "server_error"
+    if code < 400:
+        label = "unexpected_status"
+    return Outcome(status="failed", status_code=code, latency_ms=watch.ms(),
+                   error=f"{label}: HTTP {code}", retry_after_s=retry_after)

@@ -1,0 +1,41 @@
+"""Builds the configured connectors by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scheduler.connectors.base import Connector
+from scheduler.connectors.outbox import OutboxConnector
+from scheduler.connectors.webhook import WebhookConnector
+from store.config import CavraConfig
+from store.errors import UserError
+
+
+class ConnectorRegistry:
+    def __init__(self, config: CavraConfig, outbox_dir: Path) -> None:
+        self.config = config
+        self.outbox_dir = outbox_dir
+        self._cache: dict[str, Connector] = {}
+
+    def override(self, name: str, connector: Connector | None) -> None:
+        """Swap in a connector for one provider (the demo's flaky phase); None restores."""
+        if connector is None:
+            self._cache.pop(name, None)
+        else:
+            self._cache[name] = connector
+
+    def get(self, name: str) -> Connector:
+        if name in self._cache:
+            return self._cache[name]
+        settings = self.config.provider(name)
+        if settings is None:
+            raise UserError(f"provider {name!r} is not configured")
+        connector: Connector
+        if settings.kind == "outbox":
+            connector = OutboxConnector(name, settings, self.config, self.outbox_dir)
+        elif settings.kind == "webhook":
+            connector = WebhookConnector(name, settings, self.config)
+        else:
+            raise UserError(f"provider {name!r}: kind {settings.kind!r} is not supported yet")
+        self._cache[name] = connector
+        return connector

@@ -1,0 +1,137 @@
+"""Sending through connectors: record in_flight, send once, record the outcome (SPEC §5.2, §5.6)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.connectors.base import OutboundMessage
+from scheduler.connectors.registry import ConnectorRegistry
+from store.digest import sha256_of
+from store.errors import UserError
+from store.models import Delivery
+from store.policy import Decision
+from store.rules.messages import escalation_message, report_message
+from store.rules.retry import idempotency_key
+from store.services.context import StoreContext
+from store.services.deliveries import Outcome, attempts_so_far, begin_delivery, finish_delivery
+from store.services.escalation import get_plan
+from store.services.reports import get_schedule_run
+from store.tables import DeliveryRow, PairStateRow, ReportScheduleRow
+
+log = logging.getLogger(__name__)
+OnFinish = Callable[[Session, Delivery], None]
+
+
+def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provider: str,
+             plan_id: str | None, run_id: str | None, attempt: int, key: str,
+             message: dict[str, Any], action: str, decision: Decision,
+             retry_plan_id: str | None = None, worker_run_id: str | None = None,
+             on_finish: OnFinish | None = None) -> Delivery:
+    connector = registry.get(provider)
+    digest = sha256_of(message)
+    with ctx.write() as session:
+        started = begin_delivery(ctx, session, kind=kind, provider=provider, plan_id=plan_id,
+                                 run_id=run_id, attempt=attempt, idempotency_key=key,
+                                 target=connector.target(), payload=message,
+                                 payload_sha256=digest, timeout_s=connector.timeout_s,
+                                 retry_plan_id=retry_plan_id, worker_run_id=worker_run_id)
+    outbound = OutboundMessage(delivery_id=started.delivery_id, kind=kind, provider=provider,
+                               idempotency_key=key, plan_id=plan_id, run_id=run_id,
+                               attempt=attempt, message=message)
+    try:
+        outcome = connector.send(outbound)
+    except Exception as exc:  # a connector bug must still end as a record, not a crash
+        log.exception("connector %s raised", provider)
+        outcome = Outcome(status="unknown", error=f"connector_error: {exc.__class__.__name__}")
+    with ctx.write() as session:
+        finished = finish_delivery(ctx, session, started.delivery_id, outcome)
+        if on_finish is not None:
+            on_finish(session, finished)
+        ctx.audit(session, action, decision, [finished.delivery_id, *(x for x in (
+            plan_id, run_id) if x)], f"{provider}: {finished.status}",
+            finished.model_dump(mode="json"))
+    return finished
+
+
+def _check_providers(requested: list[str], allowed: list[str], registry: ConnectorRegistry,
+                     subject: str) -> list[str]:
+    chosen = list(dict.fromkeys(requested)) or list(allowed)
+    for name in chosen:
+        if registry.config.provider(name) is None:
+            raise UserError(f"provider {name!r} is not configured")
+        if name not in allowed:
+            raise UserError(f"provider {name!r} is not one of {subject}'s providers "
+                            f"({', '.join(allowed) or 'none'})")
+    return chosen
+
+
+def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: str,
+                       providers: list[str] | None = None) -> list[Delivery]:
+    """One delivery record per provider; a failure is a recorded outcome, not an error."""
+    plan = get_plan(ctx, plan_id)
+    chosen = _check_providers(providers or [], plan.selected_providers, registry, plan.plan_id)
+    disabled = [n for n in chosen if not registry.config.providers[n].enabled]
+    if disabled:
+        raise UserError(f"provider {disabled[0]!r} is disabled in the config")
+    decision = ctx.require("escalation.deliver", [plan.plan_id])
+    results = []
+    for provider in chosen:
+        with ctx.db.read() as session:
+            pair = session.get(PairStateRow, (plan.plan_id, provider))
+            attempt = (pair.definitive_count if pair else 0) + 1
+        results.append(send_one(
+            ctx, registry, kind="escalation", provider=provider, plan_id=plan.plan_id,
+            run_id=None, attempt=attempt, key=idempotency_key(plan.plan_id, provider, attempt),
+            message=escalation_message(plan, provider, attempt), action="escalation.deliver",
+            decision=decision))
+    return results
+
+
+def executive_providers(ctx: StoreContext, schedule_id: str | None, session: Session) -> list[str]:
+    if schedule_id:
+        schedule = session.get(ReportScheduleRow, schedule_id)
+        if schedule is not None and schedule.providers:
+            return list(schedule.providers)
+    return [name for name in ctx.config.providers if ctx.config.is_executive(name)]
+
+
+def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
+                   providers: list[str] | None = None) -> list[Delivery]:
+    """Send the run's report to executive channels; providers that already succeeded are
+    skipped, so delivering a run twice never sends twice."""
+    with ctx.db.read() as session:
+        run, report = get_schedule_run(session, run_id)
+        allowed = executive_providers(ctx, run.schedule_id, session)
+        done = set(session.execute(select(DeliveryRow.provider).where(
+            DeliveryRow.run_id == run_id, DeliveryRow.status == "delivered")).scalars())
+    for name in dict.fromkeys(providers or []):
+        if registry.config.provider(name) is None:
+            raise UserError(f"provider {name!r} is not configured")
+        if not ctx.config.is_executive(name):
+            raise UserError(f"provider {name!r} is not an executive channel "
+                            '(set audience = ["executive"] in its config)')
+    chosen = list(dict.fromkeys(providers or [])) or allowed
+    if not chosen:
+        raise UserError('no executive provider configured (audience = ["executive"])')
+    for name in chosen:
+        if not ctx.config.is_executive(name):
+            raise UserError(f"provider {name!r} is not an executive channel "
+                            '(set audience = ["executive"] in its config)')
+    decision = ctx.require("report.deliver", [run_id])
+    results = []
+    for provider in chosen:
+        if provider in done:
+            continue
+        with ctx.db.read() as session:
+            attempt = attempts_so_far(session, run_id=run_id, provider=provider) + 1
+        results.append(send_one(
+            ctx, registry, kind="executive", provider=provider, plan_id=None, run_id=run_id,
+            attempt=attempt, key=idempotency_key(run_id, provider, attempt),
+            message=report_message(run, report, provider, attempt), action="report.deliver",
+            decision=decision))
+    return results

@@ -1,0 +1,114 @@
+"""The hash-chained audit log: append, verify, export (SPEC §4, §9)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from store.counters import touch
+from store.digest import sha256_of
+from store.models import AuditEvent
+from store.policy import Identity
+from store.tables import AuditEventRow, AuditHeadRow
+
+GENESIS = "0" * 64
+
+
+def _event_digest(fields: dict[str, Any]) -> str:
+    return sha256_of({key: fields[key] for key in sorted(fields) if key != "sha256"})
+
+
+def _hashable(row: AuditEventRow) -> dict[str, Any]:
+    from store.clock import as_utc
+
+    return {
+        "seq": row.seq, "at": as_utc(row.at).isoformat(), "actor": row.actor, "role": row.role,
+        "action": row.action, "target_ids": list(row.target_ids), "policy_rule": row.policy_rule,
+        "decision": row.decision, "detail": row.detail, "evidence_sha256": row.evidence_sha256,
+        "prev_sha256": row.prev_sha256,
+    }
+
+
+def append_audit(session: Session, *, identity: Identity, action: str, target_ids: list[str],
+                 rule: str, allowed: bool, detail: str, evidence: Any, at: datetime) -> AuditEvent:
+    """Append one event. Must run inside a write transaction: the head row serialises appends."""
+    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)
+                           .with_for_update()).scalar_one()
+    row = AuditEventRow(
+        seq=head.seq + 1, at=at, actor=identity.actor, role=identity.role_label, action=action,
+        target_ids=list(target_ids), policy_rule=rule, decision="allow" if allowed else "deny",
+        detail=detail[:255], evidence_sha256=sha256_of(evidence), prev_sha256=head.sha256,
+        sha256="",
+    )
+    row.sha256 = _event_digest(_hashable(row))
+    session.add(row)
+    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
+                    .values(seq=row.seq, sha256=row.sha256))
+    touch(session)
+    session.flush()
+    return AuditEvent.model_validate(row)
+
+
+class ChainReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    ok: bool
+    events: int
+    head_seq: int
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.events} events, head seq {self.head_seq}"
+        return f"audit chain broken at seq {self.broken_seq}: {self.problem}"
+
+
+def iter_events(session: Session, batch: int = 2000) -> Iterator[AuditEventRow]:
+    """Keyset-paged walk in seq order, so a long chain never sits in memory at once."""
+    after = 0
+    while True:
+        rows = session.execute(select(AuditEventRow).where(AuditEventRow.seq > after)
+                               .order_by(AuditEventRow.seq).limit(batch)).scalars().all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+        session.expunge_all()
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Walk the chain; name the first event that was modified, removed or moved."""
+    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
+    expected_prev = GENESIS
+    expected_seq = 1
+    count = 0
+    for row in iter_events(session):
+        if row.seq != expected_seq:
+            return ChainReport(ok=False, events=count, head_seq=head.seq, broken_seq=expected_seq,
+                               problem=f"event {expected_seq} is missing (next is {row.seq})")
+        if row.prev_sha256 != expected_prev:
+            return ChainReport(ok=False, events=count, head_seq=head.seq, broken_seq=row.seq,
+                               problem="does not link to the event before it "
+                                       "(deleted, reordered or rewritten)")
+        if _event_digest(_hashable(row)) != row.sha256:
+            return ChainReport(ok=False, events=count, head_seq=head.seq, broken_seq=row.seq,
+                               problem="content does not match its sha256 (modified)")
+        expected_prev = row.sha256
+        expected_seq += 1
+        count += 1
+    if count != head.seq or expected_prev != head.sha256:
+        return ChainReport(ok=False, events=count, head_seq=head.seq, broken_seq=count + 1,
+                           problem=f"chain ends at seq {count} but the head records {head.seq} "
+                                   "(events removed from the end)")
+    return ChainReport(ok=True, events=count, head_seq=head.seq)
+
+
+def export_event(row: AuditEventRow) -> dict[str, Any]:
+    data = _hashable(row)
+    data["sha256"] = row.sha256
+    return data

@@ -1,0 +1,187 @@
+"""The config file (TOML) and environment settings, validated by pydantic.
+
+Secrets never live in the file: a provider names the environment variable that holds
+its URL, token or password (``url_env``, ``secret_env``, ``password_env``, ``routing_key_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store.errors import UserError
+
+PUBLIC_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+ROLE_NAMES = ("operator", "release_manager", "auditor", "executive")
+PROVIDER_KINDS = ("outbox", "webhook", "slack", "email", "pagerduty")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ProviderBase(_Strict):
+    enabled: bool = True
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    audience: list[Literal["operations", "executive"]] = Field(default_factory=lambda: ["operations"])
+
+
+class OutboxProvider(_ProviderBase):
+    kind: Literal["outbox"]
+    path: str | None = None  # relative paths resolve against the config file's folder
+
+
+class WebhookProvider(_ProviderBase):
+    kind: Literal["webhook"]
+    url_env: str
+    secret_env: str | None = None  # HMAC-SHA256 signing key, optional
+
+
+class SlackProvider(_ProviderBase):
+    kind: Literal["slack"]
+    url_env: str
+
+
+class EmailProvider(_ProviderBase):
+    kind: Literal["email"]
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    sender: str
+    to: list[str] = Field(min_length=1)
+
+
+class PagerDutyProvider(_ProviderBase):
+    kind: Literal["pagerduty"]
+    routing_key_env: str
+    events_url: str = PUBLIC_EVENTS_URL
+
+
+ProviderConfig = Annotated[
+    OutboxProvider | WebhookProvider | SlackProvider | EmailProvider | PagerDutyProvider,
+    Field(discriminator="kind"),
+]
+
+
+class RoutingConfig(_Strict):
+    critical: list[str] = Field(default_factory=list)
+    warning: list[str] = Field(default_factory=list)
+    fallback: str = "outbox"
+
+
+class RetryPolicy(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    base_delay_minutes: float = Field(default=15, ge=0)
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    allow_immediate: bool = False
+    max_deliveries: int = Field(default=5, ge=1, le=100)
+
+
+class RolesConfig(_Strict):
+    release_manager: list[str] = Field(default_factory=list)
+    operator: list[str] = Field(default_factory=list)
+    auditor: list[str] = Field(default_factory=list)
+    executive: list[str] = Field(default_factory=list)
+    separate_duties: bool = False
+
+
+class EscalationConfig(_Strict):
+    slo_minutes: int = Field(default=240, ge=1)
+    lookback_hours: int = Field(default=24, ge=1)
+
+
+class CavraConfig(_Strict):
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict, validate_default=True)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    roles: RolesConfig | None = None
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    base_dir: str | None = Field(default=None, exclude=True)  # folder of the config file
+
+    @field_validator("providers")
+    @classmethod
+    def _outbox_always_exists(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        merged = dict(providers)
+        existing = merged.get("outbox")
+        if existing is not None and existing.kind != "outbox":
+            raise ValueError("the provider named 'outbox' must be of kind outbox")
+        # The embedded default is a local file: a governed channel for both audiences.
+        merged.setdefault("outbox", OutboxProvider(kind="outbox",
+                                                   audience=["operations", "executive"]))
+        return merged
+
+    @model_validator(mode="after")
+    def _routes_name_known_providers(self) -> CavraConfig:
+        for severity in ("critical", "warning"):
+            for name in getattr(self.routing, severity):
+                if name not in self.providers:
+                    raise ValueError(f"routing.{severity}: unknown provider {name!r}")
+        if self.routing.fallback not in self.providers:
+            raise ValueError(f"routing.fallback: unknown provider {self.routing.fallback!r}")
+        return self
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        return self.providers.get(name)
+
+    def is_executive(self, name: str) -> bool:
+        provider = self.providers.get(name)
+        return provider is not None and "executive" in provider.audience
+
+
+class EnvSettings(BaseSettings):
+    """Settings from the environment (``CAVRA_DB_URL``, ``CAVRA_CONFIG``, ``CAVRA_DATA_DIR``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CAVRA_", extra="ignore")
+
+    db_url: str | None = None
+    config: str | None = None
+    data_dir: str | None = None
+
+
+def data_dir(env: EnvSettings | None = None) -> Path:
+    env = env or EnvSettings()
+    return Path(env.data_dir) if env.data_dir else Path(platformdirs.user_data_dir("cavra"))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("cavra")) / "config.toml"
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    # A discriminated union adds the kind as a path step: providers.NAME.webhook.url_env.
+    if len(loc) >= 3 and loc[0] == "providers" and loc[2] in PROVIDER_KINDS:
+        del loc[2]
+    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    where = ".".join(loc)
+    return f"{where}: {message}" if where else message
+
+
+def load_config(path: str | os.PathLike[str] | None) -> CavraConfig:
+    """Load and validate the config; no file at the default location means defaults."""
+    explicit = path is not None
+    config_path = Path(path) if path is not None else default_config_path()
+    if not config_path.exists():
+        if explicit:
+            raise UserError(f"config: {config_path}: no such file")
+        return CavraConfig()
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"config: {config_path}: unreadable ({exc.__class__.__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config: {config_path}: invalid TOML ({exc})") from None
+    try:
+        config = CavraConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"config: {config_path}: {_describe(exc)}") from None
+    return config.model_copy(update={"base_dir": str(config_path.resolve().parent)})

@@ -1,0 +1,251 @@
+"""Frozen pydantic models: everything that crosses a package boundary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from store.clock import as_utc
+
+ClosureState = Literal["open", "resolved", "mitigated", "deferred", "escalated", "reopened"]
+AlertLevel = Literal["healthy", "warning", "critical"]
+Severity = Literal["critical", "warning"]
+DeliveryStatus = Literal["in_flight", "delivered", "failed", "unknown"]
+AckState = Literal["acknowledged", "accepted", "deferred", "escalated", "resolved", "dismissed"]
+RetryAction = Literal["retry", "wait", "suppress"]
+RunMode = Literal["dry_run", "live"]
+ExecutionStatus = Literal["dry_run", "delivered", "failed", "skipped", "blocked", "unknown"]
+
+ACK_STATES: tuple[str, ...] = ("acknowledged", "accepted", "deferred", "escalated", "resolved",
+                               "dismissed")
+ACK_CLEARS_LIVE_RETRY = frozenset({"accepted", "acknowledged", "resolved"})
+ACK_SETTLED = frozenset({"accepted", "acknowledged", "resolved", "dismissed"})
+EXECUTION_STATUSES: tuple[str, ...] = ("dry_run", "delivered", "failed", "skipped", "blocked",
+                                       "unknown")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return as_utc(value) if isinstance(value, datetime) else value
+
+
+class RecoveryItem(Record):
+    model_config = ConfigDict(frozen=True, from_attributes=True, extra="forbid")
+    recovery_id: str = Field(min_length=1, max_length=128)
+    connector: str = Field(min_length=1, max_length=128)
+    category: str = Field(min_length=1, max_length=128)
+    opened_at: datetime
+    drill_id: str | None = Field(default=None, max_length=128)
+    playbook_id: str | None = Field(default=None, max_length=128)
+    closure_state: ClosureState = "open"
+    failure_count: int = Field(default=0, ge=0)
+
+    @field_validator("opened_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a timezone (e.g. 2026-11-27T03:00:00Z)")
+        return value
+
+
+class EscalationRoute(Record):
+    connector: str
+    category: str
+    severity: Severity
+    reason: str
+    recommended_action: str
+    age_minutes: int
+    slo_status: Literal["open", "breached", "review_required"]
+    failure_count: int
+    providers: list[str]
+
+
+class EscalationPlan(Record):
+    plan_id: str
+    alert_level: AlertLevel
+    slo_minutes: int
+    routes: list[EscalationRoute]
+    selected_providers: list[str]
+    counts: dict[str, int]
+    created_at: datetime
+    created_by: str
+
+
+class Delivery(Record):
+    delivery_id: str
+    kind: Literal["escalation", "executive", "drill"]
+    plan_id: str | None
+    run_id: str | None
+    provider: str
+    status: DeliveryStatus
+    status_code: int | None
+    latency_ms: int | None
+    attempt: int
+    idempotency_key: str
+    target: str
+    payload_sha256: str
+    error: str | None
+    retry_after_s: int | None
+    retry_plan_id: str | None
+    worker_run_id: str | None
+    created_at: datetime
+    created_by: str
+    finished_at: datetime | None
+
+
+class Acknowledgement(Record):
+    ack_id: str
+    plan_id: str
+    provider: str
+    state: AckState
+    acknowledged_by: str
+    external_ref: str | None
+    created_at: datetime
+    created_by: str
+    # notes are private: they are deliberately absent from this model.
+
+
+class RetryDecision(Record):
+    plan_id: str
+    provider: str
+    action: RetryAction
+    reason: str
+    retry_count: int
+    next_retry_at: datetime | None
+    latest_delivery_id: str | None
+    failed_status_codes: list[int]
+    attempt: int
+    idempotency_key: str
+
+
+class RetryPlan(Record):
+    retry_plan_id: str
+    policy: dict[str, Any]
+    decisions: list[RetryDecision]
+    counts: dict[str, int]
+    created_at: datetime
+    created_by: str
+
+
+class ExecutionRecord(Record):
+    execution_id: str
+    execution_sha256: str
+    status: ExecutionStatus
+    reason: str
+    run_id: str
+    retry_plan_id: str
+    plan_id: str
+    provider: str
+    delivery_id: str | None
+    idempotency_key: str
+    payload_sha256: str
+    attempt: int
+    mode: RunMode
+    executed_by: str
+    executed_at: datetime
+
+
+class WorkerRun(Record):
+    run_id: str
+    mode: RunMode
+    trigger: Literal["manual", "schedule"]
+    retry_plan_id: str
+    schedule_id: str | None
+    started_at: datetime
+    summary: dict[str, int]
+    created_at: datetime
+    created_by: str
+
+
+class WorkerRunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    run: WorkerRun
+    executions: list[ExecutionRecord]
+
+    @property
+    def acknowledgement_pending(self) -> int:
+        return self.run.summary.get("acknowledgement_pending", 0)
+
+
+class ExecutiveReport(Record):
+    report_id: str
+    window_start: datetime
+    window_end: datetime
+    status: str
+    body: dict[str, Any]
+    created_at: datetime
+    created_by: str
+
+
+class ReportSchedule(Record):
+    schedule_id: str
+    name: str
+    kind: Literal["report", "retry-worker"]
+    cron: str | None
+    interval_s: int | None
+    timezone: str
+    providers: list[str]
+    enabled: bool
+    live: bool
+    misfire_grace_s: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class ScheduleRun(Record):
+    run_id: str
+    schedule_id: str | None
+    scheduled_for: datetime
+    trigger: Literal["manual", "schedule"]
+    window_start: datetime
+    window_end: datetime
+    report_id: str
+    created_at: datetime
+    created_by: str
+
+
+class AuditEvent(Record):
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target_ids: list[str]
+    policy_rule: str
+    decision: Literal["allow", "deny"]
+    detail: str
+    evidence_sha256: str
+    prev_sha256: str
+    sha256: str
+
+
+class PairState(Record):
+    plan_id: str
+    provider: str
+    definitive_count: int
+    failures_since_success: int
+    failed_status_codes: list[int]
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+    retry_after_s: int | None
+    latest_delivery_id: str | None
+    latest_status: str | None
+    latest_ack_id: str | None
+    latest_ack_state: str | None
+    latest_ack_by: str | None
+    ack_pending: bool
+
+
+class Page(BaseModel):
+    """One keyset page: ``next_cursor`` continues after the last item."""
+
+    model_config = ConfigDict(frozen=True)
+    items: list[Any]
+    next_cursor: str | None

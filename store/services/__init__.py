@@ -1,0 +1,1 @@
+"""Services validate, apply policy and persist; they return frozen models, never ORM rows."""

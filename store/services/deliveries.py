@@ -1,0 +1,148 @@
+"""Delivery records: one row per attempt, written ``in_flight`` before anything is sent and
+moved once to delivered/failed/unknown after (SPEC §4, §7). Pair state and counters move in
+the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from store.counters import adjust_gauge, bump
+from store.errors import Conflict
+from store.ids import new_id
+from store.models import ACK_SETTLED, Delivery
+from store.services.context import StoreContext
+from store.tables import DeliveryRow, PairStateRow
+
+IN_FLIGHT_GRACE_S = 30
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a connector reports about one attempt."""
+
+    status: str  # delivered | failed | unknown
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    retry_after_s: int | None = None
+
+
+def pair_state(session: Session, plan_id: str, provider: str, now: datetime) -> PairStateRow:
+    row = session.get(PairStateRow, (plan_id, provider))
+    if row is None:
+        row = PairStateRow(plan_id=plan_id, provider=provider, definitive_count=0,
+                           failures_since_success=0, failed_status_codes=[], ack_pending=False,
+                           updated_at=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def set_ack_pending(session: Session, pair: PairStateRow, pending: bool) -> None:
+    if pair.ack_pending != pending:
+        adjust_gauge(session, "ack_pending", 1 if pending else -1)
+        pair.ack_pending = pending
+
+
+def in_flight_for(session: Session, *, plan_id: str | None, run_id: str | None,
+                  provider: str) -> DeliveryRow | None:
+    query = select(DeliveryRow).where(DeliveryRow.provider == provider,
+                                      DeliveryRow.status == "in_flight")
+    query = query.where(DeliveryRow.plan_id == plan_id) if plan_id else query.where(
+        DeliveryRow.run_id == run_id)
+    return session.execute(query.limit(1)).scalar_one_or_none()
+
+
+def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: str,
+                   plan_id: str | None, run_id: str | None, attempt: int, idempotency_key: str,
+                   target: str, payload: dict[str, Any], payload_sha256: str, timeout_s: float,
+                   retry_plan_id: str | None = None, worker_run_id: str | None = None) -> Delivery:
+    """Record the attempt before sending, so a crash leaves evidence, never a silent send."""
+    busy = in_flight_for(session, plan_id=plan_id, run_id=run_id, provider=provider)
+    if busy is not None:
+        raise Conflict(f"delivery {busy.delivery_id} to {provider} is still in flight")
+    now = ctx.clock()
+    row = DeliveryRow(
+        delivery_id=new_id("delivery"), kind=kind, plan_id=plan_id, run_id=run_id,
+        provider=provider, status="in_flight", attempt=attempt, idempotency_key=idempotency_key,
+        target=target, payload_sha256=payload_sha256, retry_plan_id=retry_plan_id,
+        worker_run_id=worker_run_id, created_at=now, created_by=ctx.identity.actor,
+        in_flight_until=now + timedelta(seconds=timeout_s + IN_FLIGHT_GRACE_S),
+    )
+    session.add(row)
+    if kind == "escalation" and plan_id:
+        pair = pair_state(session, plan_id, provider, now)
+        set_ack_pending(session, pair, pair.latest_ack_state not in ACK_SETTLED)
+    session.flush()
+    return Delivery.model_validate(row)
+
+
+def finish_delivery(ctx: StoreContext, session: Session, delivery_id: str,
+                    outcome: Outcome) -> Delivery:
+    """The single allowed transition out of ``in_flight``."""
+    now = ctx.clock()
+    result = session.execute(
+        update(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id,
+                                  DeliveryRow.status == "in_flight")
+        .values(status=outcome.status, status_code=outcome.status_code,
+                latency_ms=outcome.latency_ms, error=(outcome.error or None) and
+                outcome.error[:255], retry_after_s=outcome.retry_after_s, finished_at=now,
+                in_flight_until=None))
+    row = session.get(DeliveryRow, delivery_id, populate_existing=True)
+    assert row is not None
+    if result.rowcount == 0:  # already moved on (e.g. swept to unknown): keep the first outcome
+        return Delivery.model_validate(row)
+    _count_outcome(session, row, now)
+    return Delivery.model_validate(row)
+
+
+def _count_outcome(session: Session, row: DeliveryRow, now: datetime) -> None:
+    if row.kind == "drill":
+        bump(session, f"drill_deliveries.{row.status}", now)
+        return
+    bump(session, f"{row.kind}_deliveries.{row.status}", now)
+    if row.kind != "escalation" or not row.plan_id:
+        return
+    pair = pair_state(session, row.plan_id, row.provider, now)
+    pair.latest_delivery_id = row.delivery_id
+    pair.latest_status = row.status
+    pair.updated_at = now
+    if row.status in ("delivered", "failed"):
+        pair.definitive_count += 1
+    if row.status == "delivered":
+        pair.failures_since_success = 0
+        pair.failed_status_codes = []
+        pair.last_success_at = now
+        pair.retry_after_s = None
+    else:
+        pair.failures_since_success += 1
+        pair.last_failure_at = now
+        pair.retry_after_s = row.retry_after_s
+        if row.status_code is not None:
+            pair.failed_status_codes = [*pair.failed_status_codes, row.status_code][-10:]
+
+
+def sweep_stale_in_flight(ctx: StoreContext) -> list[str]:
+    """Deliveries left ``in_flight`` past their deadline (a crash) become ``unknown``.
+
+    They are not resent blindly: a retry reuses the same idempotency key.
+    """
+    now = ctx.clock()
+    with ctx.write() as session:
+        stale = session.execute(select(DeliveryRow.delivery_id).where(
+            DeliveryRow.status == "in_flight", DeliveryRow.in_flight_until < now)).scalars().all()
+        for delivery_id in stale:
+            finish_delivery(ctx, session, delivery_id,
+                            Outcome(status="unknown", error="interrupted: process ended mid-send"))
+    return list(stale)
+
+
+def attempts_so_far(session: Session, *, run_id: str, provider: str) -> int:
+    return session.execute(select(func.count()).select_from(DeliveryRow).where(
+        DeliveryRow.run_id == run_id, DeliveryRow.provider == provider,
+        DeliveryRow.status.in_(("delivered", "failed")))).scalar_one()

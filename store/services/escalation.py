@@ -1,0 +1,100 @@
+"""Escalation plans (SPEC §5.1) and plan lookups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.counters import adjust_gauge, bump
+from store.errors import NotFound, UserError
+from store.ids import new_id
+from store.models import EscalationPlan, RecoveryItem
+from store.rules.escalation import OPEN_STATES, build_routes
+from store.services.context import StoreContext
+from store.tables import EscalationPlanRow, ExecutionRecordRow, PlanStateRow, RecoveryItemRow
+
+
+def _failed_executions(session: Session, since: object) -> dict[str, int]:
+    rows = session.execute(
+        select(ExecutionRecordRow.provider, func.count()).where(
+            ExecutionRecordRow.status.in_(("failed", "skipped")),
+            ExecutionRecordRow.created_at >= since).group_by(ExecutionRecordRow.provider)).all()
+    return {provider: count for provider, count in rows}
+
+
+def build_plan(ctx: StoreContext, slo_minutes: int | None = None) -> EscalationPlan:
+    if slo_minutes is not None and slo_minutes < 1:
+        raise UserError("--slo-minutes must be a whole number of minutes, at least 1")
+    decision = ctx.require("escalation.plan")
+    slo = slo_minutes or ctx.config.escalation.slo_minutes
+    now = ctx.clock()
+    with ctx.write() as session:
+        rows = session.execute(select(RecoveryItemRow).where(
+            RecoveryItemRow.closure_state.in_(OPEN_STATES))).scalars()
+        items = [RecoveryItem.model_validate(row) for row in rows]
+        failed = _failed_executions(
+            session, now - timedelta(hours=ctx.config.escalation.lookback_hours))
+        draft = build_routes(items, failed, now, slo, ctx.config)
+        row = EscalationPlanRow(
+            plan_id=new_id("plan"), alert_level=draft.alert_level, slo_minutes=slo,
+            routes=[route.model_dump(mode="json") for route in draft.routes],
+            selected_providers=draft.selected_providers, counts=draft.counts,
+            created_at=now, created_by=ctx.identity.actor)
+        session.add(row)
+        is_open = draft.alert_level != "healthy"
+        session.add(PlanStateRow(plan_id=row.plan_id, alert_level=draft.alert_level, open=is_open,
+                                 unresolved_providers=list(draft.selected_providers)))
+        if is_open:
+            adjust_gauge(session, "open_escalations", 1)
+            if draft.alert_level == "critical":
+                adjust_gauge(session, "open_critical_escalations", 1)
+        bump(session, "escalation_plans", now)
+        session.flush()
+        plan = EscalationPlan.model_validate(row)
+        ctx.audit(session, "escalation.plan", decision, [plan.plan_id],
+                  f"{plan.alert_level} plan, {len(plan.routes)} routes",
+                  plan.model_dump(mode="json"))
+    return plan
+
+
+def resolve_plan_id(session: Session, plan_id: str) -> str:
+    """``latest`` means the newest plan; anything else must exist."""
+    if plan_id == "latest":
+        found = session.execute(select(EscalationPlanRow.plan_id).order_by(
+            EscalationPlanRow.created_at.desc(), EscalationPlanRow.plan_id.desc())
+            .limit(1)).scalar_one_or_none()
+        if found is None:
+            raise NotFound("no escalation plan yet: run `cavra escalation plan` first")
+        return found
+    if session.get(EscalationPlanRow, plan_id) is None:
+        raise NotFound(f"escalation plan {plan_id!r} not found")
+    return plan_id
+
+
+def get_plan(ctx: StoreContext, plan_id: str) -> EscalationPlan:
+    with ctx.db.read() as session:
+        row = session.get(EscalationPlanRow, resolve_plan_id(session, plan_id))
+        return EscalationPlan.model_validate(row)
+
+
+def close_pair_if_settled(session: Session, plan_id: str, provider: str, state: str) -> None:
+    """A plan stays open until every selected provider's latest ack is resolved or dismissed."""
+    plan_state = session.get(PlanStateRow, plan_id)
+    if plan_state is None:
+        return
+    unresolved = [p for p in plan_state.unresolved_providers if p != provider]
+    if state not in ("resolved", "dismissed"):
+        unresolved = list(plan_state.unresolved_providers)
+        if provider not in unresolved:
+            unresolved.append(provider)
+    was_open = plan_state.open
+    now_open = bool(unresolved) and plan_state.alert_level != "healthy"
+    plan_state.unresolved_providers = unresolved
+    plan_state.open = now_open
+    if was_open != now_open:
+        delta = 1 if now_open else -1
+        adjust_gauge(session, "open_escalations", delta)
+        if plan_state.alert_level == "critical":
+            adjust_gauge(session, "open_critical_escalations", delta)

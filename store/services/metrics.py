@@ -1,0 +1,82 @@
+"""Dashboard numbers (SPEC §6): a fixed number of counter rows, never a history scan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from store.counters import change_version, read_all_time, read_hourly
+from store.db import Database
+from store.models import EXECUTION_STATUSES, AlertLevel
+
+EVENT_COUNTERS = (
+    *(f"retry_worker_runs.{mode}" for mode in ("dry_run", "live")),
+    *(f"retry_executions.{status}" for status in EXECUTION_STATUSES),
+    *(f"{kind}_deliveries.{status}" for kind in ("escalation", "executive")
+      for status in ("delivered", "failed", "unknown")),
+    "escalation_plans", "retry_plans", "schedule_runs", "schedule_missed", "schedule_errors",
+)
+GAUGES = ("ack_pending", "open_escalations", "open_critical_escalations")
+
+
+class MetricsSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    retry_worker_runs: dict[str, int]
+    retry_executions: dict[str, int]
+    executive_deliveries: dict[str, int]
+    failed_deliveries: dict[str, int]
+    acknowledgement_pending: int
+    open_escalations: int
+    alert_level: AlertLevel
+    last_24h: dict[str, Any]
+    hourly: dict[str, list[int]]
+    schedules: dict[str, int]
+    change_version: int
+
+
+def _shape(values: dict[str, int]) -> dict[str, Any]:
+    return {
+        "retry_worker_runs": {m: values[f"retry_worker_runs.{m}"] for m in ("dry_run", "live")},
+        "retry_executions": {s: values[f"retry_executions.{s}"] for s in EXECUTION_STATUSES},
+        "executive_deliveries": {s: values[f"executive_deliveries.{s}"]
+                                 for s in ("delivered", "failed", "unknown")},
+        "failed_deliveries": {k: values[f"{k}_deliveries.failed"] + values[
+            f"{k}_deliveries.unknown"] for k in ("escalation", "executive")},
+        "delivered": values["escalation_deliveries.delivered"]
+        + values["executive_deliveries.delivered"],
+    }
+
+
+def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
+    with db.read() as session:
+        totals = read_all_time(session, (*EVENT_COUNTERS, *GAUGES))
+        hourly = read_hourly(session, EVENT_COUNTERS, now)
+        version = change_version(session)
+    day = {name: sum(series) for name, series in hourly.items()}
+    all_time = _shape(totals)
+    recent = _shape(day)
+    deliveries = [sum(v) for v in zip(hourly["escalation_deliveries.delivered"],
+                                      hourly["executive_deliveries.delivered"], strict=True)]
+    failures = [sum(v) for v in zip(*(hourly[f"{k}_deliveries.{s}"]
+                                      for k in ("escalation", "executive")
+                                      for s in ("failed", "unknown")), strict=True)]
+    pending = max(0, totals["ack_pending"])
+    open_escalations = max(0, totals["open_escalations"])
+    level: AlertLevel = "healthy"
+    recent_failures = sum(recent["failed_deliveries"].values()) + recent["retry_executions"][
+        "failed"]
+    if totals["open_critical_escalations"] > 0:
+        level = "critical"
+    elif open_escalations or pending or recent_failures:
+        level = "warning"
+    return MetricsSnapshot(
+        **{key: all_time[key] for key in ("retry_worker_runs", "retry_executions",
+                                          "executive_deliveries", "failed_deliveries")},
+        acknowledgement_pending=pending, open_escalations=open_escalations, alert_level=level,
+        last_24h=recent, hourly={"deliveries": deliveries, "failures": failures},
+        schedules={"runs": totals["schedule_runs"], "missed": totals["schedule_missed"],
+                   "errors": totals["schedule_errors"]},
+        change_version=version,
+    )

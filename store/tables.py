@@ -1,0 +1,266 @@
+"""SQLAlchemy tables. Evidence tables are append-only (SPEC §3); projection tables
+(``pair_state``, ``plan_state``, ``metric_counters``, ``locks``, ``change_marker``) are
+derived state kept in the same transaction as the evidence, so reads stay constant-time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class _Stamped:
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class RecoveryItemRow(_Stamped, Base):
+    __tablename__ = "recovery_items"
+    recovery_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(128), index=True)
+    category: Mapped[str] = mapped_column(String(128))
+    drill_id: Mapped[str | None] = mapped_column(String(128))
+    playbook_id: Mapped[str | None] = mapped_column(String(128))
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    closure_state: Mapped[str] = mapped_column(String(16), index=True)
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EscalationPlanRow(_Stamped, Base):
+    __tablename__ = "escalation_plans"
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert_level: Mapped[str] = mapped_column(String(16))
+    slo_minutes: Mapped[int] = mapped_column(Integer)
+    routes: Mapped[list[Any]] = mapped_column(JSON)
+    selected_providers: Mapped[list[Any]] = mapped_column(JSON)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DeliveryRow(_Stamped, Base):
+    __tablename__ = "deliveries"
+    delivery_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # escalation | executive | drill
+    plan_id: Mapped[str | None] = mapped_column(String(32))
+    run_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    target: Mapped[str] = mapped_column(String(255))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(255))
+    retry_after_s: Mapped[int | None] = mapped_column(Integer)
+    retry_plan_id: Mapped[str | None] = mapped_column(String(32))
+    worker_run_id: Mapped[str | None] = mapped_column(String(32))
+    finished_at: Mapped[datetime | None] = mapped_column()
+    in_flight_until: Mapped[datetime | None] = mapped_column()
+    __table_args__ = (Index("ix_deliveries_pair", "plan_id", "provider", "created_at"),)
+
+
+class AcknowledgementRow(_Stamped, Base):
+    __tablename__ = "acknowledgements"
+    ack_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    acknowledged_by: Mapped[str] = mapped_column(String(64))
+    external_ref: Mapped[str | None] = mapped_column(String(255))
+    notes: Mapped[str | None] = mapped_column(Text)  # private: never leaves the database
+    __table_args__ = (Index("ix_acks_pair", "plan_id", "provider", "created_at"),)
+
+
+class RetryPlanRow(_Stamped, Base):
+    __tablename__ = "retry_plans"
+    retry_plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decisions: Mapped[list[Any]] = mapped_column(JSON)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class WorkerRunRow(_Stamped, Base):
+    __tablename__ = "worker_runs"
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    retry_plan_id: Mapped[str] = mapped_column(String(32))
+    schedule_id: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column()
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ExecutionRecordRow(_Stamped, Base):
+    __tablename__ = "execution_records"
+    execution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    execution_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    retry_plan_id: Mapped[str] = mapped_column(String(32))
+    plan_id: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str | None] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    executed_by: Mapped[str] = mapped_column(String(64))
+    executed_at: Mapped[datetime] = mapped_column()
+
+
+class ExecutiveReportRow(_Stamped, Base):
+    __tablename__ = "executive_reports"
+    report_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReportScheduleRow(_Stamped, Base):
+    """A schedule is configuration, not evidence: enable/disable/remove change it (audited)."""
+
+    __tablename__ = "report_schedules"
+    schedule_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # report | retry-worker
+    cron: Mapped[str | None] = mapped_column(String(128))
+    interval_s: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64))
+    providers: Mapped[list[Any]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    live: Mapped[bool] = mapped_column(Boolean, default=False)
+    misfire_grace_s: Mapped[int] = mapped_column(Integer, default=300)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class ScheduleRunRow(_Stamped, Base):
+    __tablename__ = "schedule_runs"
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    schedule_id: Mapped[str | None] = mapped_column(String(32))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    trigger: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    report_id: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("schedule_id", "scheduled_for", name="uq_schedule_run_slot"),)
+
+
+class ScheduleEventRow(_Stamped, Base):
+    """Missed fires and job errors (SPEC §8), counted in metrics and shown in the console."""
+
+    __tablename__ = "schedule_events"
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(String(32), index=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))  # missed | error | fired
+    detail: Mapped[str] = mapped_column(String(255))
+
+
+class AuditEventRow(Base):
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_ids: Mapped[list[Any]] = mapped_column(JSON)
+    policy_rule: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(8))  # allow | deny
+    detail: Mapped[str] = mapped_column(String(255))
+    evidence_sha256: Mapped[str] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain head: locking this row serialises appends on any database."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class MetricCounterRow(Base):
+    """bucket 0 = all time; otherwise the hour (epoch seconds // 3600) the event fell in."""
+
+    __tablename__ = "metric_counters"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PairStateRow(Base):
+    """Latest facts of one (plan, provider) pair, so retry planning never scans history."""
+
+    __tablename__ = "pair_state"
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definitive_count: Mapped[int] = mapped_column(Integer, default=0)
+    failures_since_success: Mapped[int] = mapped_column(Integer, default=0)
+    failed_status_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    last_failure_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    retry_after_s: Mapped[int | None] = mapped_column(Integer)
+    latest_delivery_id: Mapped[str | None] = mapped_column(String(32))
+    latest_status: Mapped[str | None] = mapped_column(String(16))
+    latest_ack_id: Mapped[str | None] = mapped_column(String(32))
+    latest_ack_state: Mapped[str | None] = mapped_column(String(16))
+    latest_ack_by: Mapped[str | None] = mapped_column(String(64))
+    ack_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class PlanStateRow(Base):
+    __tablename__ = "plan_state"
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert_level: Mapped[str] = mapped_column(String(16))
+    open: Mapped[bool] = mapped_column(Boolean)
+    unresolved_providers: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class LockRow(Base):
+    """Named leases: the live retry worker and the scheduler leader."""
+
+    __tablename__ = "locks"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+
+class ChangeMarkerRow(Base):
+    """Bumped by every write, so a console can notice other processes' changes cheaply."""
+
+    __tablename__ = "change_marker"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+APPEND_ONLY_TABLES = (
+    "escalation_plans",
+    "acknowledgements",
+    "retry_plans",
+    "worker_runs",
+    "execution_records",
+    "executive_reports",
+    "schedule_runs",
+    "audit_events",
+)
