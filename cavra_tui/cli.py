@@ -110,8 +110,10 @@ def build_parser() -> OneLineParser:
     command("verify", c.audit_verify, "check the hash chain", audit)
     export = command("export", c.audit_export, "export the chain as JSON lines", audit)
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
-    for extend in c.EXTENSIONS:
-        extend(sub, command)
+    from cavra_tui import cli_provider, cli_schedule
+
+    cli_schedule.register(sub, command)
+    cli_provider.register(sub, command)
     return parser
 
 

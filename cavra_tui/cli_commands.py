@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import (
@@ -31,9 +29,6 @@ from store.services.metrics import read_metrics
 from store.services.recovery import import_recovery_items, parse_recovery_items
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
-
-# Other modules register more commands here: fn(subparsers, command_factory).
-EXTENSIONS: list[Callable[[Any, Any], None]] = []
 
 
 def wants_json(args: argparse.Namespace) -> bool:
