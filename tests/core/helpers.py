@@ -1,0 +1,62 @@
+"""Helpers shared by the core tests."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cavra_tui.cli import main
+from store.models import RecoveryItem
+
+WEBHOOK_CONFIG = """
+[providers.ops-webhook]
+kind = "webhook"
+url_env = "CAVRA_TEST_HOOK_URL"
+secret_env = "CAVRA_TEST_HOOK_SECRET"
+timeout_s = 2
+
+[routing]
+critical = ["ops-webhook"]
+warning = ["ops-webhook"]
+fallback = "outbox"
+
+[retry]
+max_attempts = 3
+base_delay_minutes = 15
+multiplier = 2.0
+"""
+
+
+def item(recovery_id: str, now: datetime, age_minutes: int, **extra: Any) -> RecoveryItem:
+    return RecoveryItem(recovery_id=recovery_id, connector=extra.pop("connector", "payments-api"),
+                        category=extra.pop("category", "rollback"),
+                        opened_at=now - timedelta(minutes=age_minutes), **extra)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code, out, err = run_cli(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def table_dump(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table: equal dumps mean nothing was written."""
+    conn = sqlite3.connect(db_path)
+    try:
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr)
+                for t in tables}
+    finally:
+        conn.close()
