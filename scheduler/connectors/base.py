@@ -15,7 +15,7 @@ from store.services.deliveries import Outcome
 @dataclass(frozen=True)
 class OutboundMessage:
     delivery_id: str
-    kind: str  # escalation | executive | drill
+    kind: str  # escalation | executive | drill | resolve
     provider: str
     idempotency_key: str
     plan_id: str | None

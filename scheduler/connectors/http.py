@@ -70,8 +70,13 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
         # Sent but no answer in time: the provider may have acted on it.
         return Outcome(status="unknown", latency_ms=watch.ms(),
                        error=f"timeout_after_send: {error_class(exc)}")
+    except httpx.UnsupportedProtocol:
+        return Outcome(status="failed", latency_ms=watch.ms(), error="invalid_url")
     except httpx.HTTPError as exc:
-        return Outcome(status="failed", latency_ms=watch.ms(), error=f"http_error: {error_class(exc)}")
+        return Outcome(status="failed", latency_ms=watch.ms(),
+                       error=f"http_error: {error_class(exc)}")
+    except (httpx.InvalidURL, ValueError):  # a malformed URL from the environment
+        return Outcome(status="failed", latency_ms=watch.ms(), error="invalid_url")
     code = response.status_code
     if 200 <= code < 300:
         return Outcome(status="delivered", status_code=code, latency_ms=watch.ms())

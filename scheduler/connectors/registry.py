@@ -5,11 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from scheduler.connectors.base import Connector
+from scheduler.connectors.email import EmailConnector
 from scheduler.connectors.outbox import OutboxConnector
+from scheduler.connectors.pagerduty import PagerDutyConnector
+from scheduler.connectors.slack import SlackConnector
 from scheduler.connectors.webhook import WebhookConnector
 from store.config import CavraConfig
 from store.errors import UserError
 
+# kind → connector class; a new kind is one module plus one line here (outbox is built apart:
+# it needs the default folder).
+NETWORK_KINDS: dict[str, type[Connector]] = {
+    "webhook": WebhookConnector,
+    "slack": SlackConnector,
+    "email": EmailConnector,
+    "pagerduty": PagerDutyConnector,
+}
 
 class ConnectorRegistry:
     def __init__(self, config: CavraConfig, outbox_dir: Path) -> None:
@@ -33,8 +44,8 @@ class ConnectorRegistry:
         connector: Connector
         if settings.kind == "outbox":
             connector = OutboxConnector(name, settings, self.config, self.outbox_dir)
-        elif settings.kind == "webhook":
-            connector = WebhookConnector(name, settings, self.config)
+        elif settings.kind in NETWORK_KINDS:
+            connector = NETWORK_KINDS[settings.kind](name, settings, self.config)
         else:
             raise UserError(f"provider {name!r}: kind {settings.kind!r} is not supported yet")
         self._cache[name] = connector

@@ -1,0 +1,60 @@
+"""Slack incoming webhook: a readable summary (``text`` fallback plus Block Kit blocks).
+
+The webhook URL is the secret (its path is the token): it comes from ``url_env`` and is
+stored only as ``https://hooks.slack.com/***``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scheduler.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
+from scheduler.connectors.http import post_json
+from scheduler.connectors.render import render
+from scheduler.connectors.secrets import from_env
+from store.services.deliveries import Outcome
+
+HEADER_LIMIT = 150  # Slack's limit for a header block
+SECTION_LIMIT = 3000
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_body(message: OutboundMessage) -> dict[str, Any]:
+    rendered = render(message.kind, message.message)
+    details = "\n".join(rendered.lines)
+    return {
+        "text": _clip(rendered.title, SECTION_LIMIT),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text",
+                                        "text": _clip(rendered.title, HEADER_LIMIT)}},
+            {"type": "section", "text": {"type": "mrkdwn",
+                                         "text": _clip(details, SECTION_LIMIT)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                f"{message.kind} · delivery {message.delivery_id} · "
+                f"key {message.idempotency_key}")}]},
+        ],
+    }
+
+
+class SlackConnector(Connector):
+    kind = "slack"
+
+    def target(self) -> str:
+        try:
+            return redact_url(from_env(self.settings.url_env))
+        except MissingSecret:
+            return f"env:{self.settings.url_env} (unset)"
+
+    def send(self, message: OutboundMessage) -> Outcome:
+        try:
+            url = from_env(self.settings.url_env)
+        except MissingSecret as exc:
+            return Outcome(status="failed", error=f"missing_secret: {exc}")
+        body = json.dumps(slack_body(message), sort_keys=True).encode()
+        # Slack ignores the header, but it lets a proxy or a recorded request dedupe.
+        return post_json(url, body, {"Idempotency-Key": message.idempotency_key},
+                         self.timeout_s)
