@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler.circuit import record_outcome
 from scheduler.connectors.base import OutboundMessage
 from scheduler.connectors.registry import ConnectorRegistry
 from store.digest import sha256_of
@@ -50,6 +51,7 @@ def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provi
         outcome = Outcome(status="unknown", error=f"connector_error: {exc.__class__.__name__}")
     with ctx.write() as session:
         finished = finish_delivery(ctx, session, started.delivery_id, outcome)
+        record_outcome(session, finished, ctx.config.circuit, ctx.clock())
         if on_finish is not None:
             on_finish(session, finished)
         ctx.audit(session, action, decision, [finished.delivery_id, *(x for x in (

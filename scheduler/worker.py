@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from scheduler.circuit import SKIP_REASON as CIRCUIT_OPEN
+from scheduler.circuit import is_open as circuit_is_open
 from scheduler.connectors.registry import ConnectorRegistry
 from scheduler.delivery import send_one
 from store.digest import sha256_of
@@ -102,12 +104,14 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
             pair = session.get(PairStateRow, (item.plan_id, item.provider))
             latest_ack = pair.latest_ack_state if pair else None
             ack_by = pair.latest_ack_by if pair else None
+            circuit_open = circuit_is_open(session, item.provider, ctx.clock())
         message = escalation_message(plan, item.provider, item.attempt) if plan else {}
         digest = sha256_of(message)
         provider = ctx.config.provider(item.provider)
         skip_reason = ("plan_not_found" if plan is None else
                        "provider_not_configured" if provider is None else
-                       "provider_disabled" if not provider.enabled else None)
+                       "provider_disabled" if not provider.enabled else
+                       CIRCUIT_OPEN if circuit_open else None)
         if mode == "dry_run":
             with ctx.write() as session:
                 if skip_reason:

@@ -98,12 +98,20 @@ class EscalationConfig(_Strict):
     lookback_hours: int = Field(default=24, ge=1)
 
 
+class CircuitConfig(_Strict):
+    """Per-provider circuit breaker: open after N consecutive failures, for a cool-down."""
+
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    cooldown_s: int = Field(default=300, ge=1, le=86_400)
+
+
 class CavraConfig(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict, validate_default=True)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     roles: RolesConfig | None = None
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     base_dir: str | None = Field(default=None, exclude=True)  # folder of the config file
 
     @field_validator("providers")

@@ -264,3 +264,17 @@ APPEND_ONLY_TABLES = (
     "schedule_runs",
     "audit_events",
 )
+
+
+class ProviderHealthRow(Base):
+    """Circuit-breaker state per provider: derived from deliveries, updated with their outcome."""
+
+    __tablename__ = "provider_health"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="closed")  # closed | open
+    opened_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    last_failure_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
