@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from store.clock import as_utc
 
@@ -29,9 +29,10 @@ EXECUTION_STATUSES: tuple[str, ...] = ("dry_run", "delivered", "failed", "skippe
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
-    @field_validator("*", mode="after")
+    @field_validator("*", mode="before")
     @classmethod
     def _utc(cls, value: Any) -> Any:
+        # SQLite hands stored (UTC) datetimes back naive; text input is left to the field type.
         return as_utc(value) if isinstance(value, datetime) else value
 
 
@@ -40,18 +41,11 @@ class RecoveryItem(Record):
     recovery_id: str = Field(min_length=1, max_length=128)
     connector: str = Field(min_length=1, max_length=128)
     category: str = Field(min_length=1, max_length=128)
-    opened_at: datetime
+    opened_at: AwareDatetime  # a naive time would be guessed at: refuse it
     drill_id: str | None = Field(default=None, max_length=128)
     playbook_id: str | None = Field(default=None, max_length=128)
     closure_state: ClosureState = "open"
     failure_count: int = Field(default=0, ge=0)
-
-    @field_validator("opened_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a timezone (e.g. 2026-11-27T03:00:00Z)")
-        return value
 
 
 class EscalationRoute(Record):
@@ -79,7 +73,7 @@ class EscalationPlan(Record):
 
 class Delivery(Record):
     delivery_id: str
-    kind: Literal["escalation", "executive", "drill"]
+    kind: Literal["escalation", "executive", "drill", "resolve"]
     plan_id: str | None
     run_id: str | None
     provider: str

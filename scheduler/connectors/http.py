@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -13,6 +14,9 @@ from scheduler.connectors.base import Stopwatch, error_class
 from store.services.deliveries import Outcome
 
 MAX_RETRY_AFTER_S = 86_400
+# httpx logs every request's full URL at INFO, and webhook URLs carry tokens.
+for _noisy in ("httpx", "httpcore"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
 @functools.cache
