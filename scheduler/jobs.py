@@ -1,0 +1,128 @@
+"""The functions APScheduler runs. Module-level and taking IDs only (a persistent job store
+could pickle them); the running service is looked up by its lease holder name.
+
+They are plain ``def`` functions: APScheduler runs them in its thread pool, so their
+database and network work never blocks the event loop (the console stays responsive).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from scheduler.connectors.registry import ConnectorRegistry
+from scheduler.delivery import deliver_report
+from scheduler.lease import LeaderLease
+from scheduler.triggers import build_trigger, latest_fire_at_or_before
+from scheduler.worker import run_retry_worker
+from store.clock import as_utc
+from store.errors import NotFound, UserError
+from store.models import ReportSchedule
+from store.services.context import StoreContext
+from store.services.reports import create_schedule_run
+from store.services.schedules import get_schedule, last_handled, record_schedule_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobHost:
+    """What a running scheduler lends its jobs: context, connectors, lease."""
+
+    ctx: StoreContext
+    registry: ConnectorRegistry
+    lease: LeaderLease
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def lock_for(self, schedule_id: str) -> threading.Lock:
+        """One fire per schedule at a time in this process (catch-up and regular fires)."""
+        with self._guard:
+            return self._locks.setdefault(schedule_id, threading.Lock())
+
+
+_HOSTS: dict[str, JobHost] = {}
+
+
+def register_host(host: JobHost) -> None:
+    _HOSTS[host.lease.holder] = host
+
+
+def unregister_host(holder: str) -> None:
+    _HOSTS.pop(holder, None)
+
+
+def fire_schedule(holder: str, schedule_id: str, slot_iso: str | None = None) -> None:
+    """Run one slot of a schedule. Without ``slot_iso`` the slot is the trigger's latest fire
+    time (the one APScheduler is firing for); a catch-up passes its slot explicitly."""
+    host = _HOSTS.get(holder)
+    if host is None:
+        log.info("scheduler %s has stopped; %s not fired", holder, schedule_id)
+        return
+    with host.lock_for(schedule_id):
+        if not host.lease.held():
+            log.warning("%s is no longer the leader; %s not fired", holder, schedule_id)
+            return
+        try:
+            schedule = get_schedule(host.ctx.db, schedule_id)
+        except NotFound:
+            return
+        if not schedule.enabled:
+            return
+        slot = _slot(host.ctx, schedule, slot_iso)
+        if slot is not None:
+            run_slot(host.ctx, host.registry, schedule, slot)
+
+
+def _slot(ctx: StoreContext, schedule: ReportSchedule, slot_iso: str | None) -> datetime | None:
+    if slot_iso is not None:
+        return as_utc(datetime.fromisoformat(slot_iso))
+    now = ctx.clock()
+    floor = now - timedelta(seconds=schedule.misfire_grace_s + 60)
+    return latest_fire_at_or_before(build_trigger(schedule), now, not_before=floor)
+
+
+def run_slot(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSchedule,
+             slot: datetime) -> None:
+    """Do the schedule's work for ``slot``; an error becomes a recorded ``error`` event."""
+    try:
+        if schedule.kind == "report":
+            fire_report(ctx, registry, schedule, slot)
+        else:
+            fire_retry_worker(ctx, registry, schedule, slot)
+    except Exception as exc:  # a failed job is a recorded outcome, not a dead scheduler
+        if isinstance(exc, UserError):
+            detail = f"{exc.__class__.__name__}: {exc}"
+            log.warning("schedule %s at %s: %s", schedule.schedule_id, slot.isoformat(), detail)
+        else:  # internal: the class only (a message could carry a secret); traceback to the log
+            detail = f"internal error: {exc.__class__.__name__}"
+            log.exception("schedule %s at %s failed", schedule.schedule_id, slot.isoformat())
+        try:
+            record_schedule_event(ctx, schedule.schedule_id, "error", slot, detail)
+        except Exception:
+            log.exception("could not record the error of schedule %s", schedule.schedule_id)
+
+
+def fire_report(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSchedule,
+                slot: datetime) -> None:
+    """Build (or find) the run for this slot, then deliver to providers not yet reached."""
+    run, _report, created = create_schedule_run(ctx, schedule.schedule_id, slot,
+                                                 trigger="schedule")
+    deliveries = deliver_report(ctx, registry, run.run_id)
+    log.info("schedule %s at %s: run %s (%s), %d deliveries", schedule.schedule_id,
+             slot.isoformat(), run.run_id, "new" if created else "existing", len(deliveries))
+
+
+def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSchedule,
+                      slot: datetime) -> None:
+    with ctx.db.read() as session:
+        done = last_handled(session, [schedule.schedule_id]).get(schedule.schedule_id)
+    if done is not None and done >= slot:
+        log.info("schedule %s at %s: already handled", schedule.schedule_id, slot.isoformat())
+        return
+    result = run_retry_worker(ctx, registry, live=schedule.live, trigger="schedule",
+                              schedule_id=schedule.schedule_id)
+    log.info("schedule %s at %s: worker run %s (%s)", schedule.schedule_id, slot.isoformat(),
+             result.run.run_id, result.run.mode)

@@ -1,0 +1,127 @@
+"""APScheduler triggers for stored schedules, and the catch-up decision after downtime.
+
+Everything here is pure computation on a given "now", so tests drive it with a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from store.clock import as_utc
+from store.models import ReportSchedule
+
+TICK = timedelta(microseconds=1)
+# Widening look-back windows used to find the latest fire time before a moment.
+_LOOKBACK = (timedelta(minutes=10), timedelta(hours=2), timedelta(days=1), timedelta(days=8),
+             timedelta(days=62), timedelta(days=400), timedelta(days=3660))
+
+
+class WallClockCronTrigger(CronTrigger):
+    """A cron trigger that fires once per wall-clock time when clocks fall back.
+
+    APScheduler 3.11 fires a fixed-hour job (``30 2 * * *``) twice on the night the clock
+    falls back (02:30 CEST and 02:30 CET). Like cron, we keep the first occurrence; jobs
+    whose hour field is ``*`` still fire every real hour.
+    """
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        candidate = super().get_next_fire_time(previous_fire_time, now)
+        while candidate is not None and self._repeats_wall_clock(candidate):
+            candidate = super().get_next_fire_time(candidate, candidate + TICK)
+        return candidate
+
+    def _repeats_wall_clock(self, moment: datetime) -> bool:
+        if moment.fold != 1 or str(self.fields[5]) == "*":  # fields[5] is the hour field
+            return False
+        return moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
+def build_trigger(schedule: ReportSchedule) -> BaseTrigger:
+    zone = ZoneInfo(schedule.timezone)
+    if schedule.cron:
+        return WallClockCronTrigger.from_crontab(schedule.cron, timezone=zone)
+    # Anchored at creation (whole seconds), so every process computes the same fire times.
+    anchor = as_utc(schedule.created_at).replace(microsecond=0)
+    return IntervalTrigger(seconds=schedule.interval_s or 1, start_date=anchor, timezone=zone)
+
+
+def next_fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
+    """The first fire time strictly after ``moment``, in UTC."""
+    fire = trigger.get_next_fire_time(None, as_utc(moment) + TICK)
+    return as_utc(fire) if fire is not None else None
+
+
+def fire_times(trigger: BaseTrigger, after: datetime, until: datetime,
+               cap: int = 10_000) -> Iterator[datetime]:
+    """Fire times in (after, until], oldest first, at most ``cap`` of them (UTC)."""
+    fire = trigger.get_next_fire_time(None, as_utc(after) + TICK)
+    count = 0
+    while fire is not None and as_utc(fire) <= until and count < cap:
+        yield as_utc(fire)
+        count += 1
+        fire = trigger.get_next_fire_time(fire, fire)
+
+
+def latest_fire_at_or_before(trigger: BaseTrigger, moment: datetime,
+                             not_before: datetime | None = None) -> datetime | None:
+    """The latest fire time in (not_before, moment], found without walking all history."""
+    moment = as_utc(moment)
+    floor = as_utc(not_before) if not_before is not None else None
+    if isinstance(trigger, IntervalTrigger):
+        start = as_utc(trigger.start_date)
+        if start > moment:
+            return None
+        steps = int((moment - start) / trigger.interval)
+        fire = start + trigger.interval * steps
+        return fire if floor is None or fire > floor else None
+    for window in _LOOKBACK:
+        start = moment - window
+        if floor is not None and start < floor:
+            start = floor
+        found = None
+        for fire in fire_times(trigger, start, moment):
+            found = fire
+        if found is not None:
+            return found
+        if floor is not None and start == floor:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a scheduler owes a schedule when it (re)loads it at ``now``."""
+
+    run_slot: datetime | None = None  # one coalesced catch-up run for this slot
+    missed_slot: datetime | None = None  # latest slot that fell outside the grace period
+    missed_count: int = 0  # how many slots were missed (capped)
+
+    @property
+    def nothing(self) -> bool:
+        return self.run_slot is None and self.missed_slot is None
+
+
+def plan_catch_up(trigger: BaseTrigger, baseline: datetime, now: datetime,
+                  grace_s: float, cap: int = 1000) -> CatchUp:
+    """Slots in (baseline, now] were owed while no leader ran. Like APScheduler's coalesce:
+    if the latest is within ``grace_s`` of now, one run for it covers them all; otherwise
+    they are missed."""
+    latest = latest_fire_at_or_before(trigger, now, not_before=baseline)
+    if latest is None:
+        return CatchUp()
+    if now - latest <= timedelta(seconds=grace_s):
+        return CatchUp(run_slot=latest)
+    missed = sum(1 for _ in fire_times(trigger, baseline, now, cap=cap))
+    return CatchUp(missed_slot=latest, missed_count=missed)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,267 @@
+"""Report and retry-worker schedules (SPEC §8): add, list, enable, disable, remove, and the
+missed/error events the scheduler records about them.
+
+A schedule is configuration, not evidence: changes update the row in place and are audited.
+Bad input raises a one-line ``UserError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.counters import bump
+from store.db import Database
+from store.errors import NotFound, UserError
+from store.ids import new_id
+from store.models import Record, ReportSchedule
+from store.services.context import StoreContext
+from store.tables import ReportScheduleRow, ScheduleEventRow, ScheduleRunRow, WorkerRunRow
+
+ScheduleKind = Literal["report", "retry-worker"]
+KINDS: tuple[str, ...] = ("report", "retry-worker")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_INTERVAL_S = 1
+MAX_INTERVAL_S = 366 * 86400
+MAX_MISFIRE_GRACE_S = 86400
+DEFAULT_MISFIRE_GRACE_S = 300
+EVENT_COUNTERS = {"missed": "schedule_missed", "error": "schedule_errors"}
+
+
+class ScheduleEvent(Record):
+    event_id: int
+    schedule_id: str
+    scheduled_for: datetime | None
+    kind: Literal["missed", "error"]
+    detail: str
+    created_at: datetime
+    created_by: str
+
+
+def parse_duration(text: str) -> int:
+    """``30s``, ``5m``, ``1h``, ``1d`` → seconds."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*([smhd])\s*", text or "")
+    if match is None:
+        raise UserError(f"duration {text!r}: use a whole number and a unit, e.g. 30s, 5m, 1h, 1d")
+    seconds = int(match.group(1)) * DURATION_UNITS[match.group(2)]
+    if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
+        raise UserError(f"duration {text!r}: must be between 1s and 366d")
+    return seconds
+
+
+def describe_duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"timezone {name!r} is not a known IANA zone (e.g. Europe/Berlin, UTC)"
+                        ) from None
+
+
+def check_cron(expression: str, zone: ZoneInfo) -> str:
+    text = " ".join((expression or "").split())
+    try:
+        CronTrigger.from_crontab(text, timezone=zone)
+    except ValueError as exc:
+        raise UserError(f"cron {expression!r}: {exc}") from None
+    return text
+
+
+def _check_name(session: Session, name: str) -> str:
+    text = (name or "").strip()
+    if not 1 <= len(text) <= 64 or not text.isprintable():
+        raise UserError("schedule name must be 1–64 printable characters")
+    taken = session.execute(select(ReportScheduleRow.schedule_id).where(
+        ReportScheduleRow.name == text, ReportScheduleRow.removed.is_(False))).first()
+    if taken is not None:
+        raise UserError(f"a schedule named {text!r} already exists ({taken[0]})")
+    return text
+
+
+def _check_providers(ctx: StoreContext, kind: str, providers: list[str]) -> list[str]:
+    chosen = list(dict.fromkeys(providers))
+    if kind != "report":
+        if chosen:
+            raise UserError("--provider applies to report schedules only")
+        return []
+    for name in chosen:
+        if ctx.config.provider(name) is None:
+            raise UserError(f"provider {name!r} is not configured")
+        if not ctx.config.is_executive(name):
+            raise UserError(f"provider {name!r} is not an executive channel "
+                            '(set audience = ["executive"] in its config)')
+    # No providers named: every executive channel configured now, written down explicitly.
+    return chosen or sorted(n for n in ctx.config.providers if ctx.config.is_executive(n))
+
+
+def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
+                 every: str | int | None = None, timezone: str = "UTC",
+                 kind: str = "report", providers: list[str] | None = None, live: bool = False,
+                 misfire_grace_s: int = DEFAULT_MISFIRE_GRACE_S) -> ReportSchedule:
+    if (cron is None) == (every is None):
+        raise UserError("give exactly one of --cron EXPR or --every DURATION")
+    if kind not in KINDS:
+        raise UserError(f"kind {kind!r}: choose report or retry-worker")
+    if live and kind != "retry-worker":
+        raise UserError("--live applies to retry-worker schedules only")
+    if not 1 <= misfire_grace_s <= MAX_MISFIRE_GRACE_S:
+        raise UserError(f"misfire grace must be between 1 and {MAX_MISFIRE_GRACE_S} seconds")
+    zone = check_timezone(timezone)
+    cron_text = check_cron(cron, zone) if cron is not None else None
+    interval_s = None
+    if every is not None:
+        interval_s = every if isinstance(every, int) else parse_duration(every)
+        if not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
+            raise UserError("interval must be between 1s and 366d")
+    chosen = _check_providers(ctx, kind, providers or [])
+    with ctx.db.read() as session:
+        clean_name = _check_name(session, name)
+    decision = ctx.require("schedule.change")
+    if live:
+        ctx.require("retry.run.live")
+    now = ctx.clock()
+    with ctx.write() as session:
+        row = ReportScheduleRow(
+            schedule_id=new_id("schedule"), name=clean_name, kind=kind, cron=cron_text,
+            interval_s=interval_s, timezone=zone.key, providers=chosen, enabled=True, live=live,
+            misfire_grace_s=misfire_grace_s, removed=False, updated_at=now, created_at=now,
+            created_by=ctx.identity.actor)
+        session.add(row)
+        session.flush()
+        schedule = ReportSchedule.model_validate(row)
+        ctx.audit(session, "schedule.change", decision, [schedule.schedule_id],
+                  f"add {kind} schedule {clean_name!r}: {describe_trigger(schedule)}",
+                  {"change": "add", "schedule": schedule.model_dump(mode="json")})
+    return schedule
+
+
+def describe_trigger(schedule: ReportSchedule) -> str:
+    if schedule.cron:
+        return f"cron {schedule.cron} ({schedule.timezone})"
+    return f"every {describe_duration(schedule.interval_s or 0)}"
+
+
+def _find(session: Session, ref: str) -> ReportScheduleRow:
+    row = session.get(ReportScheduleRow, ref)
+    if row is None:
+        row = session.execute(select(ReportScheduleRow).where(
+            ReportScheduleRow.name == ref, ReportScheduleRow.removed.is_(False))
+        ).scalar_one_or_none()
+    if row is None or row.removed:
+        raise NotFound(f"schedule {ref!r} not found")
+    return row
+
+
+def get_schedule(db: Database, ref: str) -> ReportSchedule:
+    """By ID (``sch-…``) or by name."""
+    with db.read() as session:
+        return ReportSchedule.model_validate(_find(session, ref))
+
+
+def list_schedules(db: Database) -> list[ReportSchedule]:
+    with db.read() as session:
+        rows = session.execute(select(ReportScheduleRow).where(
+            ReportScheduleRow.removed.is_(False)).order_by(ReportScheduleRow.name)).scalars()
+        return [ReportSchedule.model_validate(row) for row in rows]
+
+
+def _change(ctx: StoreContext, ref: str, change: str) -> ReportSchedule:
+    with ctx.db.read() as session:
+        target = ReportSchedule.model_validate(_find(session, ref))
+    decision = ctx.require("schedule.change", [target.schedule_id])
+    if change == "enable" and target.live:
+        ctx.require("retry.run.live", [target.schedule_id])
+    now = ctx.clock()
+    with ctx.write() as session:
+        row = _find(session, target.schedule_id)
+        if change == "remove":
+            row.removed, row.enabled = True, False
+        else:
+            row.enabled = change == "enable"
+        row.updated_at = now  # the scheduler notices the change and resets its catch-up baseline
+        session.flush()
+        schedule = ReportSchedule.model_validate(row)
+        ctx.audit(session, "schedule.change", decision, [schedule.schedule_id],
+                  f"{change} schedule {schedule.name!r}",
+                  {"change": change, "schedule": schedule.model_dump(mode="json")})
+    return schedule
+
+
+def enable_schedule(ctx: StoreContext, ref: str) -> ReportSchedule:
+    return _change(ctx, ref, "enable")
+
+
+def disable_schedule(ctx: StoreContext, ref: str) -> ReportSchedule:
+    return _change(ctx, ref, "disable")
+
+
+def remove_schedule(ctx: StoreContext, ref: str) -> ReportSchedule:
+    """Removed schedules stay in the table (their runs refer to them) but never fire again."""
+    return _change(ctx, ref, "remove")
+
+
+def record_schedule_event(ctx: StoreContext, schedule_id: str, kind: Literal["missed", "error"],
+                          scheduled_for: datetime | None, detail: str) -> ScheduleEvent:
+    """A missed fire or a job error: recorded, counted in metrics, audited."""
+    decision = ctx.require("scheduler.fire", [schedule_id])
+    now = ctx.clock()
+    with ctx.write() as session:
+        row = ScheduleEventRow(schedule_id=schedule_id, scheduled_for=scheduled_for, kind=kind,
+                               detail=detail[:255], created_at=now,
+                               created_by=ctx.identity.actor)
+        session.add(row)
+        bump(session, EVENT_COUNTERS[kind], now)
+        session.flush()
+        event = ScheduleEvent.model_validate(row)
+        ctx.audit(session, f"scheduler.{kind}", decision, [schedule_id], detail,
+                  event.model_dump(mode="json"))
+    return event
+
+
+def list_schedule_events(db: Database, schedule_id: str | None = None,
+                         limit: int = 50) -> list[ScheduleEvent]:
+    with db.read() as session:
+        query = select(ScheduleEventRow).order_by(ScheduleEventRow.event_id.desc()).limit(limit)
+        if schedule_id is not None:
+            query = query.where(ScheduleEventRow.schedule_id == schedule_id)
+        return [ScheduleEvent.model_validate(row) for row in session.execute(query).scalars()]
+
+
+def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetime]:
+    """The latest slot each schedule has dealt with: a report run, a worker run, or a
+    missed/error event. Slots at or before it are never owed a catch-up run."""
+    if not schedule_ids:
+        return {}
+    found: dict[str, datetime] = {}
+    queries = (
+        select(ScheduleRunRow.schedule_id, func.max(ScheduleRunRow.scheduled_for))
+        .where(ScheduleRunRow.schedule_id.in_(schedule_ids))
+        .group_by(ScheduleRunRow.schedule_id),
+        select(WorkerRunRow.schedule_id, func.max(WorkerRunRow.started_at))
+        .where(WorkerRunRow.schedule_id.in_(schedule_ids)).group_by(WorkerRunRow.schedule_id),
+        select(ScheduleEventRow.schedule_id, func.max(ScheduleEventRow.scheduled_for))
+        .where(ScheduleEventRow.schedule_id.in_(schedule_ids))
+        .group_by(ScheduleEventRow.schedule_id),
+    )
+    from store.clock import as_utc
+
+    for query in queries:
+        for schedule_id, moment in session.execute(query).all():
+            if schedule_id is None or moment is None:
+                continue
+            moment = as_utc(moment)
+            if schedule_id not in found or moment > found[schedule_id]:
+                found[schedule_id] = moment
+    return found
