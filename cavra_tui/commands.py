@@ -1,0 +1,142 @@
+"""The console's workflow actions as Textual actions (keys, palette): each gathers what the
+action needs from the screen (the highlighted plan, run …), asks for input or confirmation in
+a modal when needed, and runs the workflow step in a thread worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+from textual.worker import get_current_worker
+
+from cavra_tui import workflow
+from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady
+from cavra_tui.screens.forms.ack_form import AckForm
+from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
+from store.errors import UserError
+from store.policy import authorize
+
+if TYPE_CHECKING:
+    from cavra_tui.bootstrap import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowCommands(App[None]):
+    """CavraApp's base. Results come back as ActionFinished / ActionFailed messages."""
+
+    runtime: Runtime
+
+    def refresh_data(self) -> None:
+        """Reload what the screens show (CavraApp decides how)."""
+
+    def _selected(self, kind: str) -> str | None:
+        picker = getattr(self.screen, "selected", None)
+        return picker(kind) if picker is not None else None
+
+    def start_action(self, name: str, step: Callable[[], Any],
+                     done: Callable[[Any], Any] | None = None) -> None:
+        """Run one workflow step in a thread; never more than one step of the same name."""
+
+        def work() -> None:
+            try:
+                result = step()
+            except UserError as exc:
+                self.post_message(ActionFailed(name, str(exc)))
+                return
+            except Exception as exc:  # an internal failure is shown, logged, and survived
+                log.exception("%s failed", name)
+                self.post_message(ActionFailed(name, f"internal error: {exc.__class__.__name__}"
+                                                     " (details in cavra.log)"))
+                return
+            if get_current_worker().is_cancelled:
+                return
+            self.post_message(done(result) if done else ActionFinished(
+                name, result.summary, result.severity, result.result))
+
+        group = f"action-{name}"
+        if any(w.group == group and not w.is_finished for w in self.workers):
+            self.notify(f"{name} is still running", severity="warning", timeout=4)
+            return
+        self.notify(f"{name}…", timeout=2)
+        self.run_worker(work, thread=True, group=group, exit_on_error=False, name=name)
+
+    # -- the workflow, in order --------------------------------------------------------------
+
+    def action_build_plan(self) -> None:
+        self.start_action("build plan", lambda: workflow.plan_escalation(self.runtime))
+
+    def action_deliver_plan(self) -> None:
+        plan_id = self._selected("plan")
+        self.start_action("deliver plan", lambda: workflow.deliver_plan(self.runtime, plan_id))
+
+    def action_acknowledge(self) -> None:
+        form = AckForm(self._selected("plan") or "latest", self._selected("provider") or "outbox")
+
+        def submitted(request: workflow.AckRequest | None) -> None:
+            if request is not None:
+                self.start_action("acknowledge",
+                                  lambda: workflow.record_ack(self.runtime, request))
+
+        self.push_screen(form, submitted)
+
+    def action_retry_plan(self) -> None:
+        self.start_action("retry plan", lambda: workflow.plan_retries(self.runtime))
+
+    def action_dry_run(self) -> None:
+        self.start_action("dry-run", lambda: workflow.dry_run(self.runtime))
+
+    def action_live_run(self) -> None:
+        decision = authorize(self.runtime.identity, "retry.run.live")
+        if not decision.allowed:
+            # The service records the denial in the audit chain and raises the reason.
+            self.start_action("live run", lambda: workflow.refuse_live_run(self.runtime))
+            return
+        self.start_action("live run preview", lambda: workflow.preview_live_run(self.runtime),
+                          done=lambda preview: LivePreviewReady(preview))
+
+    def on_live_preview_ready(self, message: LivePreviewReady) -> None:
+        self.refresh_data()  # the preview's dry-run is itself a recorded run
+
+        def confirmed(send: bool | None) -> None:
+            if send:
+                self.start_action("live run", lambda: workflow.live_run(self.runtime))
+            else:
+                self.notify("live run cancelled: nothing was sent", timeout=4)
+
+        self.push_screen(ConfirmLiveRun(message.preview), confirmed)
+
+    def action_schedule_run(self) -> None:
+        self.start_action("schedule run", lambda: workflow.schedule_run(self.runtime))
+
+    def action_deliver_report(self) -> None:
+        run_id = self._selected("schedule_run")
+        self.start_action("deliver report", lambda: workflow.send_report(self.runtime, run_id))
+
+    def action_verify_audit(self) -> None:
+        self.start_action("verify audit", lambda: workflow.verify_audit(self.runtime))
+
+    def action_show_evidence(self) -> None:
+        record_id = self._selected("evidence")
+        self.switch_mode("audit")
+        if record_id:
+            screen = self.screen
+            show = getattr(screen, "show_evidence_for", None)
+            if show is not None:
+                self.call_after_refresh(show, record_id)
+
+    # -- results -----------------------------------------------------------------------------
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        self.notify(message.summary, title=message.action,
+                    severity=message.severity,  # type: ignore[arg-type]
+                    timeout=8 if message.severity == "information" else 15)
+        self.refresh_data()
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(message.reason, title=f"{message.action} refused"
+                    if "refused" in message.reason else message.action,
+                    severity="error", timeout=15)
+        self.refresh_data()  # a refusal is audited: show it

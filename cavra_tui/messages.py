@@ -1,0 +1,62 @@
+"""Messages that carry results from thread workers back to the UI thread.
+
+Workers never touch widgets: they post one of these, and the screen that asked for the data
+updates its widgets in the handler (attributes down, messages up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class DataLoaded(Message):
+    """A screen's query finished. ``part`` names which widget the data is for."""
+
+    part: str
+    payload: Any
+    append: bool = False
+    merge: bool = False
+
+
+@dataclass
+class DataChanged(Message):
+    """Something was written (by this process or another): visible screens should reload."""
+
+    version: int | None = None
+
+
+@dataclass
+class ActionFinished(Message):
+    """A workflow action ran; ``summary`` is the one line shown to the user."""
+
+    action: str
+    summary: str
+    severity: str = "information"
+    result: Any = None
+
+
+@dataclass
+class ActionFailed(Message):
+    """A workflow action was refused or failed; the reason is shown, the app keeps running."""
+
+    action: str
+    reason: str
+
+
+@dataclass
+class LivePreviewReady(Message):
+    """The dry-run that precedes a live run finished: show what a live run would send."""
+
+    preview: Any
+    ack_states: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+
+@dataclass
+class NeedMoreRows(Message):
+    """A table's cursor reached its last loaded row: load the next page."""
+
+    table_id: str

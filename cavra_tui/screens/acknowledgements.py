@@ -1,0 +1,68 @@
+"""Acknowledgements: pairs still waiting for one, and every acknowledgement recorded."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+
+from cavra_tui.formatting import status, when
+from cavra_tui.messages import DataLoaded
+from cavra_tui.screens.base import CavraScreen
+from cavra_tui.widgets.record_table import RecordTable, Row
+from store.models import Acknowledgement, PairState
+from store.services.listing import list_acknowledgements, list_pending_pairs
+
+PENDING_COLUMNS = (("Plan", "plan"), ("Provider", "provider"), ("Last delivery", "delivery"),
+                   ("Latest ack", "ack"), ("Since", "since"))
+ACK_COLUMNS = (("When", "when"), ("Plan", "plan"), ("Provider", "provider"),
+               ("State", "state"), ("By", "by"), ("Ref", "ref"))
+
+
+def pending_row(pair: PairState) -> Row:
+    return f"{pair.plan_id}/{pair.provider}", (
+        pair.plan_id, pair.provider, status(pair.latest_status),
+        status(pair.latest_ack_state) if pair.latest_ack_state else "none",
+        when(pair.last_failure_at or pair.last_success_at))
+
+
+def ack_row(ack: Acknowledgement) -> Row:
+    return ack.ack_id, (when(ack.created_at), ack.plan_id, ack.provider, status(ack.state),
+                        ack.acknowledged_by, ack.external_ref or "-")
+
+
+class AcknowledgementsScreen(CavraScreen):
+    TITLE: ClassVar[str] = "Acknowledgements"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "app.acknowledge", "Acknowledge")]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(classes="stack"):
+            yield RecordTable(PENDING_COLUMNS, id="pending", title="Awaiting acknowledgement")
+            yield RecordTable(ACK_COLUMNS, id="acks", title="Acknowledgements")
+
+    def on_mount(self) -> None:
+        db = self.runtime.db
+        self.page_table("acks", lambda cursor, search: list_acknowledgements(
+            db, cursor=cursor, search=search), ack_row)
+
+    def reload(self, merge: bool = False) -> None:
+        db = self.runtime.db
+        self.load("pending", lambda: list_pending_pairs(db))
+        self.reload_table("acks", merge=merge)
+
+    def show_pending(self, message: DataLoaded) -> None:
+        self.query_one("#pending", RecordTable).show_rows(
+            [pending_row(pair) for pair in message.payload], has_more=False)
+
+    def selected(self, kind: str) -> str | None:
+        pending = self.query_one("#pending", RecordTable)
+        focused_acks = self.focused is self.query_one("#acks")
+        source = self.query_one("#acks", RecordTable) if focused_acks else pending
+        key = source.selected_id()
+        if key is None:
+            return None
+        row = source.get_row(key)
+        plan, provider = (row[1], row[2]) if focused_acks else (row[0], row[1])
+        return {"plan": str(plan), "provider": str(provider)}.get(kind)

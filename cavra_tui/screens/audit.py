@@ -1,0 +1,187 @@
+"""Audit: the hash chain's status, its events, and the evidence chain behind a record."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Static
+
+from cavra_tui.formatting import short, status, when
+from cavra_tui.messages import DataLoaded
+from cavra_tui.screens.base import CavraScreen
+from cavra_tui.widgets.record_table import RecordTable, Row
+from store.audit import ChainReport, verify_chain
+from store.clock import as_utc
+from store.ids import kind_of
+from store.models import AuditEvent
+from store.services.evidence import evidence_chain
+from store.services.listing import list_audit_events
+
+EVENT_COLUMNS = (("Seq", "seq"), ("When", "when"), ("Decision", "decision"),
+                 ("Action", "action"), ("Actor", "actor"), ("Detail", "detail"))
+
+
+def event_row(event: AuditEvent) -> Row:
+    return str(event.seq), (str(event.seq), when(event.at), status(event.decision),
+                            event.action, event.actor, event.detail)
+
+
+def evidence_target(event: AuditEvent) -> str | None:
+    """The first execution or delivery an event names: what its evidence chain hangs on."""
+    return next((t for t in event.target_ids if kind_of(t) in ("execution", "delivery")), None)
+
+
+def _stamp(value: Any) -> str:
+    from datetime import datetime
+
+    return when(as_utc(datetime.fromisoformat(value))) if value else "-"
+
+
+def evidence_text(chain: dict[str, Any]) -> Group:
+    """The bound chain as a few readable lines, newest link last."""
+    lines: list[Text] = [Text(f"evidence for {chain['id']}", style="bold")]
+    execution = chain.get("execution")
+    if execution:
+        lines.append(Text.assemble("execution  ", status(execution["status"]),
+                                   f" {execution['reason']}  sha {short(execution['execution_sha256'])}"
+                                   f"  key {execution['idempotency_key']}"))
+    run = chain.get("worker_run")
+    if run:
+        lines.append(Text(f"worker run {run['run_id']}  {run.get('mode', '')} "
+                          f"{run.get('trigger', run.get('status', ''))}"))
+    decision = chain.get("retry_decision")
+    if decision:
+        lines.append(Text(f"decision   {decision['action']} ({decision['reason']}), "
+                          f"retries {decision['retry_count']}"))
+    delivery = chain.get("delivery")
+    if delivery:
+        code = delivery.get("status_code")
+        lines.append(Text.assemble("delivery   ", status(delivery["status"]),
+                                   f" {delivery['delivery_id']} {delivery['provider']}"
+                                   f"{f' HTTP {code}' if code is not None else ''}"
+                                   f"  target {delivery['target']}"
+                                   f"  payload {short(delivery['payload_sha256'])}"))
+    schedule_run = chain.get("schedule_run")
+    if schedule_run:
+        lines.append(Text(f"schedule   run {schedule_run['run_id']} report "
+                          f"{schedule_run['report_id']}"))
+    plan = chain.get("escalation_plan")
+    if plan:
+        lines.append(Text.assemble("plan       ", status(plan["alert_level"]),
+                                   f" {plan['plan_id']} → {', '.join(plan['selected_providers'])}"))
+    for ack in chain.get("acknowledgements", []):
+        lines.append(Text.assemble("ack        ", status(ack["state"]),
+                                   f" {ack['provider']} by {ack['acknowledged_by']} "
+                                   f"{_stamp(ack['created_at'])}"))
+    for event in reversed(chain.get("audit_events", [])):
+        lines.append(Text.assemble(f"audit #{event['seq']:<4} ", status(event["decision"]),
+                                   f" {event['action']}  {short(event['sha256'])}"))
+    return Group(*lines)
+
+
+class AuditScreen(CavraScreen):
+    TITLE: ClassVar[str] = "Audit"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "verify", "Verify chain"),
+        Binding("e", "ask_evidence", "Evidence for ID"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._evidence_for: str | None = None
+        self._pinned: str | None = None  # an ID typed or sent from another screen
+        self._targets: dict[str, str] = {}  # audit seq → the record its evidence hangs on
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(classes="stack"):
+            yield Static("audit chain: checking…", id="chain-status")
+            yield RecordTable(EVENT_COLUMNS, id="events", title="Audit events (newest first)")
+            yield Input(placeholder="execution (exe-…) or delivery (dlv-…) ID, then Enter",
+                        id="evidence-id", classes="-hidden", disabled=True)
+            with VerticalScroll(id="evidence", classes="panel"):
+                yield Static("Highlight an event that names an execution or a delivery.",
+                             id="evidence-body")
+
+    def on_mount(self) -> None:
+        db = self.runtime.db
+        self.page_table("events", lambda cursor, search: list_audit_events(
+            db, cursor=cursor, search=search), self._event_row)
+        self.query_one("#evidence").border_title = "Evidence chain"
+        self.action_verify()
+
+    def _event_row(self, event: AuditEvent) -> Row:
+        target = evidence_target(event)
+        if target:
+            self._targets[str(event.seq)] = target
+        return event_row(event)
+
+    def reload(self, merge: bool = False) -> None:
+        self.reload_table("events", merge=merge)
+        if self._pinned:
+            self._load_evidence(self._pinned, force=True)
+
+    def action_verify(self) -> None:
+        db = self.runtime.db
+        self.query_one("#chain-status", Static).update("audit chain: checking…")
+
+        def check() -> ChainReport:
+            with db.read() as session:
+                return verify_chain(session)
+
+        self.load("chain", check)
+
+    def show_chain(self, message: DataLoaded) -> None:
+        report: ChainReport = message.payload
+        box = self.query_one("#chain-status", Static)
+        box.update(Text.assemble(status("allow" if report.ok else "deny"), " ",
+                                 report.describe()))
+        box.set_class(not report.ok, "-broken")
+
+    def action_ask_evidence(self) -> None:
+        box = self.query_one("#evidence-id", Input)
+        box.disabled = False
+        box.remove_class("-hidden")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "evidence-id":
+            return
+        event.stop()
+        event.input.add_class("-hidden")
+        event.input.disabled = True
+        record_id = event.value.strip()
+        event.input.value = ""
+        if record_id:
+            self.show_evidence_for(record_id)
+        else:
+            self._pinned = None  # back to following the highlighted event
+        self.query_one("#events", RecordTable).focus()
+
+    def show_evidence_for(self, record_id: str) -> None:
+        self._pinned = record_id
+        self._load_evidence(record_id, force=True)
+
+    def selected(self, kind: str) -> str | None:
+        return self._evidence_for if kind == "evidence" else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "events" or self._pinned:
+            return
+        target = self._targets.get(event.row_key.value or "")
+        if target:
+            self._load_evidence(target)
+
+    def _load_evidence(self, record_id: str, force: bool = False) -> None:
+        if record_id == self._evidence_for and not force:
+            return
+        self._evidence_for = record_id
+        db = self.runtime.db
+        self.load("evidence", lambda: evidence_chain(db, record_id))
+
+    def show_evidence(self, message: DataLoaded) -> None:
+        self.query_one("#evidence-body", Static).update(evidence_text(message.payload))

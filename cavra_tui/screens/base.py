@@ -1,0 +1,216 @@
+"""What every console screen shares: the header, the footer, the `/` filter, and loading data
+in thread workers that post results back as messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+from textual.worker import get_current_worker
+
+from cavra_tui.messages import ActionFailed, DataChanged, DataLoaded, NeedMoreRows
+from cavra_tui.widgets.header import ConsoleHeader
+from cavra_tui.widgets.record_table import RecordTable, Row
+from store.errors import UserError
+from store.models import Page
+
+if TYPE_CHECKING:
+    from cavra_tui.app import CavraApp
+    from cavra_tui.bootstrap import Runtime
+
+log = logging.getLogger(__name__)
+Fetch = Callable[[str | None, str | None], Page]  # (cursor, search) → one page
+ToRow = Callable[[Any], Row]
+
+
+@dataclass(frozen=True)
+class PagedSource:
+    fetch: Fetch
+    to_row: ToRow
+    searchable: bool = True
+
+
+class CavraScreen(Screen[None]):
+    """Subclasses compose their body, say what to load in ``reload`` and show it in
+    ``show_<part>`` handlers. Loading never blocks the event loop."""
+
+    TITLE: ClassVar[str] = ""
+    FILTERABLE: ClassVar[bool] = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "open_filter", "Filter", key_display="/"),
+        Binding("escape", "close_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.search: str | None = None
+        self._pages: dict[str, PagedSource] = {}
+        self._cursors: dict[str, str | None] = {}
+
+    @property
+    def cavra(self) -> CavraApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.cavra.runtime
+
+    def compose(self) -> ComposeResult:
+        yield ConsoleHeader(id="header")
+        yield from self.compose_body()
+        # Disabled while hidden, so it never takes focus (and keys) from the lists.
+        yield Input(placeholder="filter: text, then Enter (Esc clears)", id="filter",
+                    classes="-hidden", disabled=True)
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.refresh_header()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_header()
+        if self.is_mounted:
+            self.reload(merge=True)
+
+    def refresh_header(self) -> None:
+        self.query_one(ConsoleHeader).show(self.cavra.header_info(self.TITLE))
+
+    def reload(self, merge: bool = False) -> None:
+        """Ask for fresh data. ``merge`` keeps rows already paged in (a live refresh)."""
+
+    def selected(self, kind: str) -> str | None:
+        """The highlighted record of ``kind`` (plan, schedule_run, …), for actions."""
+        return None
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def load(self, part: str, query: Callable[[], Any], *, append: bool = False,
+             merge: bool = False) -> None:
+        """Run ``query`` in a thread; its result arrives as DataLoaded(part) on this screen."""
+
+        def work() -> None:
+            try:
+                payload = query()
+            except UserError as exc:
+                self.post_message(ActionFailed(f"load {part}", str(exc)))
+                return
+            except Exception as exc:  # a database hiccup must never end the console
+                log.exception("loading %s failed", part)
+                self.post_message(ActionFailed(f"load {part}", exc.__class__.__name__))
+                return
+            if not get_current_worker().is_cancelled:
+                self.post_message(DataLoaded(part, payload, append=append, merge=merge))
+
+        self.run_worker(work, thread=True, exclusive=True, group=f"load-{part}",
+                        exit_on_error=False, name=f"load {part}")
+
+    # -- paged tables -----------------------------------------------------------------------
+
+    def page_table(self, table_id: str, fetch: Fetch, to_row: ToRow,
+                   searchable: bool = True) -> None:
+        """Declare where a RecordTable's pages come from and how a record becomes a row."""
+        self._pages[table_id] = PagedSource(fetch, to_row, searchable)
+
+    def reload_table(self, table_id: str, merge: bool = False) -> None:
+        source = self._pages[table_id]
+        search = self.search if source.searchable else None
+        self.load(table_id, lambda: source.fetch(None, search), merge=merge)
+
+    def load_more(self, table_id: str) -> None:
+        source = self._pages.get(table_id)
+        cursor = self._cursors.get(table_id)
+        if source is None or cursor is None:
+            return
+        search = self.search if source.searchable else None
+        self.load(table_id, lambda: source.fetch(cursor, search), append=True)
+
+    def _show_page(self, message: DataLoaded) -> None:
+        source = self._pages[message.part]
+        table = self.query_one(f"#{message.part}", RecordTable)
+        page: Page = message.payload
+        rows = [source.to_row(item) for item in page.items]
+        more = page.next_cursor is not None
+        if message.append:
+            table.append_rows(rows, has_more=more)
+            self._cursors[message.part] = page.next_cursor
+        else:
+            loaded_more = message.merge and len(table.record_ids) > len(rows)
+            table.show_rows(rows, has_more=more, merge=message.merge)
+            if not loaded_more:
+                self._cursors[message.part] = page.next_cursor
+        self.table_shown(message.part)
+
+    def table_shown(self, table_id: str) -> None:
+        """Called after a table got new rows (e.g. to load the selected record's details)."""
+
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        message.stop()
+        if message.part in self._pages and self.is_mounted:
+            self._show_page(message)
+            return
+        handler = getattr(self, f"show_{message.part}", None)
+        if handler is not None and self.is_mounted:
+            handler(message)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        message.stop()
+        self.notify(message.reason, title=message.action, severity="error")
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        message.stop()
+        self.refresh_header()
+        self.reload(merge=True)
+
+    def on_need_more_rows(self, message: NeedMoreRows) -> None:
+        message.stop()
+        self.load_more(message.table_id)
+
+    # -- filter -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("open_filter", "close_filter") and not self.FILTERABLE:
+            return False
+        return True
+
+    def action_open_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.disabled = False
+        box.remove_class("-hidden")
+        box.focus()
+
+    def action_close_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-hidden") and not self.search:
+            return
+        box.value = ""
+        box.add_class("-hidden")
+        box.disabled = True
+        if self.search:
+            self.search = None
+            self.reload()
+        self._focus_first_table()
+
+    def _focus_first_table(self) -> None:
+        tables = self.query(RecordTable)
+        if tables:
+            tables.first().focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        event.stop()
+        self.search = event.value.strip() or None
+        if self.search is None:
+            event.input.add_class("-hidden")
+            event.input.disabled = True
+        self.reload()
+        self._focus_first_table()

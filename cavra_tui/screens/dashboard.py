@@ -1,0 +1,102 @@
+"""Dashboard: the loop's health at a glance (SPEC §6, §11)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+
+from cavra_tui.messages import DataLoaded
+from cavra_tui.screens.base import CavraScreen
+from cavra_tui.widgets.activity_feed import ActivityFeed
+from cavra_tui.widgets.hourly_sparkline import HourlySparkline
+from cavra_tui.widgets.metric_tile import MetricTile
+from cavra_tui.widgets.scheduler_pane import SchedulerPane
+from scheduler.status import read_scheduler_status
+from store.services.listing import list_audit_events
+from store.services.metrics import MetricsSnapshot, read_metrics
+
+ACTIVITY_LINES = 8
+TILES = (
+    ("alert", "Alert level"),
+    ("worker-runs", "Worker runs"),
+    ("executions", "Executions"),
+    ("executive", "Executive sends"),
+    ("failed", "Failed deliveries"),
+    ("ack-pending", "Ack pending"),
+)
+
+
+class DashboardScreen(CavraScreen):
+    TITLE: ClassVar[str] = "Dashboard"
+    FILTERABLE: ClassVar[bool] = False
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="dashboard"):
+            with Grid(id="tiles"):
+                for key, label in TILES:
+                    yield MetricTile(label, id=f"tile-{key}")
+            with Horizontal(id="sparks"):
+                yield HourlySparkline("Deliveries/h", id="spark-deliveries")
+                yield HourlySparkline("Failures/h", id="spark-failures")
+            with Horizontal(id="lower"):
+                yield SchedulerPane(id="scheduler-pane", classes="panel")
+                yield ActivityFeed(id="activity", classes="panel")
+
+    def reload(self, merge: bool = False) -> None:
+        db, now = self.runtime.db, self.runtime.ctx.clock()
+        holder = self.cavra.scheduler_holder
+        self.load("metrics", lambda: read_metrics(db, now))
+        self.load("scheduler", lambda: read_scheduler_status(db, now, me=holder))
+        self.load("activity", lambda: list_audit_events(db, limit=ACTIVITY_LINES).items)
+        self.query_one("#scheduler-pane").border_title = "Scheduler"
+        self.query_one("#activity").border_title = "Recent activity"
+
+    def show_metrics(self, message: DataLoaded) -> None:
+        metrics: MetricsSnapshot = message.payload
+        self.cavra.note_alert_level(metrics.alert_level)
+        self.refresh_header()
+        day = metrics.last_24h
+        level = {"healthy": "ok", "warning": "warning", "critical": "critical"}
+        self._tile("alert", metrics.alert_level, f"{metrics.open_escalations} open escalations",
+                   level[metrics.alert_level])
+        runs = metrics.retry_worker_runs
+        self._tile("worker-runs", f"{runs['dry_run']} dry · {runs['live']} live",
+                   f"24h: {day['retry_worker_runs']['dry_run']} dry · "
+                   f"{day['retry_worker_runs']['live']} live")
+        outcomes = metrics.retry_executions
+        failed_exec = outcomes["failed"] + outcomes["unknown"]
+        self._tile("executions", f"{outcomes['delivered']} ok · {failed_exec} failed",
+                   f"{outcomes['dry_run']} dry · {outcomes['blocked']} blocked · "
+                   f"{outcomes['skipped']} skip", "warning" if failed_exec else "ok")
+        executive = metrics.executive_deliveries
+        self._tile("executive", f"{executive['delivered']} sent · {executive['failed']} failed",
+                   f"24h: {day['executive_deliveries']['delivered']} sent",
+                   "warning" if executive["failed"] else "ok")
+        failed = metrics.failed_deliveries
+        self._tile("failed", f"{failed['escalation'] + failed['executive']}",
+                   f"esc {failed['escalation']} · exec {failed['executive']}",
+                   "warning" if sum(day["failed_deliveries"].values()) else "ok")
+        self._tile("ack-pending", str(metrics.acknowledgement_pending), "pairs awaiting ack",
+                   "warning" if metrics.acknowledgement_pending else "ok")
+        self.query_one("#spark-deliveries", HourlySparkline).show(metrics.hourly["deliveries"])
+        self.query_one("#spark-failures", HourlySparkline).show(metrics.hourly["failures"])
+        self._schedule_counts = metrics.schedules
+        self._show_scheduler()
+
+    def _tile(self, key: str, value: str, detail: str, level: str = "ok") -> None:
+        self.query_one(f"#tile-{key}", MetricTile).show(value, detail, level)
+
+    def show_scheduler(self, message: DataLoaded) -> None:
+        self._scheduler_status = message.payload
+        self._show_scheduler()
+
+    def _show_scheduler(self) -> None:
+        # Status and counts arrive from two queries; show whatever has arrived.
+        status = getattr(self, "_scheduler_status", None)
+        if status is not None:
+            self.query_one(SchedulerPane).show(status, getattr(self, "_schedule_counts", None))
+
+    def show_activity(self, message: DataLoaded) -> None:
+        self.query_one(ActivityFeed).show(message.payload)

@@ -1,0 +1,127 @@
+"""Escalations: plans, the routes of the highlighted plan, and its deliveries and acks."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable
+
+from cavra_tui.formatting import status, when
+from cavra_tui.messages import DataLoaded
+from cavra_tui.screens.base import CavraScreen
+from cavra_tui.widgets.record_table import RecordTable, Row
+from store.models import Acknowledgement, Delivery, EscalationPlan
+from store.services.listing import list_acknowledgements, list_deliveries, list_plans
+
+PLAN_COLUMNS = (("When", "when"), ("Plan", "plan"), ("Alert", "alert"), ("Routes", "routes"),
+                ("Providers", "providers"), ("By", "by"))
+ROUTE_COLUMNS = (("Severity", "severity"), ("Connector", "connector"), ("Category", "category"),
+                 ("SLO", "slo"), ("Age", "age"), ("Fails", "fails"), ("Action", "action"))
+TIMELINE_COLUMNS = (("When", "when"), ("Event", "event"), ("Provider", "provider"),
+                    ("Status", "status"), ("Detail", "detail"))
+
+
+def plan_row(plan: EscalationPlan) -> Row:
+    return plan.plan_id, (when(plan.created_at), plan.plan_id, status(plan.alert_level),
+                          str(len(plan.routes)), ", ".join(plan.selected_providers) or "-",
+                          plan.created_by)
+
+
+def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement]) -> list[Row]:
+    """Deliveries and acknowledgements of one plan, newest first, as one story."""
+    events: list[tuple[Any, Row]] = []
+    for d in deliveries:
+        code = f"HTTP {d.status_code}" if d.status_code is not None else ""
+        detail = " ".join(x for x in (f"attempt {d.attempt}", code, d.error or "") if x)
+        events.append((d.created_at, (d.delivery_id, (when(d.created_at), "delivery",
+                                                      d.provider, status(d.status), detail))))
+    for a in acks:
+        detail = f"by {a.acknowledged_by}" + (f" ref {a.external_ref}" if a.external_ref else "")
+        events.append((a.created_at, (a.ack_id, (when(a.created_at), "ack", a.provider,
+                                                 status(a.state), detail))))
+    events.sort(key=lambda pair: (pair[0], pair[1][0]), reverse=True)
+    return [row for _, row in events]
+
+
+class EscalationsScreen(CavraScreen):
+    TITLE: ClassVar[str] = "Escalations"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "app.build_plan", "Build plan"),
+        Binding("d", "app.deliver_plan", "Deliver"),
+        Binding("a", "app.acknowledge", "Ack"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plans: dict[str, EscalationPlan] = {}
+        self._detail_for: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(classes="stack"):
+            yield RecordTable(PLAN_COLUMNS, id="plans", title="Escalation plans")
+            yield RecordTable(ROUTE_COLUMNS, id="routes", title="Routes of the plan")
+            yield RecordTable(TIMELINE_COLUMNS, id="timeline", title="Deliveries and acks")
+
+    def on_mount(self) -> None:
+        db = self.runtime.db
+        self.page_table("plans", lambda cursor, search: list_plans(
+            db, cursor=cursor, search=search), self._plan_row)
+        # CavraScreen.on_mount runs after this one (Textual calls each class's handler).
+
+    def _plan_row(self, plan: EscalationPlan) -> Row:
+        self._plans[plan.plan_id] = plan
+        return plan_row(plan)
+
+    def reload(self, merge: bool = False) -> None:
+        self.reload_table("plans", merge=merge)
+        if merge and self._detail_for:
+            self._load_timeline(self._detail_for)
+
+    def selected(self, kind: str) -> str | None:
+        if kind == "plan":
+            return self.query_one("#plans", RecordTable).selected_id()
+        if kind == "provider":
+            row = self.query_one("#timeline", RecordTable)
+            key = row.selected_id()
+            if key is not None and row.row_count:
+                return str(row.get_row(key)[2])
+        return None
+
+    def table_shown(self, table_id: str) -> None:
+        if table_id == "plans":
+            self._show_detail(self.selected("plan"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "plans":
+            self._show_detail(event.row_key.value)
+
+    def _show_detail(self, plan_id: str | None) -> None:
+        routes = self.query_one("#routes", RecordTable)
+        plan = self._plans.get(plan_id or "")
+        if plan is None:
+            routes.show_rows([], has_more=False)
+            self.query_one("#timeline", RecordTable).show_rows([], has_more=False)
+            self._detail_for = None
+            return
+        routes.show_rows([(f"{r.connector}/{r.category}/{i}", (
+            status(r.severity), r.connector, r.category, r.slo_status, f"{r.age_minutes}m",
+            str(r.failure_count), r.recommended_action)) for i, r in enumerate(plan.routes)],
+            has_more=False)
+        if plan.plan_id != self._detail_for:
+            self._detail_for = plan.plan_id
+            self._load_timeline(plan.plan_id)
+
+    def _load_timeline(self, plan_id: str) -> None:
+        db = self.runtime.db
+        self.load("timeline", lambda: (
+            plan_id, list_deliveries(db, plan_id=plan_id, kind="escalation").items,
+            list_acknowledgements(db, plan_id=plan_id).items))
+
+    def show_timeline(self, message: DataLoaded) -> None:
+        plan_id, deliveries, acks = message.payload
+        if plan_id == self._detail_for:
+            self.query_one("#timeline", RecordTable).show_rows(
+                timeline_rows(deliveries, acks), has_more=False)

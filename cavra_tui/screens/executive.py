@@ -1,0 +1,136 @@
+"""Executive deliveries: schedule runs, their deliveries, schedules, and the report preview."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Markdown
+
+from cavra_tui.formatting import status, when
+from cavra_tui.messages import DataLoaded
+from cavra_tui.screens.base import CavraScreen
+from cavra_tui.widgets.record_table import RecordTable, Row
+from scheduler.status import ScheduleStatus, read_scheduler_status
+from store.models import Delivery, ExecutiveReport, ScheduleRun
+from store.services.listing import list_deliveries, list_schedule_runs
+from store.services.reports import get_schedule_run
+
+RUN_COLUMNS = (("When", "when"), ("Run", "run"), ("Trigger", "trigger"), ("Report", "report"))
+DELIVERY_COLUMNS = (("When", "when"), ("Provider", "provider"), ("Status", "status"),
+                    ("Code", "code"), ("Run", "run"))
+SCHEDULE_COLUMNS = (("Name", "name"), ("Kind", "kind"), ("Trigger", "trigger"), ("On", "on"))
+
+
+def run_row(run: ScheduleRun) -> Row:
+    return run.run_id, (when(run.created_at), run.run_id, run.trigger, run.report_id)
+
+
+def delivery_row(d: Delivery) -> Row:
+    code = str(d.status_code) if d.status_code is not None else "-"
+    return d.delivery_id, (when(d.created_at), d.provider, status(d.status), code,
+                           d.run_id or "-")
+
+
+def schedule_row(s: ScheduleStatus) -> Row:
+    return s.schedule_id, (s.name, s.kind + (" live" if s.live else ""), s.trigger,
+                           "yes" if s.enabled else "no")
+
+
+def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:
+    """The executive summary as it reads in a delivery: derived data only, no private notes."""
+    body: dict[str, Any] = report.body
+    lines = [f"## Report {report.report_id}", "",
+             f"**Status:** {report.status} · window {when(report.window_start)} → "
+             f"{when(report.window_end)} UTC · run {run.run_id}", "",
+             body.get("business_impact", ""), "", "### Key risks", ""]
+    risks = body.get("key_risks", [])
+    lines += [f"- **{r['severity']}** {r['risk']} (owner {r['owner']})" for r in risks] or [
+        "- none"]
+    lines += ["", "### Recommended actions", ""]
+    lines += [f"- {action}" for action in body.get("recommended_actions", [])]
+    summary = body.get("provider_summary", [])
+    if summary:
+        lines += ["", "### Notification providers", "", "| provider | delivered | failed |",
+                  "|---|---|---|"]
+        lines += [f"| {p['provider']} | {p.get('delivered', 0)} | "
+                  f"{p.get('failed', 0) + p.get('unknown', 0)} |" for p in summary]
+    trend = body.get("closure_trend", [])
+    if trend:
+        lines += ["", "### Closure trend", "", "| day | opened | closed |", "|---|---|---|"]
+        lines += [f"| {t['day']} | {t['opened']} | {t['closed']} |" for t in trend]
+    return "\n".join(lines)
+
+
+class ExecutiveScreen(CavraScreen):
+    TITLE: ClassVar[str] = "Executive"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "app.schedule_run", "Schedule run"),
+        Binding("d", "app.deliver_report", "Deliver report"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._preview_for: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(classes="split"):
+            with Vertical(classes="stack"):
+                yield RecordTable(RUN_COLUMNS, id="schedule-runs", title="Schedule runs")
+                yield RecordTable(DELIVERY_COLUMNS, id="exec-deliveries",
+                                  title="Executive deliveries")
+                yield RecordTable(SCHEDULE_COLUMNS, id="schedules", title="Schedules")
+            with VerticalScroll(id="preview", classes="panel"):
+                yield Markdown("Select a schedule run to preview its report.", id="report")
+
+    def on_mount(self) -> None:
+        db = self.runtime.db
+        self.page_table("schedule-runs", lambda cursor, search: list_schedule_runs(
+            db, cursor=cursor, search=search), run_row)
+        self.page_table("exec-deliveries", lambda cursor, search: list_deliveries(
+            db, kind="executive", cursor=cursor, search=search), delivery_row)
+        self.query_one("#preview").border_title = "Report preview"
+
+    def reload(self, merge: bool = False) -> None:
+        db, now = self.runtime.db, self.runtime.ctx.clock()
+        self.reload_table("schedule-runs", merge=merge)
+        self.reload_table("exec-deliveries", merge=merge)
+        self.load("schedules", lambda: read_scheduler_status(db, now).schedules)
+
+    def show_schedules(self, message: DataLoaded) -> None:
+        self.query_one("#schedules", RecordTable).show_rows(
+            [schedule_row(s) for s in message.payload], has_more=False)
+
+    def selected(self, kind: str) -> str | None:
+        if kind == "schedule_run":
+            return self.query_one("#schedule-runs", RecordTable).selected_id()
+        if kind == "evidence":
+            return self.query_one("#exec-deliveries", RecordTable).selected_id()
+        return None
+
+    def table_shown(self, table_id: str) -> None:
+        if table_id == "schedule-runs":
+            self._preview(self.selected("schedule_run"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "schedule-runs":
+            self._preview(event.row_key.value)
+
+    def _preview(self, run_id: str | None) -> None:
+        if run_id is None or run_id == self._preview_for:
+            return
+        self._preview_for = run_id
+        db = self.runtime.db
+
+        def fetch() -> tuple[ScheduleRun, ExecutiveReport]:
+            with db.read() as session:
+                return get_schedule_run(session, run_id)
+
+        self.load("report", fetch)
+
+    def show_report(self, message: DataLoaded) -> None:
+        run, report = message.payload
+        if run.run_id == self._preview_for:
+            self.query_one("#report", Markdown).update(report_markdown(run, report))

@@ -1,0 +1,1 @@
+"""Modal forms and confirmations: they collect input and dismiss with a value."""

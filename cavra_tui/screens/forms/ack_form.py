@@ -1,0 +1,84 @@
+"""The acknowledgement form: validated inline, nothing is written until it is valid."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from cavra_tui.workflow import AckRequest
+from store.errors import UserError
+from store.models import ACK_STATES
+from store.services.acknowledgements import validate_ack_input
+
+
+class AckForm(ModalScreen[AckRequest | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, plan_id: str, provider: str) -> None:
+        super().__init__()
+        self._plan_id = plan_id
+        self._provider = provider
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ack-form", classes="dialog"):
+            yield Label("Record an acknowledgement", classes="dialog-title")
+            yield Label("Plan (ID or latest)")
+            yield Input(self._plan_id, id="ack-plan")
+            yield Label("Provider")
+            yield Input(self._provider, id="ack-provider")
+            yield Label("State")
+            yield Select([(state, state) for state in ACK_STATES], value="acknowledged",
+                         allow_blank=False, id="ack-state")
+            yield Label("External ref (optional)")
+            yield Input(id="ack-ref", placeholder="e.g. INC-4812")
+            yield Label("Notes (optional, private)")
+            yield Input(id="ack-notes")
+            yield Label("", id="ack-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Record", variant="primary", id="ack-submit")
+                yield Button("Cancel", id="ack-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#ack-plan", Input).focus()
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def _request(self) -> AckRequest:
+        plan_id, provider = self._value("ack-plan"), self._value("ack-provider")
+        if not plan_id:
+            raise UserError("plan is required (an escalation plan ID or `latest`)")
+        if not provider:
+            raise UserError("provider is required (one the plan was delivered to)")
+        state = str(self.query_one("#ack-state", Select).value)
+        ref, notes = self._value("ack-ref") or None, self._value("ack-notes") or None
+        validate_ack_input(state, ref, notes)
+        return AckRequest(plan_id, provider, state, ref, notes)
+
+    def submit(self) -> None:
+        error = self.query_one("#ack-error", Label)
+        try:
+            request = self._request()
+        except UserError as exc:
+            error.update(f"✗ {exc}")
+            error.add_class("-shown")
+            return
+        self.dismiss(request)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ack-submit":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,70 @@
+"""The live-run confirmation: what the dry-run says a live run would send, and to whom."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Label
+
+from cavra_tui.formatting import short, status
+from cavra_tui.workflow import LivePreview
+
+
+class ConfirmLiveRun(ModalScreen[bool]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, preview: LivePreview) -> None:
+        super().__init__()
+        self.preview = preview
+
+    @property
+    def refused(self) -> str | None:
+        if self.preview.sendable > 0:
+            return None
+        if self.preview.blocked_pairs:
+            return ("refused: every pair needs an acknowledgement (accepted, acknowledged or "
+                    "resolved) before a live retry")
+        return "refused: nothing is due for retry"
+
+    def compose(self) -> ComposeResult:
+        run = self.preview.dry_run.run
+        with Vertical(id="confirm-live", classes="dialog"):
+            yield Label("Live retry run — review before sending", classes="dialog-title")
+            yield Label(f"dry-run {run.run_id}: {self.preview.sendable} to send, "
+                        f"{len(self.preview.blocked_pairs)} blocked, "
+                        f"{run.summary.get('waiting', 0)} waiting, "
+                        f"{run.summary.get('suppressed', 0)} suppressed")
+            yield DataTable(id="preview-table", cursor_type="row")
+            if self.refused:
+                yield Label(f"✗ {self.refused}", id="refusal", classes="error -shown")
+            elif self.preview.blocked_pairs:
+                yield Label(f"△ {len(self.preview.blocked_pairs)} pair(s) lack an "
+                            "acknowledgement and will be recorded as blocked", classes="warning")
+            with Horizontal(classes="buttons"):
+                yield Button("Send live", variant="error", id="confirm-send",
+                             disabled=self.refused is not None)
+                yield Button("Cancel", id="confirm-cancel")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#preview-table", DataTable)
+        table.add_columns("Will", "Plan/provider", "Ack", "Idempotency key", "Payload")
+        blocked = set(self.preview.blocked_pairs)
+        for e in self.preview.dry_run.executions:
+            pair = (e.plan_id, e.provider)
+            will = (status("blocked") if pair in blocked else
+                    Text("→ send", style="bold") if e.status == "dry_run" else status(e.status))
+            table.add_row(will, f"{e.plan_id}/{e.provider}",
+                          self.preview.ack_states.get(pair) or "none", e.idempotency_key,
+                          short(e.payload_sha256), key=e.execution_id)
+        self.query_one("#confirm-cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-send" and self.refused is None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

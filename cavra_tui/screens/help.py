@@ -1,0 +1,49 @@
+"""`?`: every key the console answers to, and the actions the command palette lists."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+## CAVRA console keys
+
+| key | does |
+|---|---|
+| `1`–`6` | Dashboard, Escalations, Acknowledgements, Retry runs, Executive, Audit |
+| `?` | this help · `ctrl+p` command palette (every action) · `q` quit |
+| `/` | filter the lists on this screen (Enter applies, Esc clears) |
+| `↑ ↓ PgUp PgDn Home End` | move in a list; more rows load as you reach the end |
+| `tab` / `shift+tab` | move between lists |
+
+| screen | keys |
+|---|---|
+| Escalations | `p` build plan · `d` deliver highlighted plan · `a` acknowledge |
+| Acknowledgements | `a` acknowledge the highlighted pair |
+| Retry runs | `r` retry plan · `y` dry-run · `L` live run (confirms first) · `e` evidence |
+| Executive | `s` schedule run · `d` deliver highlighted run's report |
+| Audit | `v` verify the chain · `e` evidence for an ID |
+
+A live run first does a dry-run and shows what it would send (provider, idempotency key,
+payload digest). It needs the release_manager role and an acknowledgement (accepted,
+acknowledged or resolved) for each pair; otherwise it is refused with the reason.
+
+Press `escape` or `?` to close.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", key_display="?"),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help", classes="dialog"):
+            yield Markdown(HELP)

@@ -1,0 +1,100 @@
+"""A DataTable of records that keeps its cursor and scroll position when data refreshes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from textual.widgets import DataTable
+
+from cavra_tui.messages import NeedMoreRows
+
+Row = tuple[str, tuple[Any, ...]]  # (record id used as the row key, cells)
+PREFETCH_ROWS = 3
+
+
+class RecordTable(DataTable[Any]):
+    """Shows pages of records. It never queries anything: screens hand it rows.
+
+    On refresh the newest page is merged with what is loaded: rows whose content changed are
+    updated in place, new rows are placed on top, and the cursor stays on the same record.
+    """
+
+    def __init__(self, columns: Sequence[tuple[str, str]], *, id: str,
+                 title: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self._columns = list(columns)
+        self._rows: list[Row] = []
+        self.has_more = False
+        self.loading_more = False
+        if title:
+            self.border_title = title
+
+    def on_mount(self) -> None:
+        for label, key in self._columns:
+            self.add_column(label, key=key)
+
+    @property
+    def record_ids(self) -> list[str]:
+        return [key for key, _ in self._rows]
+
+    def selected_id(self) -> str | None:
+        if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
+            return None
+        return self._rows[self.cursor_row][0]
+
+    def show_rows(self, rows: Sequence[Row], *, has_more: bool, merge: bool = False) -> None:
+        """Show the first page. With ``merge`` keep rows already loaded below it."""
+        fresh = list(rows)
+        if merge:
+            seen = {key for key, _ in fresh}
+            fresh += [row for row in self._rows if row[0] not in seen]
+            has_more = self.has_more if len(fresh) > len(rows) else has_more
+        self.has_more = has_more
+        self.loading_more = False
+        if [key for key, _ in fresh] == self.record_ids:
+            self._update_in_place(fresh)
+        else:
+            self._rebuild(fresh)
+
+    def append_rows(self, rows: Sequence[Row], *, has_more: bool) -> None:
+        seen = set(self.record_ids)
+        added = [row for row in rows if row[0] not in seen]
+        for key, cells in added:
+            self.add_row(*cells, key=key)
+        self._rows += added
+        self.has_more = has_more
+        self.loading_more = False
+
+    def _update_in_place(self, rows: list[Row]) -> None:
+        for (key, cells), (_, old) in zip(rows, self._rows, strict=True):
+            if cells == old:
+                continue
+            for (_, column), value, before in zip(self._columns, cells, old, strict=True):
+                if value != before:
+                    self.update_cell(key, column, value)
+        self._rows = rows
+
+    def _rebuild(self, rows: list[Row]) -> None:
+        keep = self.selected_id()
+        old_index = self.cursor_row
+        scroll_y = self.scroll_y
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        self._rows = rows
+        if not rows:
+            return
+        index = next((i for i, (key, _) in enumerate(rows) if key == keep), None)
+        if index is None:
+            self.move_cursor(row=0, scroll=False)
+            return
+        # Rows added above the cursor shift it down; move the viewport with it.
+        self.move_cursor(row=index, scroll=False)
+        self.scroll_to(y=scroll_y + max(0, index - old_index), animate=False, immediate=True)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if (self.has_more and not self.loading_more
+                and event.cursor_row >= self.row_count - PREFETCH_ROWS):
+            self.loading_more = True
+            self.post_message(NeedMoreRows(self.id or ""))

@@ -1,0 +1,144 @@
+"""The console's workflow actions: each calls the same service the CLI calls and returns the
+one line the user sees. They run in thread workers, so they may block; they hold no rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cavra_tui.bootstrap import Runtime
+from cavra_tui.formatting import counts
+from scheduler.delivery import deliver_escalation, deliver_report
+from scheduler.worker import run_retry_worker
+from store.audit import verify_chain
+from store.errors import UserError
+from store.models import Delivery, WorkerRunResult
+from store.services.acknowledgements import acknowledge
+from store.services.escalation import build_plan
+from store.services.listing import latest_ack_states, list_schedule_runs
+from store.services.reports import create_schedule_run
+from store.services.retry import build_retry_plan
+
+
+@dataclass(frozen=True)
+class Outcome:
+    summary: str
+    severity: str = "information"  # information | warning | error (Textual notify severities)
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    plan_id: str
+    provider: str
+    state: str
+    external_ref: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class LivePreview:
+    """What a live run would send, from the dry-run that precedes it."""
+
+    dry_run: WorkerRunResult
+    ack_states: dict[tuple[str, str], str | None]
+
+    @property
+    def blocked_pairs(self) -> list[tuple[str, str]]:
+        clears = {"accepted", "acknowledged", "resolved"}
+        return [(e.plan_id, e.provider) for e in self.dry_run.executions
+                if e.status == "dry_run" and self.ack_states.get((e.plan_id, e.provider))
+                not in clears]
+
+    @property
+    def sendable(self) -> int:
+        return sum(e.status == "dry_run" for e in self.dry_run.executions) - len(
+            self.blocked_pairs)
+
+
+def _deliveries_line(what: str, deliveries: list[Delivery]) -> Outcome:
+    if not deliveries:
+        return Outcome(f"{what}: nothing to send (every provider already succeeded)")
+    failed = [d for d in deliveries if d.status != "delivered"]
+    text = ", ".join(f"{d.provider} {d.status}" for d in deliveries)
+    return Outcome(f"{what}: {text}", "warning" if failed else "information", deliveries)
+
+
+def plan_escalation(runtime: Runtime) -> Outcome:
+    plan = build_plan(runtime.ctx)
+    return Outcome(f"plan {plan.plan_id}: {plan.alert_level}, {len(plan.routes)} routes → "
+                   f"{', '.join(plan.selected_providers) or 'no provider'}", result=plan)
+
+
+def deliver_plan(runtime: Runtime, plan_id: str | None) -> Outcome:
+    deliveries = deliver_escalation(runtime.ctx, runtime.registry, plan_id or "latest")
+    plan = deliveries[0].plan_id if deliveries else plan_id or "latest"
+    return _deliveries_line(f"delivered plan {plan}", deliveries)
+
+
+def record_ack(runtime: Runtime, request: AckRequest) -> Outcome:
+    ack = acknowledge(runtime.ctx, request.plan_id, request.provider, request.state,
+                      request.external_ref, request.notes)
+    return Outcome(f"acknowledged {ack.plan_id}/{ack.provider}: {ack.state}", result=ack)
+
+
+def plan_retries(runtime: Runtime) -> Outcome:
+    plan = build_retry_plan(runtime.ctx)
+    return Outcome(f"retry plan {plan.retry_plan_id}: {counts(plan.counts, keep_zero=True)}",
+                   result=plan)
+
+
+def dry_run(runtime: Runtime) -> Outcome:
+    result = run_retry_worker(runtime.ctx, runtime.registry, live=False)
+    return Outcome(f"dry-run {result.run.run_id}: {counts(result.run.summary)}", result=result)
+
+
+def preview_live_run(runtime: Runtime) -> LivePreview:
+    result = run_retry_worker(runtime.ctx, runtime.registry, live=False)
+    pairs = [(e.plan_id, e.provider) for e in result.executions]
+    return LivePreview(dry_run=result, ack_states=latest_ack_states(runtime.db, pairs))
+
+
+def live_run(runtime: Runtime) -> Outcome:
+    result = run_retry_worker(runtime.ctx, runtime.registry, live=True)
+    summary = result.run.summary
+    line = f"live run {result.run.run_id}: {counts(summary)}"
+    blocked = [e for e in result.executions if e.status == "blocked"]
+    if blocked:
+        pairs = ", ".join(f"{e.plan_id}/{e.provider}" for e in blocked[:3])
+        return Outcome(f"{line} — {len(blocked)} blocked ({blocked[0].reason}): {pairs}",
+                       "warning", result)
+    failed = summary.get("failed", 0) + summary.get("unknown", 0)
+    return Outcome(line, "warning" if failed else "information", result)
+
+
+def refuse_live_run(runtime: Runtime) -> Outcome:
+    """Ask the service anyway: it records the denial in the audit chain, then refuses."""
+    run_retry_worker(runtime.ctx, runtime.registry, live=True)
+    raise UserError("refused: live run needs the release_manager role")  # not reached
+
+
+def schedule_run(runtime: Runtime) -> Outcome:
+    run, report, _ = create_schedule_run(runtime.ctx)
+    return Outcome(f"schedule run {run.run_id}: report {report.status}",
+                   result=(run, report))
+
+
+def send_report(runtime: Runtime, run_id: str | None) -> Outcome:
+    if run_id is None:
+        latest = list_schedule_runs(runtime.db, limit=1).items
+        if not latest:
+            raise UserError("no schedule run yet: make one first (schedule run)")
+        run_id = latest[0].run_id
+    return _deliveries_line(f"report {run_id}", deliver_report(runtime.ctx, runtime.registry,
+                                                               run_id))
+
+
+def verify_audit(runtime: Runtime) -> Outcome:
+    with runtime.db.read() as session:
+        report = verify_chain(session)
+    return Outcome(report.describe(), "information" if report.ok else "error", report)
+
+
+Action = Callable[[Runtime], Outcome]

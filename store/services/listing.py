@@ -1,0 +1,198 @@
+"""Keyset-paged lists for the console (SPEC §3): newest first, one page at a time.
+
+Every list orders by (created_at desc, id desc) and continues after an opaque cursor, so the
+thousandth page costs what the first one does and no list ever loads the whole history.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from store.clock import as_utc
+from store.db import Database
+from store.errors import UserError
+from store.models import (
+    Acknowledgement,
+    AuditEvent,
+    Delivery,
+    EscalationPlan,
+    ExecutionRecord,
+    Page,
+    PairState,
+    Record,
+    RetryPlan,
+    ScheduleRun,
+    WorkerRun,
+)
+from store.tables import (
+    AcknowledgementRow,
+    AuditEventRow,
+    DeliveryRow,
+    EscalationPlanRow,
+    ExecutionRecordRow,
+    PairStateRow,
+    RetryPlanRow,
+    ScheduleRunRow,
+    WorkerRunRow,
+)
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+def encode_cursor(created_at: datetime, record_id: str) -> str:
+    raw = json.dumps([as_utc(created_at).isoformat(), record_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, record_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return as_utc(datetime.fromisoformat(stamp)), str(record_id)
+    except (ValueError, TypeError):
+        raise UserError("list cursor is not valid; start from the first page") from None
+
+
+def _page(db: Database, row_type: Any, id_column: InstrumentedAttribute[str],
+          model: type[Record], *, cursor: str | None, limit: int,
+          where: Sequence[ColumnElement[bool]] = (),
+          search: str | None = None,
+          search_columns: Sequence[InstrumentedAttribute[Any]] = ()) -> Page:
+    if not 1 <= limit <= MAX_PAGE:
+        raise UserError(f"page size must be between 1 and {MAX_PAGE}")
+    created = row_type.created_at
+    query = select(row_type).where(*where)
+    if cursor is not None:
+        stamp, last_id = decode_cursor(cursor)
+        # The first term is a plain range the created_at index serves; the second breaks ties.
+        query = query.where(created <= stamp, or_(created < stamp, id_column < last_id))
+    if search:
+        query = query.where(or_(*(column.contains(search, autoescape=True)
+                                  for column in search_columns)))
+    query = query.order_by(created.desc(), id_column.desc()).limit(limit + 1)
+    with db.read() as session:
+        rows = session.execute(query).scalars().all()
+        items = [model.model_validate(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last.created_at, getattr(last, id_column.key))
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def list_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+               search: str | None = None) -> Page:
+    return _page(db, EscalationPlanRow, EscalationPlanRow.plan_id, EscalationPlan,
+                 cursor=cursor, limit=limit, search=search,
+                 search_columns=(EscalationPlanRow.plan_id, EscalationPlanRow.alert_level,
+                                 EscalationPlanRow.created_by))
+
+
+def list_deliveries(db: Database, *, kind: str | None = None, plan_id: str | None = None,
+                    run_id: str | None = None, cursor: str | None = None,
+                    limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
+    where = [condition for condition in (
+        DeliveryRow.kind == kind if kind else None,
+        DeliveryRow.plan_id == plan_id if plan_id else None,
+        DeliveryRow.run_id == run_id if run_id else None) if condition is not None]
+    return _page(db, DeliveryRow, DeliveryRow.delivery_id, Delivery, cursor=cursor, limit=limit,
+                 where=where, search=search,
+                 search_columns=(DeliveryRow.delivery_id, DeliveryRow.provider,
+                                 DeliveryRow.status, DeliveryRow.plan_id, DeliveryRow.run_id))
+
+
+def list_acknowledgements(db: Database, *, plan_id: str | None = None,
+                          cursor: str | None = None, limit: int = DEFAULT_PAGE,
+                          search: str | None = None) -> Page:
+    where = [AcknowledgementRow.plan_id == plan_id] if plan_id else []
+    return _page(db, AcknowledgementRow, AcknowledgementRow.ack_id, Acknowledgement,
+                 cursor=cursor, limit=limit, where=where, search=search,
+                 search_columns=(AcknowledgementRow.ack_id, AcknowledgementRow.plan_id,
+                                 AcknowledgementRow.provider, AcknowledgementRow.state,
+                                 AcknowledgementRow.acknowledged_by))
+
+
+def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+                     search: str | None = None) -> Page:
+    return _page(db, RetryPlanRow, RetryPlanRow.retry_plan_id, RetryPlan, cursor=cursor,
+                 limit=limit, search=search,
+                 search_columns=(RetryPlanRow.retry_plan_id, RetryPlanRow.created_by))
+
+
+def list_worker_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+                     search: str | None = None) -> Page:
+    return _page(db, WorkerRunRow, WorkerRunRow.run_id, WorkerRun, cursor=cursor, limit=limit,
+                 search=search, search_columns=(WorkerRunRow.run_id, WorkerRunRow.mode,
+                                                WorkerRunRow.trigger, WorkerRunRow.retry_plan_id))
+
+
+def list_executions(db: Database, *, run_id: str | None = None, cursor: str | None = None,
+                    limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
+    where = [ExecutionRecordRow.run_id == run_id] if run_id else []
+    return _page(db, ExecutionRecordRow, ExecutionRecordRow.execution_id, ExecutionRecord,
+                 cursor=cursor, limit=limit, where=where, search=search,
+                 search_columns=(ExecutionRecordRow.execution_id, ExecutionRecordRow.status,
+                                 ExecutionRecordRow.provider, ExecutionRecordRow.plan_id,
+                                 ExecutionRecordRow.run_id))
+
+
+def list_schedule_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+                       search: str | None = None) -> Page:
+    return _page(db, ScheduleRunRow, ScheduleRunRow.run_id, ScheduleRun, cursor=cursor,
+                 limit=limit, search=search,
+                 search_columns=(ScheduleRunRow.run_id, ScheduleRunRow.schedule_id,
+                                 ScheduleRunRow.report_id, ScheduleRunRow.trigger))
+
+
+def list_audit_events(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+                      search: str | None = None) -> Page:
+    """The chain newest first; ``seq`` is both the order and the cursor."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise UserError(f"page size must be between 1 and {MAX_PAGE}")
+    query = select(AuditEventRow)
+    if cursor is not None:
+        try:
+            query = query.where(AuditEventRow.seq < int(cursor))
+        except ValueError:
+            raise UserError("list cursor is not valid; start from the first page") from None
+    if search:
+        query = query.where(or_(*(column.contains(search, autoescape=True) for column in (
+            AuditEventRow.action, AuditEventRow.actor, AuditEventRow.detail,
+            AuditEventRow.decision))))
+    query = query.order_by(AuditEventRow.seq.desc()).limit(limit + 1)
+    with db.read() as session:
+        rows = session.execute(query).scalars().all()
+        items = [AuditEvent.model_validate(row) for row in rows[:limit]]
+    next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def latest_ack_states(db: Database,
+                      pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """The acknowledgement state that counts for each (plan, provider) pair: one row each."""
+    if not pairs:
+        return {}
+    wanted = set(pairs)
+    condition = or_(*(and_(PairStateRow.plan_id == plan, PairStateRow.provider == provider)
+                      for plan, provider in wanted))
+    with db.read() as session:
+        rows = session.execute(select(PairStateRow.plan_id, PairStateRow.provider,
+                                      PairStateRow.latest_ack_state).where(condition)).all()
+    found = {(plan, provider): state for plan, provider, state in rows}
+    return {pair: found.get(pair) for pair in pairs}
+
+
+def list_pending_pairs(db: Database, limit: int = 100) -> list[PairState]:
+    """(plan, provider) pairs delivered to but not yet acknowledged, most recent first."""
+    with db.read() as session:
+        rows = session.execute(select(PairStateRow).where(PairStateRow.ack_pending.is_(True))
+                               .order_by(PairStateRow.updated_at.desc(), PairStateRow.plan_id)
+                               .limit(limit)).scalars().all()
+        return [PairState.model_validate(row) for row in rows]
