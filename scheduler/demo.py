@@ -74,7 +74,7 @@ def seed_demo_data(ctx: StoreContext, registry: ConnectorRegistry, *,
         return now - timedelta(minutes=minutes)
 
     items = [RecoveryItem(recovery_id=rid, connector=conn, category=cat, opened_at=opened(age),
-                          closure_state=state, failure_count=fails,  # type: ignore[arg-type]
+                          closure_state=state, failure_count=fails,
                           drill_id="drill-2026-11", playbook_id=f"pb-{cat}")
              for rid, conn, cat, age, state, fails in ITEMS]
     import_recovery_items(at(600), items)

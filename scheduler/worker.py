@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from scheduler.circuit import SKIP_REASON as CIRCUIT_OPEN
@@ -19,6 +21,7 @@ from store.models import (
     RetryDecision,
     WorkerRunResult,
 )
+from store.policy import Decision
 from store.rules.messages import escalation_message
 from store.services.context import StoreContext
 from store.services.deliveries import sweep_stale_in_flight
@@ -73,10 +76,8 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
 
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: str, limit: int,
-         trigger: str, schedule_id: str | None, decision: object, started: object) -> WorkerRunResult:
-    from store.policy import Decision
-
-    assert isinstance(decision, Decision)
+         trigger: str, schedule_id: str | None, decision: Decision,
+         started: datetime) -> WorkerRunResult:
     summary = _summary()
     executions: list[ExecutionRecord] = []
     with ctx.write() as session:
@@ -153,7 +154,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
     with ctx.write() as session:
         run = record_worker_run(ctx, session, run_id=run_id, mode=mode, trigger=trigger,
                                 retry_plan_id=retry_plan.retry_plan_id, schedule_id=schedule_id,
-                                started_at=started, summary=summary)  # type: ignore[arg-type]
+                                started_at=started, summary=summary)
         ctx.audit(session, f"retry.run.{mode}", decision,
                   [run_id, retry_plan.retry_plan_id, *(e.execution_id for e in executions)][:50],
                   ", ".join(f"{k} {v}" for k, v in summary.items() if v) or "nothing to retry",

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from store.clock import as_utc
 from store.counters import touch
 from store.digest import sha256_of
 from store.models import AuditEvent
@@ -24,8 +25,6 @@ def _event_digest(fields: dict[str, Any]) -> str:
 
 
 def _hashable(row: AuditEventRow) -> dict[str, Any]:
-    from store.clock import as_utc
-
     return {
         "seq": row.seq, "at": as_utc(row.at).isoformat(), "actor": row.actor, "role": row.role,
         "action": row.action, "target_ids": list(row.target_ids), "policy_rule": row.policy_rule,

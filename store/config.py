@@ -22,6 +22,9 @@ ROLE_NAMES = ("operator", "release_manager", "auditor", "executive")
 PROVIDER_KINDS = ("outbox", "webhook", "slack", "email", "pagerduty")
 
 
+Audience = Literal["operations", "executive"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,7 +32,7 @@ class _Strict(BaseModel):
 class _ProviderBase(_Strict):
     enabled: bool = True
     timeout_s: float = Field(default=5.0, gt=0, le=120)
-    audience: list[Literal["operations", "executive"]] = Field(default_factory=lambda: ["operations"])
+    audience: list[Audience] = Field(default_factory=lambda: list[Audience](["operations"]))
 
 
 class OutboxProvider(_ProviderBase):
@@ -116,7 +119,8 @@ class CavraConfig(_Strict):
 
     @field_validator("providers")
     @classmethod
-    def _outbox_always_exists(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+    def _outbox_always_exists(
+            cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
         merged = dict(providers)
         existing = merged.get("outbox")
         if existing is not None and existing.kind != "outbox":

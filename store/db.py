@@ -70,7 +70,8 @@ class Database:
             try:
                 self.write_engine = create_engine(url, pool_pre_ping=True)
             except Exception as exc:  # e.g. missing driver
-                raise UserError(f"database: cannot use {parsed.render_as_string()}: {exc}") from None
+                raise UserError(
+                    f"database: cannot use {parsed.render_as_string()}: {exc}") from None
             self.read_engine = self.write_engine
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)

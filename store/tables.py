@@ -160,7 +160,8 @@ class ScheduleRunRow(_Stamped, Base):
     window_start: Mapped[datetime] = mapped_column()
     window_end: Mapped[datetime] = mapped_column()
     report_id: Mapped[str] = mapped_column(String(32))
-    __table_args__ = (UniqueConstraint("schedule_id", "scheduled_for", name="uq_schedule_run_slot"),)
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "scheduled_for", name="uq_schedule_run_slot"),)
 
 
 class ScheduleEventRow(_Stamped, Base):

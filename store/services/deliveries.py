@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from store.counters import adjust_gauge, bump
@@ -95,7 +95,8 @@ def finish_delivery(ctx: StoreContext, session: Session, delivery_id: str,
                 in_flight_until=None))
     row = session.get(DeliveryRow, delivery_id, populate_existing=True)
     assert row is not None
-    if result.rowcount == 0:  # already moved on (e.g. swept to unknown): keep the first outcome
+    if cast(CursorResult[Any], result).rowcount == 0:
+        # Already moved on (e.g. swept to unknown): the first outcome stands.
         return Delivery.model_validate(row)
     _count_outcome(session, row, now)
     return Delivery.model_validate(row)

@@ -7,11 +7,13 @@ can never both hold it, on SQLite or PostgreSQL.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store.clock import as_utc
 from store.db import Database
 from store.tables import LockRow
 
@@ -29,7 +31,7 @@ def try_acquire(db: Database, name: str, holder: str, ttl_s: float, now: datetim
             LockRow.name == name,
             or_(LockRow.holder.is_(None), LockRow.holder == holder, LockRow.expires_at < now))
             .values(holder=holder, expires_at=expires))
-        return result.rowcount == 1
+        return cast(CursorResult[Any], result).rowcount == 1
 
 
 def release(db: Database, name: str, holder: str) -> None:
@@ -38,11 +40,10 @@ def release(db: Database, name: str, holder: str) -> None:
                         .values(holder=None, expires_at=None))
 
 
-def current_holder(session: Session, name: str, now: datetime) -> tuple[str | None, datetime | None]:
+def current_holder(session: Session, name: str,
+                   now: datetime) -> tuple[str | None, datetime | None]:
     row = session.execute(select(LockRow).where(LockRow.name == name)).scalar_one_or_none()
     if row is None or row.holder is None or row.expires_at is None:
         return None, None
-    from store.clock import as_utc
-
     expires = as_utc(row.expires_at)
     return (row.holder, expires) if expires >= now else (None, None)

@@ -81,14 +81,14 @@ def import_recovery_items(ctx: StoreContext, items: list[RecoveryItem]) -> dict[
                 existing[row.recovery_id] = row
         for item in items:
             values = item.model_dump()
-            row = existing.get(item.recovery_id)
-            if row is None:
+            known = existing.get(item.recovery_id)
+            if known is None:
                 session.add(RecoveryItemRow(**values, created_at=now,
                                             created_by=ctx.identity.actor))
                 inserted += 1
             else:
                 for key, value in values.items():
-                    setattr(row, key, value)
+                    setattr(known, key, value)
                 updated += 1
         summary = {"imported": len(items), "inserted": inserted, "updated": updated}
         ctx.audit(session, "recovery.import", decision, ids[:20],
