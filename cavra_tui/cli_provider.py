@@ -1,9 +1,57 @@
-"""`cavra provider test NAME` (SPEC §7)."""
+"""`cavra provider test NAME` and `cavra provider list` (SPEC §7)."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+from cavra_tui.bootstrap import Runtime
+from cavra_tui.cli_output import delivery_json, delivery_lines, emit_json, emit_lines
+from scheduler.provider_drill import send_drill
+from store.services.provider_health import read_all_health
+
+DRILL_FAILED_EXIT = 3  # the command worked, the provider did not: scripts can tell
+
+
+def provider_test(runtime: Runtime, args: argparse.Namespace) -> int:
+    deliveries = send_drill(runtime.ctx, runtime.registry, args.name)
+    if getattr(args, "json", False):
+        emit_json([delivery_json(d) for d in deliveries])
+    else:
+        emit_lines([f"drill to {args.name}:", *delivery_lines(deliveries)])
+    return 0 if deliveries[0].status == "delivered" else DRILL_FAILED_EXIT
+
+
+def provider_list(runtime: Runtime, args: argparse.Namespace) -> int:
+    with runtime.db.read() as session:
+        health = read_all_health(session, runtime.ctx.clock())
+    rows: list[dict[str, Any]] = []
+    for name, settings in sorted(runtime.config.providers.items()):
+        state = health.get(name)
+        rows.append({
+            "name": name, "kind": settings.kind, "enabled": settings.enabled,
+            "audience": list(settings.audience), "timeout_s": settings.timeout_s,
+            "target": runtime.registry.get(name).target(),
+            "circuit": state.state if state else "closed",
+            "consecutive_failures": state.consecutive_failures if state else 0,
+            "last_error": state.last_error if state else None,
+        })
+    if getattr(args, "json", False):
+        emit_json(rows)
+    else:
+        emit_lines([f"{r['name']:<16} {r['kind']:<9} {'on ' if r['enabled'] else 'off'} "
+                    f"{'+'.join(r['audience']):<20} circuit {r['circuit']:<9} "
+                    f"failures {r['consecutive_failures']}  {r['target']}" for r in rows])
+    return 0
 
 
 def register(sub: Any, command: Any) -> None:
     """Add the provider commands to the parser (see cli.build_parser for `command`)."""
+    from cavra_tui.cli import OneLineParser
+
+    provider = sub.add_parser("provider", help="notification providers").add_subparsers(
+        dest="action", required=True, parser_class=OneLineParser)
+    command("test", provider_test, "send a clearly marked drill message (a drill delivery)",
+            provider).add_argument("name", help="provider name from the config")
+    command("list", provider_list, "configured providers, targets (redacted), circuit state",
+            provider)

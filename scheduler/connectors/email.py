@@ -88,11 +88,13 @@ class EmailConnector(Connector):
             label = "starttls_unsupported" if phase == "handshake" else "smtp_unsupported"
             return self._failed(watch, label, None)
         except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+            # smtplib turns a read timeout into "disconnected": look at what caused it.
+            timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__,
+                                                                   TimeoutError)
             if phase == "data":  # the server may have queued the message before going quiet
-                return Outcome(status="unknown", latency_ms=watch.ms(),
-                               error=f"timeout_after_send: {exc.__class__.__name__}")
-            label = "connect_timeout" if isinstance(exc, TimeoutError) else "disconnected"
-            return self._failed(watch, label, None)
+                label = "timeout_after_send" if timed_out else "disconnected_after_send"
+                return Outcome(status="unknown", latency_ms=watch.ms(), error=label)
+            return self._failed(watch, "timeout" if timed_out else "disconnected", None)
         except socket.gaierror:
             return self._failed(watch, "dns_failure", None)
         except ConnectionRefusedError:
