@@ -95,11 +95,16 @@ def escalation_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def escalation_ack(runtime: Runtime, args: argparse.Namespace) -> int:
     ack = acknowledge(runtime.ctx, args.plan_id, args.provider, args.state, args.ref, args.notes)
+    from scheduler.pagerduty_resolve import resolve_pagerduty_incidents
+
+    # A resolved pair (or a fully settled plan) closes its PagerDuty incidents.
+    resolves = resolve_pagerduty_incidents(runtime.ctx, runtime.registry, ack.plan_id)
     if wants_json(args):
-        emit_json(ack)
+        emit_json({**ack.model_dump(mode="json"), "resolve_deliveries": [
+            delivery_json(d) for d in resolves]} if resolves else ack)
     else:
         emit_lines([f"{ack.ack_id}  {ack.plan_id}/{ack.provider}  {ack.state}  "
-                    f"by {ack.acknowledged_by}"])
+                    f"by {ack.acknowledged_by}", *(delivery_lines(resolves) if resolves else [])])
     return 0
 
 

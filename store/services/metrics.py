@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from store.counters import change_version, read_all_time, read_hourly
 from store.db import Database
 from store.models import EXECUTION_STATUSES, AlertLevel
+from store.services.provider_health import read_all_health
 
 EVENT_COUNTERS = (
     *(f"retry_worker_runs.{mode}" for mode in ("dry_run", "live")),
@@ -34,6 +35,8 @@ class MetricsSnapshot(BaseModel):
     hourly: dict[str, list[int]]
     schedules: dict[str, int]
     change_version: int
+    # circuit breaker per provider that has sent anything: name → {state, consecutive_failures}
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def _shape(values: dict[str, int]) -> dict[str, Any]:
@@ -54,6 +57,7 @@ def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
         totals = read_all_time(session, (*EVENT_COUNTERS, *GAUGES))
         hourly = read_hourly(session, EVENT_COUNTERS, now)
         version = change_version(session)
+        health = read_all_health(session, now)
     day = {name: sum(series) for name, series in hourly.items()}
     all_time = _shape(totals)
     recent = _shape(day)
@@ -69,7 +73,8 @@ def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
         "failed"]
     if totals["open_critical_escalations"] > 0:
         level = "critical"
-    elif open_escalations or pending or recent_failures:
+    elif open_escalations or pending or recent_failures or any(
+            h.state != "closed" for h in health.values()):
         level = "warning"
     return MetricsSnapshot(
         **{key: all_time[key] for key in ("retry_worker_runs", "retry_executions",
@@ -79,4 +84,7 @@ def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
         schedules={"runs": totals["schedule_runs"], "missed": totals["schedule_missed"],
                    "errors": totals["schedule_errors"]},
         change_version=version,
+        providers={name: {"state": h.state, "consecutive_failures": h.consecutive_failures,
+                          "opened_until": h.opened_until.isoformat() if h.opened_until else None}
+                   for name, h in health.items()},
     )
