@@ -90,7 +90,11 @@ class CavraApp(WorkflowCommands):
 
     @property
     def scheduler_holder(self) -> str | None:
-        return getattr(self.scheduler_service, "holder", None) or None
+        """This process's lease name while its scheduler runs (the pane says leader/standby)."""
+        service = self.scheduler_service
+        if service is None or not getattr(service, "running", False):
+            return None
+        return getattr(service, "holder", None) or None
 
     # -- live refresh ------------------------------------------------------------------------
 

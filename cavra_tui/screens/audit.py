@@ -47,8 +47,9 @@ def evidence_text(chain: dict[str, Any]) -> Group:
     lines: list[Text] = [Text(f"evidence for {chain['id']}", style="bold")]
     execution = chain.get("execution")
     if execution:
+        digest = short(execution["execution_sha256"])
         lines.append(Text.assemble("execution  ", status(execution["status"]),
-                                   f" {execution['reason']}  sha {short(execution['execution_sha256'])}"
+                                   f" {execution['reason']}  sha {digest}"
                                    f"  key {execution['idempotency_key']}"))
     run = chain.get("worker_run")
     if run:

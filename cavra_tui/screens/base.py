@@ -177,9 +177,7 @@ class CavraScreen(Screen[None]):
     # -- filter -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("open_filter", "close_filter") and not self.FILTERABLE:
-            return False
-        return True
+        return self.FILTERABLE or action not in ("open_filter", "close_filter")
 
     def action_open_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
@@ -11,25 +11,26 @@ from scheduler.status import SchedulerStatus
 
 
 class SchedulerPane(Static):
+    """Two lines per schedule, so it stays readable in a third of 80 columns."""
+
     def show(self, status: SchedulerStatus, counts: dict[str, int] | None = None) -> None:
         for state in ("leader", "standby", "stopped"):
             self.set_class(status.state == state, f"-{state}")
-        head = Text(f"scheduler {status.state}", style="bold")
+        lines = [Text(f"{status.state}", style="bold")]
         if status.leader and status.state != "leader":
-            head.append(f" (leader {status.leader})")
+            lines[0].append(f" · leader {status.leader}", style="")
         if counts:
-            head.append(f" · runs {counts.get('runs', 0)} · missed {counts.get('missed', 0)}"
-                        f" · errors {counts.get('errors', 0)}")
-        table = Table.grid(padding=(0, 1))
-        for _ in range(5):
-            table.add_column(no_wrap=True, overflow="ellipsis")
+            lines.append(Text(f"runs {counts.get('runs', 0)} · missed "
+                              f"{counts.get('missed', 0)} · errors {counts.get('errors', 0)}"))
         if not status.schedules:
-            table.add_row(Text("no schedules (cavra schedule add …)", style="dim"))
+            lines.append(Text("no schedules yet", style="dim"))
         for item in status.schedules:
-            state = "on" if item.enabled else "off"
-            table.add_row(item.name, f"{item.kind}{' live' if item.live else ''}", state,
-                          f"next {when(item.next_run_at)}", f"last {when(item.last_run_at)}")
-        grid = Table.grid()
-        grid.add_row(head)
-        grid.add_row(table)
-        self.update(grid)
+            flags = [item.kind, "live" if item.live else "", "on" if item.enabled else "off"]
+            head = Text(f"{item.name} ", style="bold" if item.enabled else "dim")
+            head.append(" ".join(f for f in flags if f), style="")
+            if item.missed or item.errors:
+                head.append(f" ✗{item.missed} missed {item.errors} err", style="yellow")
+            lines.append(head)
+            lines.append(Text(f"  next {when(item.next_run_at)} · last {when(item.last_run_at)}",
+                              no_wrap=True, overflow="ellipsis"))
+        self.update(Group(*lines))

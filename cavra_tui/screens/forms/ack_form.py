@@ -27,21 +27,22 @@ class AckForm(ModalScreen[AckRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="ack-form", classes="dialog"):
             yield Label("Record an acknowledgement", classes="dialog-title")
+            # Compact fields (no borders) keep the whole form inside 80×24.
             yield Label("Plan (ID or latest)")
-            yield Input(self._plan_id, id="ack-plan")
+            yield Input(self._plan_id, id="ack-plan", compact=True)
             yield Label("Provider")
-            yield Input(self._provider, id="ack-provider")
+            yield Input(self._provider, id="ack-provider", compact=True)
             yield Label("State")
             yield Select([(state, state) for state in ACK_STATES], value="acknowledged",
-                         allow_blank=False, id="ack-state")
+                         allow_blank=False, id="ack-state", compact=True)
             yield Label("External ref (optional)")
-            yield Input(id="ack-ref", placeholder="e.g. INC-4812")
-            yield Label("Notes (optional, private)")
-            yield Input(id="ack-notes")
+            yield Input(id="ack-ref", placeholder="e.g. INC-4812", compact=True)
+            yield Label("Notes (optional, private: never sent)")
+            yield Input(id="ack-notes", compact=True)
             yield Label("", id="ack-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Record", variant="primary", id="ack-submit")
-                yield Button("Cancel", id="ack-cancel")
+                yield Button("Record", variant="primary", id="ack-submit", compact=True)
+                yield Button("Cancel", id="ack-cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ack-plan", Input).focus()
@@ -65,7 +66,9 @@ class AckForm(ModalScreen[AckRequest | None]):
         try:
             request = self._request()
         except UserError as exc:
-            error.update(f"✗ {exc}")
+            # The service words its checks for the CLI; name the form's fields instead.
+            text = str(exc).replace("--ref", "external ref").replace("--notes", "notes")
+            error.update(f"✗ {text}")
             error.add_class("-shown")
             return
         self.dismiss(request)

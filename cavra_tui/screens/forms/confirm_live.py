@@ -47,8 +47,8 @@ class ConfirmLiveRun(ModalScreen[bool]):
                             "acknowledgement and will be recorded as blocked", classes="warning")
             with Horizontal(classes="buttons"):
                 yield Button("Send live", variant="error", id="confirm-send",
-                             disabled=self.refused is not None)
-                yield Button("Cancel", id="confirm-cancel")
+                             disabled=self.refused is not None, compact=True)
+                yield Button("Cancel", id="confirm-cancel", compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#preview-table", DataTable)

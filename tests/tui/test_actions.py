@@ -1,0 +1,291 @@
+"""Each workflow action from the keyboard: keys pressed → a record in the database → the
+screen shows it. The app is the real one, on a real SQLite file, under Pilot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+from textual.widgets import Button, Input, Label
+
+from cavra_tui.bootstrap import Runtime
+from cavra_tui.screens.forms.ack_form import AckForm
+from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
+from cavra_tui.widgets.record_table import RecordTable
+from store.services.listing import (
+    list_acknowledgements,
+    list_deliveries,
+    list_executions,
+    list_plans,
+    list_retry_plans,
+    list_schedule_runs,
+    list_worker_runs,
+)
+from store.tables import AcknowledgementRow, AuditEventRow
+from tests.tui.conftest import make_app, settle
+
+SIZE = (100, 32)
+
+
+def table(app: object, table_id: str) -> RecordTable:
+    return app.screen.query_one(f"#{table_id}", RecordTable)  # type: ignore[attr-defined]
+
+
+def notices(app: object) -> list[str]:
+    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+
+
+def count_acks(runtime: Runtime) -> int:
+    with runtime.db.read() as session:
+        return session.execute(select(func.count()).select_from(AcknowledgementRow)).scalar_one()
+
+
+async def test_build_plan_and_deliver_from_escalations(runtime: Runtime) -> None:
+    from store.models import RecoveryItem
+    from store.services.recovery import import_recovery_items
+
+    import_recovery_items(runtime.ctx, [RecoveryItem(
+        recovery_id="rec-1", connector="payments-api", category="rollback",
+        opened_at=runtime.ctx.clock())])
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        assert table(app, "plans").row_count == 0
+        await pilot.press("p")
+        await settle(pilot)
+        plans = list_plans(runtime.db).items
+        assert len(plans) == 1
+        assert table(app, "plans").record_ids == [plans[0].plan_id]
+        await pilot.press("d")
+        await settle(pilot)
+        deliveries = list_deliveries(runtime.db, plan_id=plans[0].plan_id).items
+        assert [(d.provider, d.status) for d in deliveries] == [("outbox", "delivered")]
+        assert table(app, "timeline").record_ids == [deliveries[0].delivery_id]
+        assert any("delivered plan" in text for text in notices(app))
+    outbox = Path("outbox.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(outbox[-1])["plan_id"] == plans[0].plan_id
+
+
+async def test_acknowledge_through_the_form(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        pending = table(app, "pending").record_ids
+        assert len(pending) == 1  # the demo's deferred pair
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, AckForm)
+        plan_id, provider = pending[0].split("/")
+        assert form.query_one("#ack-plan", Input).value == plan_id
+        form.query_one("#ack-state").value = "accepted"
+        form.query_one("#ack-ref", Input).value = "INC-5000"
+        await pilot.click("#ack-submit")
+        await settle(pilot)
+        acks = list_acknowledgements(seeded.db).items
+        assert (acks[0].plan_id, acks[0].provider, acks[0].state, acks[0].external_ref) == (
+            plan_id, provider, "accepted", "INC-5000")
+        assert table(app, "acks").record_ids[0] == acks[0].ack_id
+        assert table(app, "pending").row_count == 0
+
+
+async def test_ack_form_rejects_bad_input_and_writes_nothing(seeded: Runtime) -> None:
+    before = count_acks(seeded)
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#ack-ref", Input).value = "x" * 300
+        await pilot.click("#ack-submit")
+        await pilot.pause()
+        error = form.query_one("#ack-error", Label)
+        assert app.screen is form  # still open
+        assert "external ref is longer than 255" in str(error.render())
+        assert error.display
+        form.query_one("#ack-ref", Input).value = ""
+        form.query_one("#ack-provider", Input).value = "  "
+        form.query_one("#ack-provider", Input).focus()
+        await pilot.press("enter")  # Enter in any field submits
+        await pilot.pause()
+        assert "provider is required" in str(error.render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, AckForm)
+    assert count_acks(seeded) == before
+
+
+async def test_ack_for_a_provider_never_delivered_to_is_refused_visibly(seeded: Runtime) -> None:
+    before = count_acks(seeded)
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        app.screen.query_one("#ack-provider", Input).value = "pagerduty-nowhere"
+        await pilot.click("#ack-submit")
+        await settle(pilot)
+        assert any("was not delivered to provider" in text for text in notices(app))
+        assert app.is_running
+    assert count_acks(seeded) == before
+
+
+async def test_retry_plan_and_dry_run_from_retry_runs(seeded: Runtime) -> None:
+    plans_before = len(list_retry_plans(seeded.db).items)
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        retry_plans = list_retry_plans(seeded.db).items
+        assert len(retry_plans) == plans_before + 1
+        assert table(app, "retry-plans").record_ids[0] == retry_plans[0].retry_plan_id
+        await pilot.press("y")
+        await settle(pilot)
+        run = list_worker_runs(seeded.db, limit=1).items[0]
+        assert run.mode == "dry_run"
+        assert table(app, "runs").record_ids[0] == run.run_id
+        executions = list_executions(seeded.db, run_id=run.run_id).items
+        assert [e.status for e in executions] == ["dry_run"]
+        assert table(app, "executions").record_ids[0] == executions[0].execution_id
+
+
+async def test_live_run_refused_without_the_release_manager_role(
+        open_runtime: Callable[..., Runtime]) -> None:
+    runtime = open_runtime('[roles]\noperator = ["dana"]\n')
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmLiveRun)
+        assert any("retry.run.live needs release_manager" in text for text in notices(app))
+        assert app.is_running
+    with runtime.db.read() as session:
+        denial = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc())
+                                 .limit(1)).scalar_one()
+    assert (denial.action, denial.decision) == ("retry.run.live", "deny")
+    assert list_worker_runs(runtime.db).items == []
+
+
+async def test_live_run_refused_when_the_pair_lacks_an_acknowledgement(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLiveRun)
+        refusal = confirm.query_one("#refusal", Label)
+        assert "needs an acknowledgement" in str(refusal.render())
+        assert confirm.query_one("#confirm-send", Button).disabled
+        await pilot.press("escape")
+        await settle(pilot)
+    modes = [run.mode for run in list_worker_runs(seeded.db).items]
+    assert modes[0] == "dry_run"  # the preview; no live run was made
+    assert modes.count("live") == 3  # the demo's own
+
+
+async def test_live_run_after_review_sends_and_shows_the_result(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        app.screen.query_one("#ack-state").value = "accepted"
+        await pilot.click("#ack-submit")
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLiveRun)
+        preview = confirm.preview.dry_run.executions[0]
+        cells = confirm.query_one("#preview-table").get_row(preview.execution_id)
+        assert preview.idempotency_key in cells and preview.payload_sha256[:12] in cells
+        await pilot.click("#confirm-send")
+        await settle(pilot)
+        run = list_worker_runs(seeded.db, limit=1).items[0]
+        assert run.mode == "live"
+        executions = list_executions(seeded.db, run_id=run.run_id).items
+        assert [(e.status, e.idempotency_key) for e in executions] == [
+            ("delivered", preview.idempotency_key)]
+        assert table(app, "runs").record_ids[0] == run.run_id
+        assert any(text.startswith(f"live run {run.run_id}") for text in notices(app))
+
+
+async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        runs = list_schedule_runs(seeded.db).items
+        assert len(runs) == 3
+        assert table(app, "schedule-runs").record_ids[0] == runs[0].run_id
+        # The cursor stayed on the run it was on; move up to the new one.
+        assert table(app, "schedule-runs").selected_id() == runs[1].run_id
+        await pilot.press("up")
+        await settle(pilot)
+        assert table(app, "schedule-runs").selected_id() == runs[0].run_id
+        await pilot.press("d")
+        await settle(pilot)
+        sent = list_deliveries(seeded.db, kind="executive", run_id=runs[0].run_id).items
+        assert [(d.provider, d.status) for d in sent] == [("outbox", "delivered")]
+        assert table(app, "exec-deliveries").record_ids[0] == sent[0].delivery_id
+        preview = str(app.screen.query_one("#report").source)
+        assert runs[0].report_id in preview
+
+
+async def test_command_palette_runs_any_action(seeded: Runtime) -> None:
+    before = len(list_retry_plans(seeded.db).items)
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"build retry plan")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+    assert len(list_retry_plans(seeded.db).items) == before + 1
+
+
+async def test_errors_show_as_notifications_and_the_app_keeps_running(runtime: Runtime) -> None:
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("d")  # nothing to deliver: no plan yet
+        await settle(pilot)
+        await pilot.press("5", "d")  # no schedule run yet
+        await settle(pilot)
+        assert any("no escalation plan yet" in text for text in notices(app))
+        assert any("no schedule run yet" in text for text in notices(app))
+        assert app.is_running
+
+
+async def test_read_only_header_and_refusal(open_runtime: Callable[..., Runtime]) -> None:
+    runtime = open_runtime(read_only=True)
+    app = make_app(runtime)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        header = str(app.screen.query_one("#header").render())
+        assert "READ-ONLY" in header and "dana" in header and "sqlite:///cavra.db" in header
+        await pilot.press("4", "r")
+        await settle(pilot)
+        assert any("read-only mode" in text for text in notices(app))
+    assert list_retry_plans(runtime.db).items == []
