@@ -5,8 +5,9 @@ executions each, the worker's maximum), and summarised in executive reports. Pai
 state, counters and the audit chain follow the same rules as store/services, so the console
 sees a database the services could have written. Deterministic: one seeded ``random.Random``.
 
-Simplification (size, not shape): a retry plan stores its first five decisions only; with
-100 decisions per plan the retry_plans table alone would be ~350 MB.
+Simplification (size, not shape): only the newest FULL_DECISION_RUNS retry plans store every
+decision (what the console's first pages show); older ones keep their first five, else the
+retry_plans table alone would be ~400 MB.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ EXECUTIONS_PER_RUN = 100  # the retry worker's maximum --max
 LIVE_SHARE = 0.2
 PAIR_WINDOW = timedelta(hours=48)  # a worker run retries pairs of recent plans
 KEPT_DECISIONS = 5
+FULL_DECISION_RUNS = 1_000
 ACTORS = ("ana", "bo", "chen", "dee")
 SCHEDULER = "scheduler"
 CONNECTORS = ("payments-api", "checkout-web", "ledger-db", "auth-gateway", "search-index",
@@ -222,7 +224,8 @@ class Story:
             n = total // count + (1 if i < total % count else 0)
             mode = "live" if self.rng.random() < LIVE_SHARE else "dry_run"
             scheduled = self.rng.random() < 0.5
-            specs.append({"at": at, "count": n, "mode": mode, "scheduled": scheduled})
+            specs.append({"at": at, "count": n, "mode": mode, "scheduled": scheduled,
+                          "full": i >= count - FULL_DECISION_RUNS})
         return specs
 
     # -- handlers: one service call each -----------------------------------------------------
@@ -371,10 +374,17 @@ class Story:
         run_id, retry_plan_id = self.new_id("wrk"), self.new_id("rtp")
         pool = self.pool(at)
         chosen = self.rng.sample(pool, n) if len(pool) >= n else self.rng.choices(pool, k=n)
-        decisions = [self.decision(plan_id, provider, at) for plan_id, provider in
-                     chosen[:KEPT_DECISIONS]]
         waiting = self.rng.randint(0, 20)
         suppressed = self.rng.randint(0, 10)
+        decisions = [self.decision(plan_id, provider, at) for plan_id, provider in
+                     (chosen if spec["full"] else chosen[:KEPT_DECISIONS])]
+        if spec["full"]:
+            others = self.rng.choices(pool, k=waiting + suppressed)
+            decisions += [self.decision(plan_id, provider, at, "wait", "backoff")
+                          for plan_id, provider in others[:waiting]]
+            decisions += [self.decision(plan_id, provider, at, "suppress",
+                                        "max_attempts_reached")
+                          for plan_id, provider in others[waiting:]]
         self.sink.add("retry_plans", (
             retry_plan_id, as_json(POLICY), as_json(decisions),
             as_json({"retry": n, "wait": waiting, "suppress": suppressed}), stored(at), actor))
@@ -445,12 +455,14 @@ class Story:
                         detail=", ".join(f"{k} {v}" for k, v in summary.items() if v),
                         evidence={"run_id": run_id, "executions": execution_digests})
 
-    def decision(self, plan_id: str, provider: str, at: datetime) -> dict[str, Any]:
+    def decision(self, plan_id: str, provider: str, at: datetime, action: str = "retry",
+                 reason: str | None = None) -> dict[str, Any]:
         pair = self.pairs[(plan_id, provider)]
         attempt = pair.definitive_count + 1
-        return {"plan_id": plan_id, "provider": provider, "action": "retry",
-                "reason": f"{pair.failures_since_success} failure(s) since last success",
-                "retry_count": pair.failures_since_success, "next_retry_at": at.isoformat(),
+        return {"plan_id": plan_id, "provider": provider, "action": action,
+                "reason": reason or f"{pair.failures_since_success} failure(s) since last success",
+                "retry_count": pair.failures_since_success,
+                "next_retry_at": None if action == "suppress" else at.isoformat(),
                 "latest_delivery_id": pair.latest_delivery_id,
                 "failed_status_codes": list(pair.failed_status_codes), "attempt": attempt,
                 "idempotency_key": f"cavra:{plan_id}:{provider}:{attempt}"}
