@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,14 +58,51 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked ``backends`` run on SQLite and on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("backends") and (
+            "db_backend" in metafunc.fixturenames):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def make_runtime(db_path: Path, clock: SteppingClock) -> Iterator[Callable[..., Runtime]]:
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_url(db_backend: str, db_path: Path) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a new PostgreSQL database on the server named by
+    ``CAVRA_TEST_PG_URL`` (``.ci/run`` starts one; without it those cases skip)."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{db_path}"
+        return
+    admin_url = os.environ.get("CAVRA_TEST_PG_URL")
+    if not admin_url:
+        pytest.skip("no PostgreSQL server: set CAVRA_TEST_PG_URL (see .ci/run)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"cavra_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def make_runtime(db_url: str, clock: SteppingClock) -> Iterator[Callable[..., Runtime]]:
     """Build runtimes exactly as the CLI does, on the test's database and clock."""
     built: list[Runtime] = []
 
     def make(config: Path | None = None, *, read_only: bool = False,
              user: str | None = None) -> Runtime:
-        runtime = build_runtime(db_url=f"sqlite:///{db_path}",
+        runtime = build_runtime(db_url=db_url,
                                 config_path=str(config) if config else None,
                                 read_only=read_only, clock=clock, user=user)
         built.append(runtime)

@@ -22,6 +22,8 @@ from store.tables import DeliveryRow
 from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def failed_pair(make_runtime: Any, write_config: Any, clock: Any, http_server: ScriptedServer,
@@ -115,3 +117,16 @@ def test_reopening_a_database_keeps_everything(failed_pair: tuple[Any, str],
     from store.services.escalation import get_plan
 
     assert get_plan(again.ctx, plan_id).plan_id == plan_id
+
+
+def test_evidence_is_append_only_in_the_database(failed_pair: tuple[Any, str]) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    runtime, plan_id = failed_pair
+    for statement in ("UPDATE escalation_plans SET alert_level = 'healthy'",
+                      "DELETE FROM audit_events", "DELETE FROM deliveries",
+                      "UPDATE deliveries SET status = 'delivered'"):
+        with pytest.raises(DBAPIError, match="append-only|only out of in_flight"):
+            with runtime.db.write_engine.begin() as conn:
+                conn.execute(text(statement))

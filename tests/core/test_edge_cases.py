@@ -17,6 +17,8 @@ from store.services.retry import build_retry_plan
 from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def runtime(make_runtime: Any, write_config: Any, http_server: ScriptedServer,

@@ -21,6 +21,8 @@ from store.tables import DeliveryRow, ExecutionRecordRow
 from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
 
+pytestmark = pytest.mark.backends
+
 SECRET = "hmac-signing-secret-5f1e"
 
 
@@ -188,7 +190,10 @@ def test_outbox_is_the_embedded_default(make_runtime: Any, clock: Any, tmp_path:
     assert plan.selected_providers == ["outbox"]
     [delivery] = deliver_escalation(runtime.ctx, runtime.registry, "latest")
     assert delivery.status == "delivered" and delivery.plan_id == plan.plan_id
-    lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
+    outbox = runtime.registry.get("outbox").path
+    # Beside the SQLite file; in the data dir for a server database.
+    assert outbox.parent == (tmp_path if runtime.db.is_sqlite else tmp_path / "data")
+    lines = outbox.read_text().splitlines()
     entry = json.loads(lines[-1])
     assert entry["delivery_id"] == delivery.delivery_id
     assert entry["idempotency_key"] == delivery.idempotency_key

@@ -315,15 +315,25 @@ def _guard_append_only() -> None:
     elif dialect == "postgresql":
         op.execute(
             "CREATE FUNCTION cavra_append_only() RETURNS trigger AS $$ BEGIN "
-            "IF TG_TABLE_NAME = 'deliveries' AND TG_OP = 'UPDATE' AND OLD.status = 'in_flight' "
-            "THEN RETURN NEW; END IF; "
             "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
         )
-        for table in (*APPEND_ONLY, "deliveries"):
+        op.execute(
+            "CREATE FUNCTION cavra_delivery_transition() RETURNS trigger AS $$ BEGIN "
+            "IF TG_OP = 'UPDATE' THEN "
+            "  IF OLD.status = 'in_flight' THEN RETURN NEW; END IF; "
+            "  RAISE EXCEPTION 'a delivery changes only out of in_flight'; "
+            "END IF; "
+            "RAISE EXCEPTION 'deliveries is append-only'; END $$ LANGUAGE plpgsql"
+        )
+        for table in APPEND_ONLY:
             op.execute(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION cavra_append_only()"
             )
+        op.execute(
+            "CREATE TRIGGER deliveries_append_only BEFORE UPDATE OR DELETE ON deliveries "
+            "FOR EACH ROW EXECUTE FUNCTION cavra_delivery_transition()"
+        )
 
 
 def downgrade() -> None:
@@ -393,3 +403,6 @@ def downgrade() -> None:
 
     op.drop_table('acknowledgements')
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS cavra_append_only()")
+        op.execute("DROP FUNCTION IF EXISTS cavra_delivery_transition()")
