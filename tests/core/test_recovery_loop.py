@@ -168,9 +168,11 @@ def test_max_attempts_and_dismissal_suppress(loop: Any, http_server: ScriptedSer
 
 
 def test_no_history_window_old_failures_still_count(loop: Any, http_server: ScriptedServer,
-                                                    clock: Any) -> None:
+                                                    clock: Any, db_backend: str) -> None:
     """520 newer deliveries do not push an old failure out of view (the upstream design's
     500-record window dropped it)."""
+    if db_backend != "sqlite":
+        pytest.skip("the rule is the same on every backend; 520 sends are slow on a server")
     ctx, registry = loop.ctx, loop.registry
     failing = build_plan(ctx)
     http_server.answer(500)
