@@ -101,6 +101,7 @@ def build_parser() -> OneLineParser:
     report_deliver.add_argument("--provider", action="append", default=[])
 
     command("metrics", c.metrics, "the dashboard numbers")
+    command("health", c.health, "retry health alerts + executive delivery retry plan")
     evidence = sub.add_parser("evidence", help="evidence chains").add_subparsers(
         dest="action", required=True, parser_class=OneLineParser)
     command("show", c.evidence_show, "the bound chain behind an execution or delivery",

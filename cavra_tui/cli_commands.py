@@ -25,6 +25,7 @@ from store.errors import UserError
 from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.evidence import evidence_chain
+from store.services.health import read_health
 from store.services.metrics import read_metrics
 from store.services.recovery import import_recovery_items, parse_recovery_items
 from store.services.reports import create_schedule_run
@@ -168,6 +169,22 @@ def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
         f"acknowledgement pending {snapshot.acknowledgement_pending}",
         f"open escalations       {snapshot.open_escalations}",
     ])
+    return 0
+
+
+def health(runtime: Runtime, args: argparse.Namespace) -> int:
+    report = read_health(runtime.ctx)
+    if wants_json(args):
+        emit_json(report)
+        return 0
+    lines = [f"retry health: {report.status}"]
+    lines += [f"  {a.severity:<8} {a.code}: {a.message}" for a in report.alerts]
+    lines.append(f"executive delivery retry plan: {len(report.executive_retry)} pair(s)")
+    for d in report.executive_retry:
+        when = d.next_retry_at.isoformat(timespec="seconds") if d.next_retry_at else "-"
+        lines.append(f"  {d.action:<8} {d.plan_id}/{d.provider}  retries {d.retry_count}  "
+                     f"next {when}  {d.reason}")
+    emit_lines(lines)
     return 0
 
 
