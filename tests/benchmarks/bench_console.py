@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(args.executions, args.deliveries)
     db = ensure_database(sizes, fresh=args.fresh)
     version_before = change_version(db)
+    load_before = os.getloadavg()[0]  # other work on the machine skews every figure
     console_runs: list[dict[str, Any]] = []
     bare_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cavra-bench-") as folder:
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{sizes.deliveries:,} deliveries ({db.name}, {size_mib:.0f} MiB)")
     print(f"terminal 120×40 headless; median of {args.repeats} fresh processes per app; "
           f"page-down: {args.presses} presses per run; Python {platform.python_version()}, "
-          f"Textual {textual.__version__}, {os.cpu_count()} CPUs\n")
+          f"Textual {textual.__version__}, {os.cpu_count()} CPUs, load average before "
+          f"{load_before:.1f} after {os.getloadavg()[0]:.1f}\n")
     print_table(figures(console, bare))
     print(f"\nconsole: runtime build {show(console['runtime'], 'ms')}; execution list "
           f"{console['table_height']:.0f} lines tall, {console['rows_loaded']:.0f} rows loaded "
