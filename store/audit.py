@@ -15,7 +15,7 @@ from store.counters import touch
 from store.digest import sha256_of
 from store.models import AuditEvent
 from store.policy import Identity
-from store.tables import AuditEventRow, AuditHeadRow
+from store.tables import AuditEventRow, AuditHeadRow, AuditTargetRow
 
 GENESIS = "0" * 64
 
@@ -46,6 +46,8 @@ def append_audit(session: Session, *, identity: Identity, action: str, target_id
     )
     row.sha256 = _event_digest(_hashable(row))
     session.add(row)
+    session.add_all(AuditTargetRow(target_id=target, seq=row.seq)
+                    for target in dict.fromkeys(target_ids))
     session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
                     .values(seq=row.seq, sha256=row.sha256))
     touch(session)

@@ -191,6 +191,14 @@ class AuditEventRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
 
 
+class AuditTargetRow(Base):
+    """Which audit events name a record, so evidence lookups never scan the chain."""
+
+    __tablename__ = "audit_targets"
+    target_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 class AuditHeadRow(Base):
     """The chain head: locking this row serialises appends on any database."""
 

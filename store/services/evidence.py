@@ -20,6 +20,7 @@ from store.models import (
 from store.tables import (
     AcknowledgementRow,
     AuditEventRow,
+    AuditTargetRow,
     DeliveryRow,
     EscalationPlanRow,
     ExecutionRecordRow,
@@ -85,9 +86,9 @@ def evidence_chain(db: Database, record_id: str) -> dict[str, Any]:
             chain["acknowledgements"] = [Acknowledgement.model_validate(a).model_dump(mode="json")
                                          for a in acks]
         linked = [record_id, *(x for x in (plan_id,) if x)]
-        events = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc())
-                                 .limit(5000)).scalars()
+        seqs = select(AuditTargetRow.seq).where(AuditTargetRow.target_id.in_(linked))
+        events = session.execute(select(AuditEventRow).where(AuditEventRow.seq.in_(seqs))
+                                 .order_by(AuditEventRow.seq).limit(MAX_AUDIT_LINKS)).scalars()
         chain["audit_events"] = [AuditEvent.model_validate(e).model_dump(mode="json")
-                                 for e in events if set(linked) & set(e.target_ids)
-                                 ][:MAX_AUDIT_LINKS]
+                                 for e in events]
         return chain

@@ -127,6 +127,6 @@ def test_evidence_is_append_only_in_the_database(failed_pair: tuple[Any, str]) -
     for statement in ("UPDATE escalation_plans SET alert_level = 'healthy'",
                       "DELETE FROM audit_events", "DELETE FROM deliveries",
                       "UPDATE deliveries SET status = 'delivered'"):
-        with pytest.raises(DBAPIError, match="append-only|only out of in_flight"):
-            with runtime.db.write_engine.begin() as conn:
-                conn.execute(text(statement))
+        with pytest.raises(DBAPIError, match="append-only|only out of in_flight"), \
+                runtime.db.write_engine.begin() as conn:
+            conn.execute(text(statement))

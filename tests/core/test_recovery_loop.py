@@ -201,3 +201,30 @@ def test_outbox_is_the_embedded_default(make_runtime: Any, clock: Any, tmp_path:
     assert entry["idempotency_key"] == delivery.idempotency_key
     assert entry["plan_id"] == plan.plan_id and entry["kind"] == "escalation"
     assert entry["message"]["alert_level"] == "warning"
+
+
+def test_evidence_binds_execution_to_run_plan_delivery_and_audit(
+        loop: Any, http_server: ScriptedServer, clock: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from store.services.evidence import evidence_chain
+
+    plan = build_plan(loop.ctx)
+    http_server.answer(500)
+    deliver_escalation(loop.ctx, loop.registry, plan.plan_id)
+    acknowledge(loop.ctx, plan.plan_id, "ops-webhook", "accepted", notes="call Bob at home")
+    clock.advance(minutes=20)
+    [execution] = run_retry_worker(loop.ctx, loop.registry, live=True).executions
+    chain = evidence_chain(loop.db, execution.execution_id)
+    assert chain["execution"]["execution_sha256"] == execution.execution_sha256
+    assert chain["worker_run"]["run_id"] == execution.run_id
+    assert chain["retry_decision"]["action"] == "retry"
+    assert chain["delivery"]["delivery_id"] == execution.delivery_id
+    assert chain["delivery"]["status"] == "delivered"
+    assert chain["escalation_plan"]["plan_id"] == plan.plan_id
+    assert [a["state"] for a in chain["acknowledgements"]] == ["accepted"]
+    actions = [event["action"] for event in chain["audit_events"]]
+    assert {"escalation.plan", "escalation.deliver", "escalation.ack", "retry.deliver",
+            "retry.run.live"} <= set(actions)
+    assert "call Bob" not in json.dumps(chain)  # notes never leave the database
+    delivery_chain = evidence_chain(loop.db, execution.delivery_id or "")
+    assert delivery_chain["delivery"]["worker_run_id"] == execution.run_id

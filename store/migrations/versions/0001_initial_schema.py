@@ -49,6 +49,11 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_action'), ['action'], unique=False)
 
+    op.create_table('audit_targets',
+    sa.Column('target_id', sa.String(length=128), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('target_id', 'seq')
+    )
     op.create_table('audit_head',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
@@ -281,7 +286,7 @@ def upgrade() -> None:
 
 APPEND_ONLY = (
     "escalation_plans", "acknowledgements", "retry_plans", "worker_runs", "execution_records",
-    "executive_reports", "schedule_runs", "audit_events", "schedule_events",
+    "executive_reports", "schedule_runs", "audit_events", "audit_targets", "schedule_events",
 )
 
 
@@ -393,6 +398,7 @@ def downgrade() -> None:
     op.drop_table('deliveries')
     op.drop_table('change_marker')
     op.drop_table('audit_head')
+    op.drop_table('audit_targets')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_action'))
 
