@@ -111,16 +111,12 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
         allowed = executive_providers(ctx, run.schedule_id, session)
         done = set(session.execute(select(DeliveryRow.provider).where(
             DeliveryRow.run_id == run_id, DeliveryRow.status == "delivered")).scalars())
-    for name in dict.fromkeys(providers or []):
-        if registry.config.provider(name) is None:
-            raise UserError(f"provider {name!r} is not configured")
-        if not ctx.config.is_executive(name):
-            raise UserError(f"provider {name!r} is not an executive channel "
-                            '(set audience = ["executive"] in its config)')
     chosen = list(dict.fromkeys(providers or [])) or allowed
     if not chosen:
         raise UserError('no executive provider configured (audience = ["executive"])')
     for name in chosen:
+        if registry.config.provider(name) is None:
+            raise UserError(f"provider {name!r} is not configured")
         if not ctx.config.is_executive(name):
             raise UserError(f"provider {name!r} is not an executive channel "
                             '(set audience = ["executive"] in its config)')

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
+from store.clock import as_utc
 from store.counters import adjust_gauge, bump
 from store.errors import Conflict
 from store.ids import new_id
@@ -30,6 +31,9 @@ class Outcome:
     latency_ms: int | None = None
     error: str | None = None
     retry_after_s: int | None = None
+
+
+INTERRUPTED = Outcome(status="unknown", error="interrupted: process ended mid-send")
 
 
 def pair_state(session: Session, plan_id: str, provider: str, now: datetime) -> PairStateRow:
@@ -63,10 +67,14 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
                    target: str, payload: dict[str, Any], payload_sha256: str, timeout_s: float,
                    retry_plan_id: str | None = None, worker_run_id: str | None = None) -> Delivery:
     """Record the attempt before sending, so a crash leaves evidence, never a silent send."""
-    busy = in_flight_for(session, plan_id=plan_id, run_id=run_id, provider=provider)
-    if busy is not None:
-        raise Conflict(f"delivery {busy.delivery_id} to {provider} is still in flight")
     now = ctx.clock()
+    busy = in_flight_for(session, plan_id=plan_id, run_id=run_id, provider=provider)
+    if busy is not None and busy.in_flight_until is not None and as_utc(
+            busy.in_flight_until) < now:
+        # Its sender died mid-send: settle it as unknown rather than block the pair forever.
+        finish_delivery(ctx, session, busy.delivery_id, INTERRUPTED)
+    elif busy is not None:
+        raise Conflict(f"delivery {busy.delivery_id} to {provider} is still in flight")
     row = DeliveryRow(
         delivery_id=new_id("delivery"), kind=kind, plan_id=plan_id, run_id=run_id,
         provider=provider, status="in_flight", attempt=attempt, idempotency_key=idempotency_key,
@@ -138,8 +146,7 @@ def sweep_stale_in_flight(ctx: StoreContext) -> list[str]:
         stale = session.execute(select(DeliveryRow.delivery_id).where(
             DeliveryRow.status == "in_flight", DeliveryRow.in_flight_until < now)).scalars().all()
         for delivery_id in stale:
-            finish_delivery(ctx, session, delivery_id,
-                            Outcome(status="unknown", error="interrupted: process ended mid-send"))
+            finish_delivery(ctx, session, delivery_id, INTERRUPTED)
     return list(stale)
 
 

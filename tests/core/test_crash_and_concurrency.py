@@ -91,6 +91,24 @@ def test_in_flight_after_a_crash_becomes_unknown_and_the_key_is_reused(
     assert http_server.received[-1].headers["Idempotency-Key"] == execution.idempotency_key
 
 
+def test_a_stale_in_flight_does_not_block_a_new_delivery_forever(
+        failed_pair: tuple[Any, str], clock: Any) -> None:
+    runtime, plan_id = failed_pair
+    with runtime.ctx.write() as session:
+        crashed = begin_delivery(runtime.ctx, session, kind="escalation", provider="ops-webhook",
+                                 plan_id=plan_id, run_id=None, attempt=2,
+                                 idempotency_key=f"cavra:{plan_id}:ops-webhook:2",
+                                 target="http://127.0.0.1/***", payload={},
+                                 payload_sha256=sha256_of({}), timeout_s=2)
+    clock.advance(minutes=5)
+    [delivery] = deliver_escalation(runtime.ctx, runtime.registry, plan_id)
+    assert delivery.status == "delivered"
+    assert delivery.idempotency_key == f"cavra:{plan_id}:ops-webhook:2"  # same attempt
+    with runtime.db.read() as session:
+        settled = session.get(DeliveryRow, crashed.delivery_id)
+        assert settled is not None and settled.status == "unknown"
+
+
 def test_store_and_scheduler_never_load_textual() -> None:
     code = ("import sys, pkgutil, importlib, store, scheduler\n"
             "for pkg in (store, scheduler):\n"
