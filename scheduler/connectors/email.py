@@ -6,6 +6,7 @@ reply code, never the server's reply text or anything from the exception message
 
 from __future__ import annotations
 
+import contextlib
 import html
 import smtplib
 import socket
@@ -65,7 +66,8 @@ class EmailConnector(Connector):
         mail = build_email(message, settings.sender, list(settings.to))
         phase = "connect"  # before "data" nothing can have been accepted: failures are definite
         try:
-            with smtplib.SMTP(settings.host, settings.port, timeout=self.timeout_s) as smtp:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=self.timeout_s)
+            try:
                 phase = "handshake"
                 smtp.ehlo()
                 if settings.starttls:
@@ -75,6 +77,11 @@ class EmailConnector(Connector):
                     smtp.login(settings.username, password or "")
                 phase = "data"
                 refused = smtp.send_message(mail)
+            except BaseException:
+                smtp.close()
+                raise
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()  # the message was accepted: a failed goodbye changes nothing
         except smtplib.SMTPAuthenticationError as exc:
             return self._failed(watch, "auth_failed", exc.smtp_code)
         except smtplib.SMTPRecipientsRefused as exc:
