@@ -19,7 +19,7 @@ from store.models import ReportSchedule
 
 TICK = timedelta(microseconds=1)
 # Widening look-back windows used to find the latest fire time before a moment.
-_LOOKBACK = (timedelta(minutes=10), timedelta(hours=2), timedelta(days=1), timedelta(days=8),
+_LOOKBACK = (timedelta(hours=3), timedelta(days=1), timedelta(days=8),
              timedelta(days=62), timedelta(days=400), timedelta(days=3660))
 
 
@@ -34,8 +34,10 @@ class WallClockCronTrigger(CronTrigger):
     def get_next_fire_time(self, previous_fire_time: datetime | None,
                            now: datetime) -> datetime | None:
         candidate = super().get_next_fire_time(previous_fire_time, now)
-        while candidate is not None and self._repeats_wall_clock(candidate):
-            candidate = super().get_next_fire_time(candidate, candidate + TICK)
+        for _ in range(3):  # a repeat is followed by a normal time; never loop for ever
+            if candidate is None or not self._repeats_wall_clock(candidate):
+                break
+            candidate = super().get_next_fire_time(candidate, candidate)
         return candidate
 
     def _repeats_wall_clock(self, moment: datetime) -> bool:
@@ -62,12 +64,16 @@ def next_fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
 def fire_times(trigger: BaseTrigger, after: datetime, until: datetime,
                cap: int = 10_000) -> Iterator[datetime]:
     """Fire times in (after, until], oldest first, at most ``cap`` of them (UTC)."""
-    fire = trigger.get_next_fire_time(None, as_utc(after) + TICK)
+    after = as_utc(after)
+    fire = trigger.get_next_fire_time(None, after + TICK)
     count = 0
     while fire is not None and as_utc(fire) <= until and count < cap:
-        yield as_utc(fire)
-        count += 1
-        fire = trigger.get_next_fire_time(fire, fire)
+        if as_utc(fire) > after:
+            yield as_utc(fire)
+            count += 1
+        previous, fire = fire, trigger.get_next_fire_time(fire, fire)
+        if fire is not None and as_utc(fire) <= as_utc(previous):
+            return  # a trigger that does not move forward: stop rather than spin
 
 
 def latest_fire_at_or_before(trigger: BaseTrigger, moment: datetime,
@@ -83,15 +89,15 @@ def latest_fire_at_or_before(trigger: BaseTrigger, moment: datetime,
         fire = start + trigger.interval * steps
         return fire if floor is None or fire > floor else None
     for window in _LOOKBACK:
+        # Iterate from at least 3 h back even when a floor is closer: a time skipped by a
+        # spring-forward jump is only produced by a search that starts before the jump.
         start = moment - window
-        if floor is not None and start < floor:
-            start = floor
         found = None
         for fire in fire_times(trigger, start, moment):
             found = fire
         if found is not None:
-            return found
-        if floor is not None and start == floor:
+            return found if floor is None or found > floor else None
+        if floor is not None and start <= floor:
             return None
     return None
 
