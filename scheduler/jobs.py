@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from scheduler.connectors.registry import ConnectorRegistry
 from scheduler.delivery import deliver_report
 from scheduler.lease import LeaderLease
@@ -23,6 +25,7 @@ from store.models import ReportSchedule
 from store.services.context import StoreContext
 from store.services.reports import create_schedule_run
 from store.services.schedules import get_schedule, last_handled, record_schedule_event
+from store.tables import ScheduleRunRow
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +57,11 @@ def unregister_host(holder: str) -> None:
     _HOSTS.pop(holder, None)
 
 
-def fire_schedule(holder: str, schedule_id: str, slot_iso: str | None = None) -> None:
+def fire_schedule(holder: str, schedule_id: str, slot_iso: str | None = None,
+                  resume: bool = False) -> None:
     """Run one slot of a schedule. Without ``slot_iso`` the slot is the trigger's latest fire
-    time (the one APScheduler is firing for); a catch-up passes its slot explicitly."""
+    time (the one APScheduler is firing for); a catch-up passes its slot explicitly.
+    ``resume`` finishes a report run a dead leader left part-delivered, and nothing else."""
     host = _HOSTS.get(holder)
     if host is None:
         log.info("scheduler %s has stopped; %s not fired", holder, schedule_id)
@@ -72,8 +77,16 @@ def fire_schedule(holder: str, schedule_id: str, slot_iso: str | None = None) ->
         if not schedule.enabled:
             return
         slot = _slot(host.ctx, schedule, slot_iso)
-        if slot is not None:
-            run_slot(host.ctx, host.registry, schedule, slot)
+        if slot is None or (resume and not _has_run(host.ctx, schedule_id, slot)):
+            return
+        run_slot(host.ctx, host.registry, schedule, slot)
+
+
+def _has_run(ctx: StoreContext, schedule_id: str, slot: datetime) -> bool:
+    with ctx.db.read() as session:
+        return session.execute(select(ScheduleRunRow.run_id).where(
+            ScheduleRunRow.schedule_id == schedule_id, ScheduleRunRow.scheduled_for == slot)
+        ).first() is not None
 
 
 def _slot(ctx: StoreContext, schedule: ReportSchedule, slot_iso: str | None) -> datetime | None:

@@ -35,6 +35,7 @@ from store.services.schedules import last_handled, list_schedules, record_schedu
 
 log = logging.getLogger(__name__)
 CATCH_UP_SUFFIX = "@catch-up"
+RESUME_SUFFIX = "@resume"
 
 
 def _fingerprint(schedule: ReportSchedule) -> tuple[Any, ...]:
@@ -168,6 +169,14 @@ class SchedulerService:
             fire_schedule, trigger=trigger, args=[self.holder, schedule_id], id=schedule_id,
             name=schedule.name, replace_existing=True, coalesce=True, max_instances=1,
             misfire_grace_time=schedule.misfire_grace_s)
+        if schedule.kind == "report" and handled is not None and (
+                now - handled).total_seconds() <= schedule.misfire_grace_s:
+            # The last leader may have died mid-delivery: send what it did not (idempotent).
+            self._scheduler.add_job(
+                fire_schedule, trigger="date", args=[self.holder, schedule_id,
+                                                     handled.isoformat(), True],
+                id=schedule_id + RESUME_SUFFIX, name=f"{schedule.name} (resume)",
+                replace_existing=True, misfire_grace_time=None)
         if catch_up.run_slot is not None:
             log.info("schedule %s: catch-up run for %s", schedule_id,
                      catch_up.run_slot.isoformat())
@@ -182,7 +191,7 @@ class SchedulerService:
         self._loaded.pop(schedule_id, None)
         if self._scheduler is None:
             return
-        for job_id in (schedule_id, schedule_id + CATCH_UP_SUFFIX):
+        for job_id in (schedule_id, schedule_id + CATCH_UP_SUFFIX, schedule_id + RESUME_SUFFIX):
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job_id)
 
@@ -192,7 +201,7 @@ class SchedulerService:
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         """APScheduler saw a fire come too late (a stalled process): record it, off-thread."""
-        schedule_id = event.job_id.removesuffix(CATCH_UP_SUFFIX)
+        schedule_id = event.job_id.split("@")[0]
         slot = event.scheduled_run_time.astimezone(UTC)
         grace = self._scheduler.get_job(event.job_id) if self._scheduler else None
         limit = f"{grace.misfire_grace_time}s" if grace is not None else "its"
