@@ -43,8 +43,10 @@ class CavraApp(WorkflowCommands):
     DEFAULT_MODE: ClassVar[str] = "dashboard"
     COMMANDS = WorkflowCommands.COMMANDS | {CavraCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
+        # One footer entry stands for all six screen keys.
+        Binding("1", "switch_mode('dashboard')", "Screens", key_display="1-6"),
         *(Binding(str(number), f"switch_mode('{mode}')", mode.replace("_", " ").title(),
-                  show=False) for number, mode in enumerate(SCREEN_KEYS, start=1)),
+                  show=False) for number, mode in enumerate(SCREEN_KEYS, start=1) if number > 1),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -57,6 +59,8 @@ class CavraApp(WorkflowCommands):
         self.live_refresh = live_refresh
         self.scheduler_service: Any = None
         self.alert_level: str | None = None
+        self.busy: list[str] = []  # actions running now, shown in the header
+        self._finishers = {}
         self._seen_version: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -118,6 +122,11 @@ class CavraApp(WorkflowCommands):
         if not first:
             self.refresh_data()
 
+    def refresh_header(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, CavraScreen) and screen.is_mounted:
+                screen.refresh_header()
+
     def refresh_data(self) -> None:
         """Reload the visible screen now; the others reload when they are shown."""
         for screen in self.screen_stack:
@@ -130,7 +139,8 @@ class CavraApp(WorkflowCommands):
         identity = self.runtime.identity
         return HeaderInfo(actor=identity.actor, role=identity.role_label,
                           read_only=identity.read_only, database=self.runtime.db.describe(),
-                          screen=screen_title, alert_level=self.alert_level)
+                          screen=screen_title, alert_level=self.alert_level,
+                          busy=tuple(self.busy))
 
     def note_alert_level(self, level: str) -> None:
         self.alert_level = level

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from cavra_tui import workflow
 from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady
@@ -29,8 +29,14 @@ class WorkflowCommands(App[None]):
 
     runtime: Runtime
 
+    busy: list[str]
+    _finishers: dict[Worker[Any], Callable[[], None]]
+
     def refresh_data(self) -> None:
         """Reload what the screens show (CavraApp decides how)."""
+
+    def refresh_header(self) -> None:
+        """Show the running actions in the header (CavraApp decides how)."""
 
     def _selected(self, kind: str) -> str | None:
         picker = getattr(self.screen, "selected", None)
@@ -56,12 +62,24 @@ class WorkflowCommands(App[None]):
             self.post_message(done(result) if done else ActionFinished(
                 name, result.summary, result.severity, result.result))
 
+        def finished() -> None:
+            if name in self.busy:
+                self.busy.remove(name)
+            self.refresh_header()
+
         group = f"action-{name}"
         if any(w.group == group and not w.is_finished for w in self.workers):
             self.notify(f"{name} is still running", severity="warning", timeout=4)
             return
-        self.notify(f"{name}…", timeout=2)
-        self.run_worker(work, thread=True, group=group, exit_on_error=False, name=name)
+        self.busy.append(name)
+        self.refresh_header()
+        worker = self.run_worker(work, thread=True, group=group, exit_on_error=False, name=name)
+        self._finishers[worker] = finished
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        finisher = self._finishers.pop(event.worker, None) if event.worker.is_finished else None
+        if finisher is not None:
+            finisher()
 
     # -- the workflow, in order --------------------------------------------------------------
 

@@ -13,11 +13,11 @@ from cavra_tui.widgets.activity_feed import ActivityFeed
 from cavra_tui.widgets.hourly_sparkline import HourlySparkline
 from cavra_tui.widgets.metric_tile import MetricTile
 from cavra_tui.widgets.scheduler_pane import SchedulerPane
-from scheduler.status import read_scheduler_status
+from scheduler.status import SchedulerStatus, read_scheduler_status
 from store.services.listing import list_audit_events
 from store.services.metrics import MetricsSnapshot, read_metrics
 
-ACTIVITY_LINES = 8
+ACTIVITY_LINES = 30  # as many as fit; the feed clips the rest
 TILES = (
     ("alert", "Alert level"),
     ("worker-runs", "Worker runs"),
@@ -31,6 +31,11 @@ TILES = (
 class DashboardScreen(CavraScreen):
     TITLE: ClassVar[str] = "Dashboard"
     FILTERABLE: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scheduler_status: SchedulerStatus | None = None
+        self._schedule_counts: dict[str, int] | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="dashboard"):
@@ -94,9 +99,8 @@ class DashboardScreen(CavraScreen):
 
     def _show_scheduler(self) -> None:
         # Status and counts arrive from two queries; show whatever has arrived.
-        status = getattr(self, "_scheduler_status", None)
-        if status is not None:
-            self.query_one(SchedulerPane).show(status, getattr(self, "_schedule_counts", None))
+        if self._scheduler_status is not None:
+            self.query_one(SchedulerPane).show(self._scheduler_status, self._schedule_counts)
 
     def show_activity(self, message: DataLoaded) -> None:
         self.query_one(ActivityFeed).show(message.payload)

@@ -15,6 +15,7 @@ class HeaderInfo:
     database: str
     screen: str = ""
     alert_level: str | None = None
+    busy: tuple[str, ...] = ()
 
 
 class ConsoleHeader(Static):
@@ -22,11 +23,14 @@ class ConsoleHeader(Static):
 
     def show(self, info: HeaderInfo) -> None:
         access = "READ-ONLY" if info.read_only else "read-write"
-        parts = [f"CAVRA {info.screen}".strip(), f"{info.actor} · {info.role}", access,
-                 info.database]
+        parts = [f"CAVRA {info.screen}".strip(), f"{info.actor} · {info.role}", access]
+        if info.busy:
+            parts.append(f"⟳ {', '.join(info.busy)}")
         if info.alert_level:
             parts.append(f"alert {info.alert_level}")
+        parts.append(info.database)  # last: the longest, so it is what gets cut at 80 columns
         self.update(" │ ".join(parts))
         self.set_class(info.read_only, "-read-only")
+        self.set_class(bool(info.busy), "-busy")
         for level in ("healthy", "warning", "critical"):
             self.set_class(info.alert_level == level, f"-{level}")

@@ -63,6 +63,7 @@ class RecordTable(DataTable[Any]):
         for key, cells in added:
             self.add_row(*cells, key=key)
         self._rows += added
+        self._measure_now()
         self.has_more = has_more
         self.loading_more = False
 
@@ -72,7 +73,7 @@ class RecordTable(DataTable[Any]):
                 continue
             for (_, column), value, before in zip(self._columns, cells, old, strict=True):
                 if value != before:
-                    self.update_cell(key, column, value)
+                    self.update_cell(key, column, value, update_width=True)
         self._rows = rows
 
     def _rebuild(self, rows: list[Row]) -> None:
@@ -83,6 +84,7 @@ class RecordTable(DataTable[Any]):
         for key, cells in rows:
             self.add_row(*cells, key=key)
         self._rows = rows
+        self._measure_now()
         if not rows:
             return
         index = next((i for i, (key, _) in enumerate(rows) if key == keep), None)
@@ -92,6 +94,19 @@ class RecordTable(DataTable[Any]):
         # Rows added above the cursor shift it down; move the viewport with it.
         self.move_cursor(row=index, scroll=False)
         self.scroll_to(y=scroll_y + max(0, index - old_index), animate=False, immediate=True)
+
+    def _measure_now(self) -> None:
+        """Size the columns for the new rows before the next paint.
+
+        DataTable measures new rows when its message queue is idle; a paint that comes first
+        caches rows at the old column widths and keeps showing them clipped. Measuring here
+        (what DataTable's idle handler does) makes every paint use the right widths.
+        """
+        new_rows = list(self._new_rows)
+        self._new_rows.clear()
+        self._require_update_dimensions = False
+        self._update_dimensions(new_rows)
+        self._clear_caches()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if (self.has_more and not self.loading_more

@@ -1,0 +1,153 @@
+"""Console behaviour beyond single actions: live refresh, the cursor staying put, paging,
+the `/` filter, help, NO_COLOR, evidence, and the embedded scheduler's lifecycle."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pytest
+from rich.console import Console
+from textual.widgets import Static
+
+from cavra_tui.app import CavraApp
+from cavra_tui.bootstrap import Runtime
+from cavra_tui.screens.audit import AuditScreen
+from cavra_tui.screens.help import HelpScreen
+from cavra_tui.widgets.record_table import RecordTable
+from cavra_tui.widgets.scheduler_pane import SchedulerPane
+from scheduler.status import LEADER_LOCK
+from store.models import RecoveryItem
+from store.services.escalation import build_plan
+from store.services.listing import list_executions, list_plans
+from store.services.locks import current_holder
+from store.services.recovery import import_recovery_items
+from tests.tui.conftest import make_app, settle
+
+SIZE = (100, 32)
+
+
+def rendered_text(widget: Static) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def plans_table(app: CavraApp) -> RecordTable:
+    return app.screen.query_one("#plans", RecordTable)
+
+
+async def test_changes_by_another_process_show_after_a_poll_and_the_cursor_stays(
+        seeded: Runtime, open_runtime: Callable[..., Runtime]) -> None:
+    other = open_runtime()  # a second console or the CLI, on the same database
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        app._poll_changes()  # the first poll only learns the current version
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+        chosen = plans_table(app).selected_id()
+        assert chosen == plans_table(app).record_ids[1]
+        new_plan = build_plan(other.ctx)
+        assert new_plan.plan_id not in plans_table(app).record_ids  # not yet polled
+        app._poll_changes()
+        await settle(pilot)
+        assert plans_table(app).record_ids[0] == new_plan.plan_id
+        assert plans_table(app).selected_id() == chosen
+        # Nothing changed since: a poll leaves the table alone.
+        rows_before = plans_table(app).record_ids
+        app._poll_changes()
+        await settle(pilot)
+        assert plans_table(app).record_ids == rows_before
+
+
+async def test_lists_page_in_more_rows_as_the_cursor_reaches_the_end(runtime: Runtime) -> None:
+    import_recovery_items(runtime.ctx, [RecoveryItem(
+        recovery_id="rec-1", connector="payments-api", category="rollback",
+        opened_at=runtime.ctx.clock())])
+    for _ in range(60):
+        build_plan(runtime.ctx)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        assert plans_table(app).row_count == 50  # one page
+        for _ in range(8):
+            await pilot.press("pagedown")
+            await settle(pilot)
+        assert plans_table(app).record_ids == [p.plan_id for p in list_plans(
+            runtime.db, limit=60).items]
+
+
+async def test_filter_narrows_the_list_and_escape_clears_it(seeded: Runtime) -> None:
+    target = list_plans(seeded.db).items[1].plan_id
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        assert plans_table(app).row_count == 3
+        await pilot.press("slash", *target, "enter")
+        await settle(pilot)
+        assert plans_table(app).record_ids == [target]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert plans_table(app).row_count == 3
+
+
+async def test_help_lists_the_keys(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_evidence_of_the_highlighted_execution(seeded: Runtime) -> None:
+    execution = list_executions(seeded.db, limit=1).items[0]
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4", "tab")  # focus the execution records
+        await settle(pilot)
+        assert app.screen.query_one("#executions", RecordTable).selected_id() == (
+            execution.execution_id)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        shown = rendered_text(app.screen.query_one("#evidence-body", Static))
+        assert f"evidence for {execution.execution_id}" in shown
+        assert execution.run_id in shown and execution.plan_id in shown
+
+
+async def test_works_without_colour(seeded: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.no_color
+        svg = app.export_screenshot()
+        # Meaning survives without colour: statuses carry a glyph and a word.
+        assert "▲&#160;critical" in svg or "▲ critical" in svg
+
+
+async def test_embedded_scheduler_starts_leads_and_stops(seeded: Runtime) -> None:
+    app = CavraApp(seeded, start_scheduler=True, live_refresh=False)
+    async with app.run_test(size=SIZE) as pilot:
+        service = app.scheduler_service
+        assert service is not None and service.running
+        for _ in range(100):  # the first lease tick runs in a thread right after start
+            if service.is_leader:
+                break
+            await pilot.pause(0.05)
+        assert service.is_leader
+        app.refresh_data()
+        await settle(pilot)
+        assert app.screen.query_one(SchedulerPane).has_class("-leader")
+    assert not service.running
+    with seeded.db.read() as session:
+        assert current_holder(session, LEADER_LOCK, seeded.ctx.clock()) == (None, None)
