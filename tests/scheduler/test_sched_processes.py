@@ -88,7 +88,7 @@ def test_four_schedulers_one_leader_exactly_once_across_a_killed_leader(
         _wait(lambda: len([r for r in runs() if r[2] > killed_at]) >= 3, 20,
               "three runs from the new leader")
     finally:
-        for name, proc in processes.items():
+        for proc in processes.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         exit_codes = {name: proc.wait(timeout=15) for name, proc in processes.items()}

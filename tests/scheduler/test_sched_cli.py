@@ -1,0 +1,75 @@
+"""`cavra schedule …` and `cavra scheduler run` as a user types them (SPEC §10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cavra_tui.cli import main
+
+
+@pytest.fixture
+def cavra(db_path: Path, exec_config: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main([*argv, "--db", f"sqlite:///{db_path}", "--config", str(exec_config)])
+        except SystemExit as exit_:  # argparse rejects before a handler runs
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_add_list_disable_enable_remove(cavra: Any) -> None:
+    code, out, _ = cavra("schedule", "add", "exec morning", "--cron", "0 8 * * 1-5",
+                         "--timezone", "Europe/Berlin", "--provider", "exec-outbox", "--json")
+    assert code == 0
+    added = json.loads(out)
+    assert (added["name"], added["cron"], added["timezone"], added["providers"]) == (
+        "exec morning", "0 8 * * 1-5", "Europe/Berlin", ["exec-outbox"])
+    code, out, _ = cavra("schedule", "add", "retries", "--every", "15m",
+                         "--kind", "retry-worker", "--misfire-grace", "60")
+    assert code == 0 and "every 15m" in out
+
+    code, out, _ = cavra("schedule", "list", "--json")
+    listed = {s["name"]: s for s in json.loads(out)["schedules"]}
+    assert listed["exec morning"]["next_run_at"] is not None
+    assert listed["retries"]["misfire_grace_s"] == 60
+    assert listed["retries"]["trigger"] == "every 15m"
+
+    assert cavra("schedule", "disable", added["schedule_id"])[0] == 0
+    code, out, _ = cavra("schedule", "list")
+    assert "disabled" in out and "next -" in out
+    assert cavra("schedule", "enable", "exec morning")[0] == 0
+    assert cavra("schedule", "remove", "retries")[0] == 0
+    code, out, _ = cavra("schedule", "list", "--json")
+    assert [s["name"] for s in json.loads(out)["schedules"]] == ["exec morning"]
+
+
+@pytest.mark.parametrize("argv", [
+    ("schedule", "add", "x", "--cron", "0 25 * * *"),
+    ("schedule", "add", "x", "--every", "ten minutes"),
+    ("schedule", "add", "x", "--every", "5m", "--timezone", "Berlin"),
+    ("schedule", "add", "x", "--every", "5m", "--provider", "ops-outbox"),
+    ("schedule", "add", "x", "--every", "5m", "--cron", "0 8 * * *"),
+    ("schedule", "add", "x"),
+    ("schedule", "add", "x", "--every", "5m", "--misfire-grace", "0"),
+    ("schedule", "enable", "sch-nothere"),
+    ("scheduler", "run", "--lease-ttl", "-1"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(cavra: Any,
+                                                           argv: tuple[str, ...]) -> None:
+    code, _, err = cavra(*argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("cavra: error:")
+    code, out, _ = cavra("schedule", "list", "--json")
+    assert json.loads(out)["schedules"] == []
+
+
+def test_read_only_scheduler_is_refused(cavra: Any) -> None:
+    code, _, err = cavra("scheduler", "run", "--read-only")
+    assert code == 2 and "read-only" in err
