@@ -51,7 +51,7 @@ def _last_runs(session: Session, ids: list[str]) -> dict[str, datetime]:
             select(WorkerRunRow.schedule_id, func.max(WorkerRunRow.started_at))
             .where(WorkerRunRow.schedule_id.in_(ids)).group_by(WorkerRunRow.schedule_id)):
         for schedule_id, moment in session.execute(query).all():
-            if moment is not None:
+            if schedule_id is not None and moment is not None:
                 found[schedule_id] = max(found.get(schedule_id, as_utc(moment)), as_utc(moment))
     return found
 

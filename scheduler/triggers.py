@@ -23,7 +23,7 @@ _LOOKBACK = (timedelta(hours=3), timedelta(days=1), timedelta(days=8),
              timedelta(days=62), timedelta(days=400), timedelta(days=3660))
 
 
-class WallClockCronTrigger(CronTrigger):
+class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]  # untyped library
     """A cron trigger that fires once per wall-clock time when clocks fall back.
 
     APScheduler 3.11 fires a fixed-hour job (``30 2 * * *``) twice on the night the clock
@@ -38,7 +38,7 @@ class WallClockCronTrigger(CronTrigger):
             if candidate is None or not self._repeats_wall_clock(candidate):
                 break
             candidate = super().get_next_fire_time(candidate, candidate)
-        return candidate
+        return candidate  # type: ignore[no-any-return]
 
     def _repeats_wall_clock(self, moment: datetime) -> bool:
         if moment.fold != 1 or str(self.fields[5]) == "*":  # fields[5] is the hour field

@@ -162,3 +162,32 @@ async def test_a_read_only_console_does_not_fire(make_runtime: Any, exec_config:
     assert service.refusal is not None and "read-only" in service.refusal
     with runtime.db.read() as session:
         assert read_all_time(session, ["schedule_runs"]) == {"schedule_runs": 0}
+
+
+async def test_retry_worker_schedule_runs_a_dry_run_and_live_needs_release_manager(
+        make_runtime: Any, clock: Any, roles_config: Path, wait: Wait) -> None:
+    clock.now = datetime(2026, 11, 27, 7, 58, tzinfo=UTC)
+    alice = make_runtime(roles_config, user="alice")
+    dry = add_schedule(alice.ctx, name="dry retries", cron="0 8 * * *", kind="retry-worker")
+    live = add_schedule(alice.ctx, name="live retries", cron="0 8 * * *", kind="retry-worker",
+                        live=True)
+    clock.now = datetime(2026, 11, 27, 8, 1, tzinfo=UTC)
+    bob = make_runtime(roles_config, user="bob")  # an operator runs the scheduler
+    service = _service(bob, "bob-scheduler")
+    try:
+        await _lead(service, wait)
+        await wait(lambda: _worker_runs(bob) == [("dry_run", "schedule", dry.schedule_id)])
+        await wait(lambda: len(list_schedule_events(bob.db, live.schedule_id)) == 1)
+    finally:
+        service.shutdown()
+    [event] = list_schedule_events(bob.db, live.schedule_id)
+    assert event.kind == "error" and "retry.run.live needs release_manager" in event.detail
+    assert _worker_runs(bob) == [("dry_run", "schedule", dry.schedule_id)]  # nothing live
+
+
+def _worker_runs(runtime: Any) -> list[tuple[str, str, str | None]]:
+    from store.tables import WorkerRunRow
+
+    with runtime.db.read() as session:
+        return [tuple(row) for row in session.execute(  # type: ignore[misc]
+            select(WorkerRunRow.mode, WorkerRunRow.trigger, WorkerRunRow.schedule_id)).all()]
