@@ -87,6 +87,9 @@ class CavraApp(WorkflowCommands):
         try:
             self.scheduler_service = SchedulerService(self.runtime.ctx, self.runtime.registry)
             self.scheduler_service.start()
+            refusal = getattr(self.scheduler_service, "refusal", None)
+            if refusal:  # e.g. read-only: this console shows the scheduler but never fires
+                self.notify(f"scheduler not started here: {refusal}", timeout=8)
         except Exception as exc:
             log.exception("scheduler did not start")
             self.scheduler_service = None
