@@ -191,3 +191,29 @@ def _worker_runs(runtime: Any) -> list[tuple[str, str, str | None]]:
     with runtime.db.read() as session:
         return [tuple(row) for row in session.execute(  # type: ignore[misc]
             select(WorkerRunRow.mode, WorkerRunRow.trigger, WorkerRunRow.schedule_id)).all()]
+
+
+async def test_a_fire_that_comes_too_late_in_a_running_scheduler_is_recorded_missed(
+        make_runtime: Any, exec_config: Path, wait: Wait) -> None:
+    from datetime import timedelta
+
+    from scheduler.triggers import build_trigger, latest_fire_at_or_before
+
+    runtime = make_runtime(exec_config)
+    hour = (datetime.now(UTC) - timedelta(hours=2)).hour  # APScheduler runs on the real clock
+    schedule = add_schedule(runtime.ctx, name="stalled", cron=f"0 {hour} * * *",
+                            misfire_grace_s=60)
+    service = _service(runtime, "stalled")
+    try:
+        await _lead(service, wait)
+        due = latest_fire_at_or_before(build_trigger(schedule), datetime.now(UTC))
+        assert due is not None
+        # As if the process had been frozen since that fire: APScheduler finds it overdue.
+        assert service._scheduler is not None
+        service._scheduler.modify_job(schedule.schedule_id, next_run_time=due)
+        await wait(lambda: len(list_schedule_events(runtime.db)) == 1)
+    finally:
+        service.shutdown()
+    [event] = list_schedule_events(runtime.db)
+    assert (event.kind, event.scheduled_for) == ("missed", due)
+    assert _runs(runtime) == []
