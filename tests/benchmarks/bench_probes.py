@@ -89,16 +89,20 @@ async def switch(app: App[Any], pilot: Pilot[Any], clock: FrameClock, key: str) 
     return None if painted is None else painted - pressed
 
 
-async def page_downs(app: App[Any], pilot: Pilot[Any], clock: FrameClock,
-                     presses: int) -> list[float | None]:
-    """Key press → the last frame it caused (new rows fetched and shown, if it needed them)."""
+async def page_downs(app: App[Any], pilot: Pilot[Any], clock: FrameClock, table: DataTable[Any],
+                     presses: int) -> tuple[list[float | None], list[bool]]:
+    """Key press → the last frame it caused (new rows fetched and shown, if it needed them).
+    Also says which presses made the table fetch more rows."""
     latencies: list[float | None] = []
+    fetched: list[bool] = []
     for _ in range(presses):
+        rows_before = table.row_count
         pressed = time.perf_counter()
         await pilot.press("pagedown")
         painted = await settle(app, clock, pressed)
         latencies.append(None if painted is None else painted - pressed)
-    return latencies
+        fetched.append(table.row_count > rows_before)
+    return latencies, fetched
 
 
 class BareTableScreen(Screen[None]):
@@ -136,14 +140,14 @@ async def probe_bare(args: argparse.Namespace) -> dict[str, Any]:
                           f"cavra:esc-{n:010x}:outbox:{n % 7}", f"{n:012x}", f"exe-{n:010x}")
         table.focus()
         await settle(app, clock, time.perf_counter())
-        latencies = await page_downs(app, pilot, clock, args.presses)
+        latencies, fetched = await page_downs(app, pilot, clock, table, args.presses)
         memory_end = memory_kib()
         height, loaded = table.size.height, table.row_count
     return {"t_start": T_START, "t_imported": t_imported, "imported_kib": imported_kib,
             "t_run": t_run,
             "first_frame": clock.times[0], "ready": ready, "rss_kib": memory["VmRSS"],
             "switch_s": first_visit, "revisit_s": revisit, "visible_rows": height,
-            "pagedown_s": latencies, "rows_loaded": loaded,
+            "pagedown_s": latencies, "fetched": fetched, "rows_loaded": loaded,
             "rss_end_kib": memory_end["VmRSS"],
             "hwm_kib": memory_end["VmHWM"]}
 
@@ -173,7 +177,7 @@ async def probe_console(args: argparse.Namespace) -> dict[str, Any]:
             table = app.screen.query_one("#executions", DataTable)
             table.focus()
             await settle(app, clock, time.perf_counter())
-            latencies = await page_downs(app, pilot, clock, args.presses)
+            latencies, fetched = await page_downs(app, pilot, clock, table, args.presses)
             memory_end = memory_kib()
             height, loaded = table.size.height, table.row_count
     finally:
@@ -183,7 +187,7 @@ async def probe_console(args: argparse.Namespace) -> dict[str, Any]:
             "t_run": t_run, "first_frame": clock.times[0], "ready": ready,
             "rss_kib": memory["VmRSS"],
             "switch_s": first_visit, "revisit_s": revisit, "visible_rows": height,
-            "pagedown_s": latencies, "rows_loaded": loaded,
+            "pagedown_s": latencies, "fetched": fetched, "rows_loaded": loaded,
             "rss_end_kib": memory_end["VmRSS"],
             "hwm_kib": memory_end["VmHWM"]}
 
