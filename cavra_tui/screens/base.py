@@ -51,6 +51,7 @@ class CavraScreen(Screen[None]):
         super().__init__()
         self.search: str | None = None
         self._pages: dict[str, PagedSource] = {}
+        self._shown_once = False  # the first show is loaded by on_mount
         self._cursors: dict[str, str | None] = {}
 
     @property
@@ -78,8 +79,9 @@ class CavraScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.refresh_header()
-        if self.is_mounted:
+        if self._shown_once and self.is_mounted:
             self.reload(merge=True)
+        self._shown_once = True
 
     def refresh_header(self) -> None:
         self.query_one(ConsoleHeader).show(self.cavra.header_info(self.TITLE))

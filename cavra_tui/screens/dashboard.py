@@ -55,6 +55,8 @@ class DashboardScreen(CavraScreen):
         self.load("metrics", lambda: read_metrics(db, now))
         self.load("scheduler", lambda: read_scheduler_status(db, now, me=holder))
         self.load("activity", lambda: list_audit_events(db, limit=ACTIVITY_LINES).items)
+
+    def on_mount(self) -> None:
         self.query_one("#scheduler-pane").border_title = "Scheduler"
         self.query_one("#activity").border_title = "Recent activity"
 

@@ -151,3 +151,14 @@ async def test_embedded_scheduler_starts_leads_and_stops(seeded: Runtime) -> Non
     assert not service.running
     with seeded.db.read() as session:
         assert current_holder(session, LEADER_LOCK, seeded.ctx.clock()) == (None, None)
+
+
+def test_command_palette_lists_every_workflow_action() -> None:
+    from cavra_tui.commands import WorkflowCommands
+    from cavra_tui.palette import PALETTE_ACTIONS
+
+    actions = {name.removeprefix("action_") for name in vars(WorkflowCommands)
+               if name.startswith("action_")}
+    listed = {action for _, _, action in PALETTE_ACTIONS}
+    assert actions <= listed
+    assert {f"switch_mode('{mode}')" for mode in CavraApp.MODES} <= listed
