@@ -19,6 +19,7 @@ from cavra_tui.cli_output import (
     worker_lines,
 )
 from scheduler.delivery import deliver_escalation, deliver_report
+from scheduler.status import read_scheduler_status
 from scheduler.worker import run_retry_worker
 from store.audit import export_event, iter_events, verify_chain
 from store.errors import UserError
@@ -152,10 +153,18 @@ def report_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
-    snapshot = read_metrics(runtime.db, runtime.ctx.clock())
+    now = runtime.ctx.clock()
+    snapshot = read_metrics(runtime.db, now)
+    scheduler = read_scheduler_status(runtime.db, now)
     if wants_json(args):
-        emit_json(snapshot)
+        emit_json({**snapshot.model_dump(mode="json"), "scheduler": {
+            "leader": scheduler.leader,
+            "lease_expires_at": scheduler.lease_expires_at,
+            "runs": snapshot.schedules["runs"], "missed": snapshot.schedules["missed"],
+            "errors": snapshot.schedules["errors"],
+            "schedules": [s.model_dump(mode="json") for s in scheduler.schedules]}})
         return 0
+    next_runs = [s.next_run_at for s in scheduler.schedules if s.enabled and s.next_run_at]
     emit_lines([
         f"alert level            {snapshot.alert_level}",
         f"retry worker runs      dry_run {snapshot.retry_worker_runs['dry_run']}, "
@@ -168,6 +177,11 @@ def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
         f"executive {snapshot.failed_deliveries['executive']}",
         f"acknowledgement pending {snapshot.acknowledgement_pending}",
         f"open escalations       {snapshot.open_escalations}",
+        f"scheduler              leader {scheduler.leader or 'none'}, "
+        f"{len(scheduler.schedules)} schedules, next run "
+        f"{min(next_runs).isoformat(timespec='seconds') if next_runs else '-'}, "
+        f"runs {snapshot.schedules['runs']}, missed {snapshot.schedules['missed']}, "
+        f"errors {snapshot.schedules['errors']}",
     ])
     return 0
 

@@ -15,6 +15,7 @@ from cavra_tui import workflow
 from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady
 from cavra_tui.screens.forms.ack_form import AckForm
 from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
+from cavra_tui.screens.forms.schedule_form import ScheduleForm
 from store.errors import UserError
 from store.policy import authorize
 
@@ -132,6 +133,19 @@ class WorkflowCommands(App[None]):
     def action_deliver_report(self) -> None:
         run_id = self._selected("schedule_run")
         self.start_action("deliver report", lambda: workflow.send_report(self.runtime, run_id))
+
+    def action_add_schedule(self) -> None:
+        def submitted(request: workflow.ScheduleRequest | None) -> None:
+            if request is not None:
+                self.start_action("add schedule",
+                                  lambda: workflow.new_schedule(self.runtime, request))
+
+        self.push_screen(ScheduleForm(), submitted)
+
+    def action_toggle_schedule(self) -> None:
+        schedule_id = self._selected("schedule")
+        self.start_action("enable/disable schedule",
+                          lambda: workflow.toggle_schedule(self.runtime, schedule_id))
 
     def action_verify_audit(self) -> None:
         self.start_action("verify audit", lambda: workflow.verify_audit(self.runtime))

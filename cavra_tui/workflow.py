@@ -19,6 +19,13 @@ from store.services.escalation import build_plan
 from store.services.listing import latest_ack_states, list_schedule_runs
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
+from store.services.schedules import (
+    add_schedule,
+    describe_trigger,
+    disable_schedule,
+    enable_schedule,
+    get_schedule,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,15 @@ class AckRequest:
     state: str
     external_ref: str | None
     notes: str | None
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    name: str
+    cron: str | None
+    every: str | None
+    timezone: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,23 @@ def send_report(runtime: Runtime, run_id: str | None) -> Outcome:
         run_id = latest[0].run_id
     return _deliveries_line(f"report {run_id}", deliver_report(runtime.ctx, runtime.registry,
                                                                run_id))
+
+
+def new_schedule(runtime: Runtime, request: ScheduleRequest) -> Outcome:
+    schedule = add_schedule(runtime.ctx, name=request.name, cron=request.cron,
+                            every=request.every, timezone=request.timezone, kind=request.kind)
+    return Outcome(f"schedule {schedule.name} added: {describe_trigger(schedule)}",
+                   result=schedule)
+
+
+def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> Outcome:
+    if schedule_id is None:
+        raise UserError("highlight a schedule first (Executive screen, Schedules list)")
+    current = get_schedule(runtime.db, schedule_id)
+    change = disable_schedule if current.enabled else enable_schedule
+    schedule = change(runtime.ctx, schedule_id)
+    state = "enabled" if schedule.enabled else "disabled"
+    return Outcome(f"schedule {schedule.name} {state}", result=schedule)
 
 
 def verify_audit(runtime: Runtime) -> Outcome:

@@ -88,8 +88,8 @@ def evidence_text(chain: dict[str, Any]) -> Group:
 class AuditScreen(CavraScreen):
     TITLE: ClassVar[str] = "Audit"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("v", "verify", "Verify chain"),
-        Binding("e", "ask_evidence", "Evidence for ID"),
+        Binding("v", "verify", "Verify"),
+        Binding("e", "ask_evidence", "Evidence"),
     ]
 
     def __init__(self) -> None:

@@ -49,7 +49,7 @@ def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement]) -> li
 class EscalationsScreen(CavraScreen):
     TITLE: ClassVar[str] = "Escalations"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "app.build_plan", "Build plan"),
+        Binding("p", "app.build_plan", "Plan"),
         Binding("d", "app.deliver_plan", "Deliver"),
         Binding("a", "app.acknowledge", "Ack"),
     ]

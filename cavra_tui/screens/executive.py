@@ -67,8 +67,11 @@ def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:
 class ExecutiveScreen(CavraScreen):
     TITLE: ClassVar[str] = "Executive"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "app.schedule_run", "Schedule run"),
-        Binding("d", "app.deliver_report", "Deliver report"),
+        # Short words: the footer must fit 80 columns (? lists the keys in full).
+        Binding("s", "app.schedule_run", "Run"),
+        Binding("d", "app.deliver_report", "Send"),
+        Binding("n", "app.add_schedule", "Schedule"),
+        Binding("t", "app.toggle_schedule", "On/off", show=False),
     ]
 
     def __init__(self) -> None:
@@ -108,6 +111,8 @@ class ExecutiveScreen(CavraScreen):
             return self.query_one("#schedule-runs", RecordTable).selected_id()
         if kind == "evidence":
             return self.query_one("#exec-deliveries", RecordTable).selected_id()
+        if kind == "schedule":
+            return self.query_one("#schedules", RecordTable).selected_id()
         return None
 
     def table_shown(self, table_id: str) -> None:

@@ -26,7 +26,7 @@ HELP = """\
 | Escalations | `p` build plan · `d` deliver highlighted plan · `a` acknowledge |
 | Acknowledgements | `a` acknowledge the highlighted pair |
 | Retry runs | `r` retry plan · `y` dry-run · `L` live run (confirms first) · `e` evidence |
-| Executive | `s` schedule run · `d` deliver highlighted run's report |
+| Executive | `s` schedule run · `d` deliver the run's report · `n` new schedule · `t` on/off |
 | Audit | `v` verify the chain · `e` evidence for an ID |
 
 A live run first does a dry-run and shows what it would send (provider, idempotency key,

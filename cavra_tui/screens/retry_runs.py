@@ -42,10 +42,11 @@ def retry_plan_row(plan: RetryPlan) -> Row:
 class RetryRunsScreen(CavraScreen):
     TITLE: ClassVar[str] = "Retry runs"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "app.retry_plan", "Retry plan"),
+        # Short words: the footer must fit 80 columns (? lists the keys in full).
+        Binding("r", "app.retry_plan", "Plan"),
         Binding("y", "app.dry_run", "Dry-run"),
-        Binding("L", "app.live_run", "Live run", key_display="L"),
-        Binding("e", "app.show_evidence", "Evidence"),
+        Binding("L", "app.live_run", "Live", key_display="L"),
+        Binding("e", "app.show_evidence", "Evidence", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:

@@ -289,3 +289,36 @@ async def test_read_only_header_and_refusal(open_runtime: Callable[..., Runtime]
         await settle(pilot)
         assert any("read-only mode" in text for text in notices(app))
     assert list_retry_plans(runtime.db).items == []
+
+
+async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None:
+    from store.services.schedules import list_schedules
+
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#sch-name", Input).value = "exec-morning"
+        form.query_one("#sch-when", Input).value = "0 8 * * 1-5"
+        form.query_one("#sch-timezone", Input).value = "Mars/Olympus"
+        form.query_one("#sch-name", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "not a known IANA zone" in str(form.query_one("#sch-error", Label).render())
+        assert list_schedules(seeded.db) == []
+        form.query_one("#sch-timezone", Input).value = "Europe/Berlin"
+        await pilot.press("enter")
+        await settle(pilot)
+        [schedule] = list_schedules(seeded.db)
+        assert (schedule.name, schedule.cron, schedule.enabled) == (
+            "exec-morning", "0 8 * * 1-5", True)
+        schedules = table(app, "schedules")
+        assert schedules.record_ids == [schedule.schedule_id]
+        schedules.focus()
+        await pilot.press("t")
+        await settle(pilot)
+        assert not list_schedules(seeded.db)[0].enabled
+        assert "no" in [str(cell) for cell in schedules.get_row(schedule.schedule_id)]

@@ -25,7 +25,7 @@ class AckForm(ModalScreen[AckRequest | None]):
         self._provider = provider
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="ack-form", classes="dialog"):
+        with Vertical(id="ack-form", classes="dialog form"):
             yield Label("Record an acknowledgement", classes="dialog-title")
             # Compact fields (no borders) keep the whole form inside 80×24.
             yield Label("Plan (ID or latest)")

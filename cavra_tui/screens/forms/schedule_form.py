@@ -1,0 +1,79 @@
+"""The new-schedule form: cron or interval, timezone and kind, checked inline before saving."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from cavra_tui.workflow import ScheduleRequest
+from store.errors import UserError
+from store.services.schedules import KINDS, check_cron, check_timezone, parse_duration
+
+
+class ScheduleForm(ModalScreen[ScheduleRequest | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="schedule-form", classes="dialog form"):
+            yield Label("Add a schedule", classes="dialog-title")
+            yield Label("Name")
+            yield Input(id="sch-name", placeholder="e.g. exec-morning", compact=True)
+            yield Label("When: a cron expression (0 8 * * 1-5) or an interval (15m, 1h, 1d)")
+            yield Input(id="sch-when", compact=True)
+            yield Label("Timezone (IANA)")
+            yield Input("UTC", id="sch-timezone", compact=True)
+            yield Label("Kind")
+            yield Select([(kind, kind) for kind in KINDS], value="report", allow_blank=False,
+                         id="sch-kind", compact=True)
+            yield Label("", id="sch-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Add", variant="primary", id="sch-submit", compact=True)
+                yield Button("Cancel", id="sch-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#sch-name", Input).focus()
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def _request(self) -> ScheduleRequest:
+        name, when, zone = self._value("sch-name"), self._value("sch-when"), self._value(
+            "sch-timezone") or "UTC"
+        if not name:
+            raise UserError("name is required")
+        if not when:
+            raise UserError("say when: a cron expression or an interval such as 15m")
+        check_timezone(zone)
+        kind = str(self.query_one("#sch-kind", Select).value)
+        if len(when.split()) == 5:
+            return ScheduleRequest(name, check_cron(when, check_timezone(zone)), None, zone, kind)
+        parse_duration(when)
+        return ScheduleRequest(name, None, when, zone, kind)
+
+    def submit(self) -> None:
+        error = self.query_one("#sch-error", Label)
+        try:
+            request = self._request()
+        except UserError as exc:
+            error.update(f"✗ {exc}")
+            error.add_class("-shown")
+            return
+        self.dismiss(request)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "sch-submit":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
