@@ -29,6 +29,13 @@ class CountingIds:
         return f"{next(self._next):0{nbytes * 2}x}"
 
 
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots must not depend on the developer's colour settings."""
+    for name in ("NO_COLOR", "TEXTUAL_THEME", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def counting_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store.ids, "secrets", CountingIds())
