@@ -13,7 +13,7 @@ from scheduler.circuit import record_outcome
 from scheduler.connectors.base import OutboundMessage
 from scheduler.connectors.registry import ConnectorRegistry
 from store.digest import sha256_of
-from store.errors import UserError
+from store.errors import AlreadyDelivered, UserError
 from store.models import Delivery
 from store.policy import Decision
 from store.rules.messages import escalation_message, report_message
@@ -127,9 +127,12 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
             continue
         with ctx.db.read() as session:
             attempt = attempts_so_far(session, run_id=run_id, provider=provider) + 1
-        results.append(send_one(
-            ctx, registry, kind="executive", provider=provider, plan_id=None, run_id=run_id,
-            attempt=attempt, key=idempotency_key(run_id, provider, attempt),
-            message=report_message(run, report, provider, attempt), action="report.deliver",
-            decision=decision))
+        try:
+            results.append(send_one(
+                ctx, registry, kind="executive", provider=provider, plan_id=None,
+                run_id=run_id, attempt=attempt, key=idempotency_key(run_id, provider, attempt),
+                message=report_message(run, report, provider, attempt),
+                action="report.deliver", decision=decision))
+        except AlreadyDelivered:
+            continue  # another process delivered it since we looked
     return results

@@ -15,3 +15,7 @@ class PolicyDenied(UserError):
 
 class Conflict(UserError):
     """The request collides with work in progress (e.g. a second live worker run)."""
+
+
+class AlreadyDelivered(Conflict):
+    """The run already reached this provider: sending again would duplicate it."""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from store.clock import as_utc
 from store.counters import adjust_gauge, bump
-from store.errors import Conflict
+from store.errors import AlreadyDelivered, Conflict
 from store.ids import new_id
 from store.models import ACK_SETTLED, Delivery
 from store.services.context import StoreContext
@@ -75,6 +75,11 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
         finish_delivery(ctx, session, busy.delivery_id, INTERRUPTED)
     elif busy is not None:
         raise Conflict(f"delivery {busy.delivery_id} to {provider} is still in flight")
+    if kind == "executive" and run_id and session.execute(select(DeliveryRow.delivery_id).where(
+            DeliveryRow.run_id == run_id, DeliveryRow.provider == provider,
+            DeliveryRow.status == "delivered").limit(1)).first():
+        # Checked inside the write lock: two schedulers racing on one run still send once.
+        raise AlreadyDelivered(f"run {run_id} was already delivered to {provider}")
     row = DeliveryRow(
         delivery_id=new_id("delivery"), kind=kind, plan_id=plan_id, run_id=run_id,
         provider=provider, status="in_flight", attempt=attempt, idempotency_key=idempotency_key,

@@ -94,3 +94,40 @@ def test_executive_delivery_retry_plan_has_no_ack_gate(runtime: Any, http_server
     assert read_health(runtime.ctx).executive_retry == []
     # Delivering the run again skips the provider that already succeeded.
     assert deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-hook"]) == []
+
+
+def test_a_second_sender_with_a_stale_view_does_not_resend(runtime: Any,
+                                                           http_server: ScriptedServer) -> None:
+    """Two schedulers racing on one run: the check inside the write lock stops the second."""
+    from scheduler.delivery import send_one
+    from store.errors import AlreadyDelivered
+    from store.policy import authorize
+
+    run, _, _ = create_schedule_run(runtime.ctx)
+    [first] = deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-hook"])
+    sent = len(http_server.received)
+    with pytest.raises(AlreadyDelivered):
+        send_one(runtime.ctx, runtime.registry, kind="executive", provider="exec-hook",
+                 plan_id=None, run_id=run.run_id, attempt=2, key="k", message={},
+                 action="report.deliver", decision=authorize(runtime.identity, "report.deliver"))
+    assert len(http_server.received) == sent and first.status == "delivered"
+
+
+def test_metrics_cli_shows_the_scheduler(runtime: Any, capsys: pytest.CaptureFixture[str],
+                                         db_url: str, write_config: Any) -> None:
+    import json
+
+    from cavra_tui.cli import main
+
+    with runtime.db.write() as session:
+        session.add(ReportScheduleRow(
+            schedule_id="sch-exec", name="exec", kind="report", cron="0 8 * * *",
+            interval_s=None, timezone="Europe/Berlin", providers=["exec-hook"], enabled=True,
+            live=False, misfire_grace_s=60, removed=False, created_at=runtime.ctx.clock(),
+            created_by="t", updated_at=runtime.ctx.clock()))
+    assert main(["--db", db_url, "metrics", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["scheduler"]["leader"] is None
+    assert [s["name"] for s in shown["scheduler"]["schedules"]] == ["exec"]
+    assert {"retry_worker_runs", "retry_executions", "executive_deliveries", "failed_deliveries",
+            "acknowledgement_pending", "alert_level"} <= set(shown)
