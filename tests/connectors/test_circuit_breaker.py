@@ -21,6 +21,8 @@ from tests.conftest import SteppingClock
 from tests.connectors.conftest import LoopbackHTTP
 from tests.connectors.helpers import Cli, config_text
 
+pytestmark = pytest.mark.backends  # the service-level cases also run on PostgreSQL
+
 BREAKER = """
 [circuit]
 failure_threshold = 2
