@@ -182,6 +182,9 @@ def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
         f"{min(next_runs).isoformat(timespec='seconds') if next_runs else '-'}, "
         f"runs {snapshot.schedules['runs']}, missed {snapshot.schedules['missed']}, "
         f"errors {snapshot.schedules['errors']}",
+        "providers              " + (", ".join(
+            f"{name} {health['state']} ({health['consecutive_failures']} failures in a row)"
+            for name, health in sorted(snapshot.providers.items())) or "no sends yet"),
     ])
     return 0
 
