@@ -62,6 +62,7 @@ class CavraApp(WorkflowCommands):
         self.busy: list[str] = []  # actions running now, shown in the header
         self._finishers = {}
         self._seen_version: int | None = None
+        self.data_generation = 0  # bumped on every known write; screens reload when behind
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class CavraApp(WorkflowCommands):
 
     def refresh_data(self) -> None:
         """Reload the visible screen now; the others reload when they are shown."""
+        self.data_generation += 1
         for screen in self.screen_stack:
             if isinstance(screen, CavraScreen) and screen.is_mounted:
                 screen.post_message(DataChanged())

@@ -113,7 +113,7 @@ class AuditScreen(CavraScreen):
         self.page_table("events", lambda cursor, search: list_audit_events(
             db, cursor=cursor, search=search), self._event_row)
         self.query_one("#evidence").border_title = "Evidence chain"
-        self.action_verify()
+        self.call_after_refresh(self.action_verify)  # a long chain: after the first paint
 
     def _event_row(self, event: AuditEvent) -> Row:
         target = evidence_target(event)

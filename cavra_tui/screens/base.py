@@ -30,6 +30,14 @@ ToRow = Callable[[Any], Row]
 
 
 @dataclass(frozen=True)
+class Query:
+    part: str
+    query: Callable[[], Any]
+    append: bool = False
+    merge: bool = False
+
+
+@dataclass(frozen=True)
 class PagedSource:
     fetch: Fetch
     to_row: ToRow
@@ -51,7 +59,8 @@ class CavraScreen(Screen[None]):
         super().__init__()
         self.search: str | None = None
         self._pages: dict[str, PagedSource] = {}
-        self._shown_once = False  # the first show is loaded by on_mount
+        self._generation = -1  # the app's data generation this screen last loaded
+        self._batch: list[Query] | None = None
         self._cursors: dict[str, str | None] = {}
 
     @property
@@ -75,13 +84,25 @@ class CavraScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.refresh_header()
-        self.reload()
+        # Paint the frame first, then ask for data: the screen never waits on the database.
+        self.call_after_refresh(self.refresh_screen)
 
     def on_screen_resume(self) -> None:
         self.refresh_header()
-        if self._shown_once and self.is_mounted:
-            self.reload(merge=True)
-        self._shown_once = True
+        # Shown again: reload only if something was written since this screen last loaded.
+        if self.is_mounted and self._generation not in (-1, self.cavra.data_generation):
+            self.refresh_screen(merge=True)
+
+    def refresh_screen(self, merge: bool = False) -> None:
+        """Run ``reload``; the queries it asks for run one after another in one thread."""
+        self._generation = self.cavra.data_generation
+        self._batch = []
+        try:
+            self.reload(merge=merge)
+        finally:
+            batch, self._batch = self._batch, None
+        if batch:
+            self._run_queries(batch, group="reload")
 
     def refresh_header(self) -> None:
         self.query_one(ConsoleHeader).show(self.cavra.header_info(self.TITLE))
@@ -98,22 +119,37 @@ class CavraScreen(Screen[None]):
     def load(self, part: str, query: Callable[[], Any], *, append: bool = False,
              merge: bool = False) -> None:
         """Run ``query`` in a thread; its result arrives as DataLoaded(part) on this screen."""
+        request = Query(part, query, append, merge)
+        if self._batch is not None:  # inside reload: joins the screen's one refresh thread
+            self._batch.append(request)
+        else:
+            self._run_queries([request], group=f"load-{part}")
+
+    def _run_queries(self, queries: list[Query], group: str) -> None:
+        """One thread worker runs the queries in order (threads that run side by side only
+        contend for the GIL with the UI); each result is posted as soon as it is ready."""
 
         def work() -> None:
-            try:
-                payload = query()
-            except UserError as exc:
-                self.post_message(ActionFailed(f"load {part}", str(exc)))
-                return
-            except Exception as exc:  # a database hiccup must never end the console
-                log.exception("loading %s failed", part)
-                self.post_message(ActionFailed(f"load {part}", exc.__class__.__name__))
-                return
-            if not get_current_worker().is_cancelled:
-                self.post_message(DataLoaded(part, payload, append=append, merge=merge))
+            worker = get_current_worker()
+            for request in queries:
+                if worker.is_cancelled:
+                    return
+                try:
+                    payload = request.query()
+                except UserError as exc:
+                    self.post_message(ActionFailed(f"load {request.part}", str(exc)))
+                    continue
+                except Exception as exc:  # a database hiccup must never end the console
+                    log.exception("loading %s failed", request.part)
+                    self.post_message(ActionFailed(f"load {request.part}",
+                                                   exc.__class__.__name__))
+                    continue
+                if not worker.is_cancelled:
+                    self.post_message(DataLoaded(request.part, payload, append=request.append,
+                                                 merge=request.merge))
 
-        self.run_worker(work, thread=True, exclusive=True, group=f"load-{part}",
-                        exit_on_error=False, name=f"load {part}")
+        self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False,
+                        name=group)
 
     # -- paged tables -----------------------------------------------------------------------
 
@@ -170,7 +206,7 @@ class CavraScreen(Screen[None]):
     def on_data_changed(self, message: DataChanged) -> None:
         message.stop()
         self.refresh_header()
-        self.reload(merge=True)
+        self.refresh_screen(merge=True)
 
     def on_need_more_rows(self, message: NeedMoreRows) -> None:
         message.stop()
@@ -196,7 +232,7 @@ class CavraScreen(Screen[None]):
         box.disabled = True
         if self.search:
             self.search = None
-            self.reload()
+            self.refresh_screen()
         self._focus_first_table()
 
     def _focus_first_table(self) -> None:
@@ -212,5 +248,5 @@ class CavraScreen(Screen[None]):
         if self.search is None:
             event.input.add_class("-hidden")
             event.input.disabled = True
-        self.reload()
+        self.refresh_screen()
         self._focus_first_table()

@@ -11,8 +11,13 @@ from textual.containers import Vertical
 from cavra_tui.formatting import counts, short, status, when
 from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
-from store.models import ExecutionRecord, RetryPlan, WorkerRun
-from store.services.listing import list_executions, list_retry_plans, list_worker_runs
+from store.models import ExecutionRecord, WorkerRun
+from store.services.listing import (
+    RetryPlanSummary,
+    list_executions,
+    list_retry_plans,
+    list_worker_runs,
+)
 
 RUN_COLUMNS = (("When", "when"), ("Run", "run"), ("Mode", "mode"), ("Trigger", "trigger"),
                ("Summary", "summary"))
@@ -34,7 +39,7 @@ def execution_row(e: ExecutionRecord) -> Row:
                             e.execution_id)
 
 
-def retry_plan_row(plan: RetryPlan) -> Row:
+def retry_plan_row(plan: RetryPlanSummary) -> Row:
     return plan.retry_plan_id, (when(plan.created_at), plan.retry_plan_id,
                                 counts(plan.counts, keep_zero=True), plan.created_by)
 

@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from cavra_tui.messages import NeedMoreRows
 
 Row = tuple[str, tuple[Any, ...]]  # (record id used as the row key, cells)
-PREFETCH_ROWS = 3
+MIN_PREFETCH_ROWS = 3
 
 
 class RecordTable(DataTable[Any]):
@@ -102,14 +102,18 @@ class RecordTable(DataTable[Any]):
         caches rows at the old column widths and keeps showing them clipped. Measuring here
         (what DataTable's idle handler does) makes every paint use the right widths.
         """
+        before = [column.content_width for column in self.ordered_columns]
         new_rows = list(self._new_rows)
         self._new_rows.clear()
         self._require_update_dimensions = False
         self._update_dimensions(new_rows)
-        self._clear_caches()
+        if [column.content_width for column in self.ordered_columns] != before:
+            self._clear_caches()  # rows cached at the old widths must be drawn again
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # Ask for the next page a screenful ahead, so paging down rarely waits for it.
+        ahead = max(MIN_PREFETCH_ROWS, self.size.height)
         if (self.has_more and not self.loading_more
-                and event.cursor_row >= self.row_count - PREFETCH_ROWS):
+                and event.cursor_row >= self.row_count - ahead):
             self.loading_more = True
             self.post_message(NeedMoreRows(self.id or ""))

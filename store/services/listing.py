@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, defer
 
 from store.clock import as_utc
 from store.db import Database
@@ -27,7 +27,6 @@ from store.models import (
     Page,
     PairState,
     Record,
-    RetryPlan,
     ScheduleRun,
     WorkerRun,
 )
@@ -47,6 +46,16 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
 
+class RetryPlanSummary(Record):
+    """A retry plan without its decisions: a list needs the counts, not every decision."""
+
+    retry_plan_id: str
+    policy: dict[str, Any]
+    counts: dict[str, int]
+    created_at: datetime
+    created_by: str
+
+
 def encode_cursor(created_at: datetime, record_id: str) -> str:
     raw = json.dumps([as_utc(created_at).isoformat(), record_id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -64,11 +73,12 @@ def _page(db: Database, row_type: Any, id_column: InstrumentedAttribute[str],
           model: type[Record], *, cursor: str | None, limit: int,
           where: Sequence[ColumnElement[bool]] = (),
           search: str | None = None,
-          search_columns: Sequence[InstrumentedAttribute[Any]] = ()) -> Page:
+          search_columns: Sequence[InstrumentedAttribute[Any]] = (),
+          skip: Sequence[InstrumentedAttribute[Any]] = ()) -> Page:
     if not 1 <= limit <= MAX_PAGE:
         raise UserError(f"page size must be between 1 and {MAX_PAGE}")
     created = row_type.created_at
-    query = select(row_type).where(*where)
+    query = select(row_type).where(*where).options(*(defer(column) for column in skip))
     if cursor is not None:
         stamp, last_id = decode_cursor(cursor)
         # The first term is a plain range the created_at index serves; the second breaks ties.
@@ -121,9 +131,11 @@ def list_acknowledgements(db: Database, *, plan_id: str | None = None,
 
 def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                      search: str | None = None) -> Page:
-    return _page(db, RetryPlanRow, RetryPlanRow.retry_plan_id, RetryPlan, cursor=cursor,
-                 limit=limit, search=search,
-                 search_columns=(RetryPlanRow.retry_plan_id, RetryPlanRow.created_by))
+    """Pages of RetryPlanSummary: the decisions (possibly thousands a plan) stay unread."""
+    return _page(db, RetryPlanRow, RetryPlanRow.retry_plan_id, RetryPlanSummary,
+                 cursor=cursor, limit=limit, search=search,
+                 search_columns=(RetryPlanRow.retry_plan_id, RetryPlanRow.created_by),
+                 skip=(RetryPlanRow.decisions,))
 
 
 def list_worker_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
