@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Label
+from textual.content import Content
+from textual.widgets import Static
 
 
-class MetricTile(Vertical):
-    """``level`` (ok / warning / critical) becomes a CSS class; the value is text."""
+class MetricTile(Static):
+    """A single widget (three lines of text), so six tiles stay cheap to lay out and paint.
+
+    ``level`` (ok / warning / critical) becomes a CSS class that colours the tile.
+    """
 
     def __init__(self, label: str, *, id: str) -> None:
         super().__init__(id=id, classes="tile")
         self._label = label
-
-    def compose(self) -> ComposeResult:
-        yield Label(self._label, classes="tile-label")
-        yield Label("…", classes="tile-value")
-        yield Label("", classes="tile-detail")
+        self.show("…")
 
     def show(self, value: str, detail: str = "", level: str = "ok") -> None:
-        self.query_one(".tile-value", Label).update(value)
-        self.query_one(".tile-detail", Label).update(detail)
+        self.update(Content.from_markup("[dim]$label[/]\n[b]$value[/]\n[dim]$detail[/]",
+                                        label=self._label, value=value, detail=detail))
         for name in ("ok", "warning", "critical"):
             self.set_class(level == name, f"-{name}")
