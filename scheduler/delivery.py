@@ -95,11 +95,13 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
 
 
 def executive_providers(ctx: StoreContext, schedule_id: str | None, session: Session) -> list[str]:
+    """The schedule's providers, else every executive channel; disabled ones are left out."""
+    names = [name for name in ctx.config.providers if ctx.config.is_executive(name)]
     if schedule_id:
         schedule = session.get(ReportScheduleRow, schedule_id)
         if schedule is not None and schedule.providers:
-            return list(schedule.providers)
-    return [name for name in ctx.config.providers if ctx.config.is_executive(name)]
+            names = list(schedule.providers)
+    return [n for n in names if (p := ctx.config.provider(n)) is None or p.enabled]
 
 
 def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
@@ -115,8 +117,11 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
     if not chosen:
         raise UserError('no executive provider configured (audience = ["executive"])')
     for name in chosen:
-        if registry.config.provider(name) is None:
+        settings = registry.config.provider(name)
+        if settings is None:
             raise UserError(f"provider {name!r} is not configured")
+        if not settings.enabled:
+            raise UserError(f"provider {name!r} is disabled in the config")
         if not ctx.config.is_executive(name):
             raise UserError(f"provider {name!r} is not an executive channel "
                             '(set audience = ["executive"] in its config)')

@@ -11,7 +11,7 @@ from scheduler.circuit import is_open as circuit_is_open
 from scheduler.connectors.registry import ConnectorRegistry
 from scheduler.delivery import send_one
 from store.digest import sha256_of
-from store.errors import Conflict, UserError
+from store.errors import Conflict, StaleDecision, UserError
 from store.ids import new_id
 from store.models import (
     ACK_CLEARS_LIVE_RETRY,
@@ -63,6 +63,9 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
         if not try_acquire(ctx.db, LIVE_LOCK, run_id, ttl, started):
             with ctx.db.read() as session:
                 holder, _ = current_holder(session, LIVE_LOCK, started)
+            refusal = Decision(False, "one live retry worker run at a time",
+                               f"live run {holder or 'unknown'} is in progress")
+            ctx.audit_denial("retry.run.live", [holder] if holder else [], refusal)
             raise Conflict(f"another live retry worker run ({holder or 'unknown'}) is in "
                            "progress; wait for it to finish")
     try:
@@ -73,6 +76,16 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
     finally:
         if live:
             release(ctx.db, LIVE_LOCK, run_id)
+
+
+def _live_gate(ctx: StoreContext, latest_ack: str | None, accepted_by: str | None) -> str | None:
+    """Why a live run may not send to this pair, or None."""
+    if latest_ack not in ACK_CLEARS_LIVE_RETRY:
+        return "acknowledgement_required"
+    roles = ctx.config.roles
+    if roles is not None and roles.separate_duties and accepted_by == ctx.identity.actor:
+        return "separation_of_duties"
+    return None
 
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: str, limit: int,
@@ -104,7 +117,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
             plan = _plan(session, item.plan_id)
             pair = session.get(PairStateRow, (item.plan_id, item.provider))
             latest_ack = pair.latest_ack_state if pair else None
-            ack_by = pair.latest_ack_by if pair else None
+            accepted_by = pair.accepted_by if pair else None
             circuit_open = circuit_is_open(session, item.provider, ctx.clock())
         message = escalation_message(plan, item.provider, item.attempt) if plan else {}
         digest = sha256_of(message)
@@ -113,29 +126,29 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
                        "provider_not_configured" if provider is None else
                        "provider_disabled" if not provider.enabled else
                        CIRCUIT_OPEN if circuit_open else None)
-        if mode == "dry_run":
-            with ctx.write() as session:
-                if skip_reason:
-                    record(session, item, "skipped", skip_reason, digest)
-                else:
-                    record(session, item, "dry_run", "would_deliver", digest)
-            continue
         if skip_reason:
             with ctx.write() as session:
                 record(session, item, "skipped", skip_reason, digest)
             continue
-        if latest_ack not in ACK_CLEARS_LIVE_RETRY:
+        gate = _live_gate(ctx, latest_ack, accepted_by)
+        if gate == "acknowledgement_required":
             summary["acknowledgement_pending"] += 1
+        if mode == "dry_run":
+            # The preview says what live would do, gates included (SPEC §5.5).
             with ctx.write() as session:
-                record(session, item, "blocked", "acknowledgement_required", digest)
+                record(session, item, "dry_run",
+                       f"live_would_block: {gate}" if gate else "would_deliver", digest)
             continue
-        roles = ctx.config.roles
-        if roles is not None and roles.separate_duties and latest_ack == "accepted" and (
-                ack_by == ctx.identity.actor):
+        if gate:
             with ctx.write() as session:
-                record(session, item, "blocked", "separation_of_duties", digest)
+                record(session, item, "blocked", gate, digest)
+                if gate == "separation_of_duties":
+                    ctx.audit_deny(session, "retry.deliver",
+                                   "roles.separate_duties: who accepted a pair may not "
+                                   "live-retry it", [item.plan_id, run_id],
+                                   f"{ctx.identity.actor} accepted {item.plan_id}/"
+                                   f"{item.provider}", item.model_dump(mode="json"))
             continue
-        assert plan is not None
 
         def on_finish(session: Session, delivery: Delivery, item: RetryDecision = item,
                       digest: str = digest) -> None:
@@ -148,6 +161,9 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
                      key=item.idempotency_key, message=message, action="retry.deliver",
                      decision=decision, retry_plan_id=retry_plan.retry_plan_id,
                      worker_run_id=run_id, on_finish=on_finish)
+        except StaleDecision:  # the pair moved on (e.g. a manual send succeeded) meanwhile
+            with ctx.write() as session:
+                record(session, item, "skipped", "decision_stale", digest)
         except Conflict:  # someone else's send to this pair has not finished yet
             with ctx.write() as session:
                 record(session, item, "skipped", "delivery_in_flight", digest)

@@ -56,8 +56,8 @@ class Database:
     def __init__(self, url: str) -> None:
         try:
             parsed = make_url(url)
-        except ArgumentError:
-            raise UserError(f"database: not a database URL: {url!r}") from None
+        except (ArgumentError, ValueError):
+            raise UserError("database: not a database URL (see --db / CAVRA_DB_URL)") from None
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.sqlite_path = Path(parsed.database) if self.is_sqlite and parsed.database else None
@@ -95,7 +95,8 @@ class Database:
         try:
             upgrade_to_head(self.write_engine)
         except OperationalError as exc:
-            raise UserError(f"database: cannot open {self.describe()}: {exc.orig}") from None
+            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            raise UserError(f"database: cannot open {self.describe()}: {reason}") from None
 
     def dispose(self) -> None:
         self.write_engine.dispose()

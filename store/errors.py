@@ -17,5 +17,9 @@ class Conflict(UserError):
     """The request collides with work in progress (e.g. a second live worker run)."""
 
 
+class StaleDecision(Conflict):
+    """The pair moved on (a success, another attempt) since the decision was made."""
+
+
 class AlreadyDelivered(Conflict):
     """The run already reached this provider: sending again would duplicate it."""

@@ -45,7 +45,7 @@ class RecoveryItem(Record):
     drill_id: str | None = Field(default=None, max_length=128)
     playbook_id: str | None = Field(default=None, max_length=128)
     closure_state: ClosureState = "open"
-    failure_count: int = Field(default=0, ge=0)
+    failure_count: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class EscalationRoute(Record):
@@ -234,6 +234,7 @@ class PairState(Record):
     latest_ack_id: str | None
     latest_ack_state: str | None
     latest_ack_by: str | None
+    accepted_by: str | None = None
     ack_pending: bool
 
 

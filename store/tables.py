@@ -103,6 +103,7 @@ class WorkerRunRow(_Stamped, Base):
     schedule_id: Mapped[str | None] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column()
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    __table_args__ = (Index("ix_worker_runs_schedule", "schedule_id", "started_at"),)
 
 
 class ExecutionRecordRow(_Stamped, Base):
@@ -234,6 +235,7 @@ class PairStateRow(Base):
     latest_ack_id: Mapped[str | None] = mapped_column(String(32))
     latest_ack_state: Mapped[str | None] = mapped_column(String(16))
     latest_ack_by: Mapped[str | None] = mapped_column(String(64))
+    accepted_by: Mapped[str | None] = mapped_column(String(64))  # separation of duties
     ack_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column()
 

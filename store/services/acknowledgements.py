@@ -9,7 +9,7 @@ from store.ids import new_id
 from store.models import ACK_SETTLED, ACK_STATES, Acknowledgement
 from store.services.context import StoreContext
 from store.services.deliveries import pair_state, set_ack_pending
-from store.services.escalation import close_pair_if_settled, resolve_plan_id
+from store.services.escalation import resolve_plan_id, track_plan_pair
 from store.tables import AcknowledgementRow, DeliveryRow
 
 MAX_REF = 255
@@ -49,9 +49,11 @@ def acknowledge(ctx: StoreContext, plan_id: str, provider: str, state: str,
         pair.latest_ack_id = row.ack_id
         pair.latest_ack_state = state
         pair.latest_ack_by = ctx.identity.actor
+        if state == "accepted":
+            pair.accepted_by = ctx.identity.actor
         pair.updated_at = now
         set_ack_pending(session, pair, state not in ACK_SETTLED)
-        close_pair_if_settled(session, plan_id, provider, state)
+        track_plan_pair(session, plan_id, provider, settled=state in ("resolved", "dismissed"))
         session.flush()
         ack = Acknowledgement.model_validate(row)
         # The evidence digest covers the public fields only: notes stay private.

@@ -32,11 +32,12 @@ class StoreContext:
         """Allow or refuse ``action``; a refusal is audited, then raised."""
         decision = authorize(self.identity, action)
         if not decision.allowed:
-            self._audit_denial(action, target_ids or [], decision)
+            self.audit_denial(action, target_ids or [], decision)
             raise PolicyDenied(f"refused: {decision.reason}")
         return decision
 
-    def _audit_denial(self, action: str, target_ids: list[str], decision: Decision) -> None:
+    def audit_denial(self, action: str, target_ids: list[str], decision: Decision) -> None:
+        """Record a refusal in its own transaction (best effort on a read-only database)."""
         try:
             with self.db.write() as session:
                 append_audit(session, identity=self.identity, action=action,
@@ -51,6 +52,13 @@ class StoreContext:
     def write(self) -> Iterator[Session]:
         with self.db.write() as session:
             yield session
+
+    def audit_deny(self, session: Session, action: str, rule: str, target_ids: list[str],
+                   detail: str, evidence: Any) -> None:
+        """A refusal decided inside a unit of work (e.g. separation of duties in a run)."""
+        append_audit(session, identity=self.identity, action=action, target_ids=target_ids,
+                     rule=rule, allowed=False, detail=detail, evidence=evidence,
+                     at=self.clock())
 
     def audit(self, session: Session, action: str, decision: Decision, target_ids: list[str],
               detail: str, evidence: Any) -> None:

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, select, text, update
 from sqlalchemy.orm import Session
 
 from store.clock import as_utc
 from store.counters import adjust_gauge, bump
-from store.errors import AlreadyDelivered, Conflict
+from store.errors import AlreadyDelivered, Conflict, StaleDecision
 from store.ids import new_id
 from store.models import ACK_SETTLED, Delivery
 from store.services.context import StoreContext
+from store.services.escalation import track_plan_pair
 from store.tables import DeliveryRow, PairStateRow
 
 IN_FLIGHT_GRACE_S = 30
@@ -37,7 +38,10 @@ INTERRUPTED = Outcome(status="unknown", error="interrupted: process ended mid-se
 
 
 def pair_state(session: Session, plan_id: str, provider: str, now: datetime) -> PairStateRow:
-    row = session.get(PairStateRow, (plan_id, provider))
+    """The pair's projection row, locked for this transaction (a no-op lock on SQLite, whose
+    writers are serialised already; on PostgreSQL it prevents lost updates)."""
+    row = session.get(PairStateRow, (plan_id, provider), with_for_update=True,
+                      populate_existing=True)
     if row is None:
         row = PairStateRow(plan_id=plan_id, provider=provider, definitive_count=0,
                            failures_since_success=0, failed_status_codes=[], ack_pending=False,
@@ -53,13 +57,47 @@ def set_ack_pending(session: Session, pair: PairStateRow, pending: bool) -> None
         pair.ack_pending = pending
 
 
-def in_flight_for(session: Session, *, plan_id: str | None, run_id: str | None,
+def lock_subject(session: Session, subject: str, provider: str) -> None:
+    """Serialise senders of one (plan or run, provider) for the rest of the transaction.
+
+    SQLite writers already hold the database write lock (BEGIN IMMEDIATE); PostgreSQL needs a
+    transaction-scoped advisory lock so two processes cannot both pass the checks below.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"cavra:{subject}:{provider}"})
+
+
+def in_flight_for(session: Session, *, kind: str, plan_id: str | None, run_id: str | None,
                   provider: str) -> DeliveryRow | None:
     query = select(DeliveryRow).where(DeliveryRow.provider == provider,
+                                      DeliveryRow.kind == kind,
+                                      DeliveryRow.plan_id.is_(None) if plan_id is None
+                                      else DeliveryRow.plan_id == plan_id,
+                                      DeliveryRow.run_id.is_(None) if run_id is None
+                                      else DeliveryRow.run_id == run_id,
                                       DeliveryRow.status == "in_flight")
-    query = query.where(DeliveryRow.plan_id == plan_id) if plan_id else query.where(
-        DeliveryRow.run_id == run_id)
     return session.execute(query.limit(1)).scalar_one_or_none()
+
+
+def _check_still_due(session: Session, *, kind: str, provider: str, plan_id: str | None,
+                     run_id: str | None, attempt: int, retrying: bool, now: datetime) -> None:
+    """Refuse a send whose decision went stale between planning and sending."""
+    if kind == "escalation" and plan_id:
+        pair = pair_state(session, plan_id, provider, now)
+        if retrying and pair.failures_since_success == 0:
+            raise StaleDecision(f"{plan_id}/{provider} was delivered since the retry plan "
+                                "was built")
+        if pair.definitive_count + 1 != attempt:
+            raise StaleDecision(f"{plan_id}/{provider} moved on: attempt {attempt} is no "
+                                "longer the next one; try again")
+    if kind == "executive" and run_id:
+        if session.execute(select(DeliveryRow.delivery_id).where(
+                DeliveryRow.run_id == run_id, DeliveryRow.provider == provider,
+                DeliveryRow.status == "delivered").limit(1)).first():
+            raise AlreadyDelivered(f"run {run_id} was already delivered to {provider}")
+        if attempts_so_far(session, run_id=run_id, provider=provider) + 1 != attempt:
+            raise StaleDecision(f"run {run_id} to {provider} moved on; try again")
 
 
 def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: str,
@@ -68,18 +106,16 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
                    retry_plan_id: str | None = None, worker_run_id: str | None = None) -> Delivery:
     """Record the attempt before sending, so a crash leaves evidence, never a silent send."""
     now = ctx.clock()
-    busy = in_flight_for(session, plan_id=plan_id, run_id=run_id, provider=provider)
+    lock_subject(session, plan_id or run_id or kind, provider)
+    busy = in_flight_for(session, kind=kind, plan_id=plan_id, run_id=run_id, provider=provider)
     if busy is not None and busy.in_flight_until is not None and as_utc(
             busy.in_flight_until) < now:
         # Its sender died mid-send: settle it as unknown rather than block the pair forever.
         finish_delivery(ctx, session, busy.delivery_id, INTERRUPTED)
     elif busy is not None:
         raise Conflict(f"delivery {busy.delivery_id} to {provider} is still in flight")
-    if kind == "executive" and run_id and session.execute(select(DeliveryRow.delivery_id).where(
-            DeliveryRow.run_id == run_id, DeliveryRow.provider == provider,
-            DeliveryRow.status == "delivered").limit(1)).first():
-        # Checked inside the write lock: two schedulers racing on one run still send once.
-        raise AlreadyDelivered(f"run {run_id} was already delivered to {provider}")
+    _check_still_due(session, kind=kind, provider=provider, plan_id=plan_id, run_id=run_id,
+                     attempt=attempt, retrying=worker_run_id is not None, now=now)
     row = DeliveryRow(
         delivery_id=new_id("delivery"), kind=kind, plan_id=plan_id, run_id=run_id,
         provider=provider, status="in_flight", attempt=attempt, idempotency_key=idempotency_key,
@@ -91,6 +127,8 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
     if kind == "escalation" and plan_id:
         pair = pair_state(session, plan_id, provider, now)
         set_ack_pending(session, pair, pair.latest_ack_state not in ACK_SETTLED)
+        track_plan_pair(session, plan_id, provider,
+                        settled=pair.latest_ack_state in ("resolved", "dismissed"))
     session.flush()
     return Delivery.model_validate(row)
 

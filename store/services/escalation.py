@@ -43,13 +43,10 @@ def build_plan(ctx: StoreContext, slo_minutes: int | None = None) -> EscalationP
             selected_providers=draft.selected_providers, counts=draft.counts,
             created_at=now, created_by=ctx.identity.actor)
         session.add(row)
-        is_open = draft.alert_level != "healthy"
-        session.add(PlanStateRow(plan_id=row.plan_id, alert_level=draft.alert_level, open=is_open,
-                                 unresolved_providers=list(draft.selected_providers)))
-        if is_open:
-            adjust_gauge(session, "open_escalations", 1)
-            if draft.alert_level == "critical":
-                adjust_gauge(session, "open_critical_escalations", 1)
+        # A plan opens with its first delivery (see track_plan_pair), not when it is built:
+        # a plan nobody sent cannot be acknowledged, so it must not hold the dashboard open.
+        session.add(PlanStateRow(plan_id=row.plan_id, alert_level=draft.alert_level, open=False,
+                                 unresolved_providers=[]))
         bump(session, "escalation_plans", now)
         session.flush()
         plan = EscalationPlan.model_validate(row)
@@ -79,19 +76,18 @@ def get_plan(ctx: StoreContext, plan_id: str) -> EscalationPlan:
         return EscalationPlan.model_validate(row)
 
 
-def close_pair_if_settled(session: Session, plan_id: str, provider: str, state: str) -> None:
-    """A plan stays open until every selected provider's latest ack is resolved or dismissed."""
-    plan_state = session.get(PlanStateRow, plan_id)
+def track_plan_pair(session: Session, plan_id: str, provider: str, settled: bool) -> None:
+    """Keep the plan's open state: open while any provider it was delivered to lacks a
+    resolved/dismissed latest acknowledgement."""
+    plan_state = session.get(PlanStateRow, plan_id, with_for_update=True, populate_existing=True)
     if plan_state is None:
         return
     unresolved = [p for p in plan_state.unresolved_providers if p != provider]
-    if state not in ("resolved", "dismissed"):
-        unresolved = list(plan_state.unresolved_providers)
-        if provider not in unresolved:
-            unresolved.append(provider)
+    if not settled:
+        unresolved.append(provider)
     was_open = plan_state.open
     now_open = bool(unresolved) and plan_state.alert_level != "healthy"
-    plan_state.unresolved_providers = unresolved
+    plan_state.unresolved_providers = sorted(unresolved)
     plan_state.open = now_open
     if was_open != now_open:
         delta = 1 if now_open else -1

@@ -88,11 +88,13 @@ def _retry_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[He
 
 
 def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
-    """retry/wait/suppress for failed executive deliveries in the lookback window; no
-    acknowledgement gate applies to executive reports."""
-    since = now - timedelta(hours=ctx.config.escalation.lookback_hours)
+    """retry/wait/suppress for failed executive deliveries; no acknowledgement gate applies
+    to executive reports. No history window: every (run, provider) pair that ever failed is
+    considered, found through the status index rather than a scan of all deliveries."""
+    failed_runs = select(DeliveryRow.run_id).where(
+        DeliveryRow.kind == "executive", DeliveryRow.status.in_(("failed", "unknown")))
     rows = session.execute(select(DeliveryRow).where(
-        DeliveryRow.kind == "executive", DeliveryRow.created_at >= since,
+        DeliveryRow.kind == "executive", DeliveryRow.run_id.in_(failed_runs),
         DeliveryRow.status != "in_flight").order_by(DeliveryRow.created_at)).scalars()
     pairs: dict[tuple[str, str], PairState] = {}
     for row in rows:

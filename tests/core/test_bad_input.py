@@ -48,6 +48,9 @@ CASES: list[tuple[str, Any, str]] = [
     ("naive timestamp", lambda p: ["recovery", "import", _bad(
         p, "f.json", json.dumps([{**GOOD_ITEM, "opened_at": "2026-11-27T06:00:00"}]))],
      "should have timezone info"),
+    ("huge failure count", lambda p: ["recovery", "import", _bad(
+        p, "e2.json", json.dumps([{**GOOD_ITEM, "failure_count": 10**20}]))],
+     "field 'failure_count'"),
     ("second item bad, first good", lambda p: ["recovery", "import", _bad(
         p, "g.json", json.dumps([{**GOOD_ITEM, "recovery_id": "rec-2"},
                                  {**GOOD_ITEM, "connector": ""}]))], "item 2"),
@@ -100,3 +103,14 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
 def test_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "--db", "not a url", "metrics")
     assert code == 2 and err.count("\n") == 1 and "not a database URL" in err
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://cavra:hunter2secret@127.0.0.1:54x32/cavra",  # malformed port
+    "postgresql+psycopg://cavra:hunter2secret@127.0.0.1:1/cavra",  # nothing listens there
+])
+def test_unusable_database_is_one_line_without_the_password(
+        url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "--db", url, "metrics")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("cavra: error: database:")
+    assert "hunter2secret" not in out + err
