@@ -53,24 +53,32 @@ class ScheduleRequest:
     kind: str
 
 
+WOULD_BLOCK = "live_would_block: "  # the worker's dry-run reason when a gate would stop live
+
+
 @dataclass(frozen=True)
 class LivePreview:
-    """What a live run would send, from the dry-run that precedes it."""
+    """What a live run would send, from the dry-run that precedes it. The worker decides
+    the gates (acknowledgement, separation of duties); the preview only reads its verdict."""
 
     dry_run: WorkerRunResult
     ack_states: dict[tuple[str, str], str | None]
 
     @property
+    def blocked(self) -> dict[tuple[str, str], str]:
+        """(plan, provider) → the gate that would block it live."""
+        return {(e.plan_id, e.provider): e.reason.removeprefix(WOULD_BLOCK)
+                for e in self.dry_run.executions
+                if e.status == "dry_run" and e.reason.startswith(WOULD_BLOCK)}
+
+    @property
     def blocked_pairs(self) -> list[tuple[str, str]]:
-        clears = {"accepted", "acknowledged", "resolved"}
-        return [(e.plan_id, e.provider) for e in self.dry_run.executions
-                if e.status == "dry_run" and self.ack_states.get((e.plan_id, e.provider))
-                not in clears]
+        return list(self.blocked)
 
     @property
     def sendable(self) -> int:
         return sum(e.status == "dry_run" for e in self.dry_run.executions) - len(
-            self.blocked_pairs)
+            self.blocked)
 
 
 def _deliveries_line(what: str, deliveries: list[Delivery]) -> Outcome:

@@ -322,3 +322,26 @@ async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None
         await settle(pilot)
         assert not list_schedules(seeded.db)[0].enabled
         assert "no" in [str(cell) for cell in schedules.get_row(schedule.schedule_id)]
+
+
+async def test_live_run_refused_for_the_person_who_accepted_the_pair(
+        open_runtime: Callable[..., Runtime]) -> None:
+    from scheduler.demo import seed_demo_data
+
+    runtime = open_runtime('[roles]\nrelease_manager = ["dana"]\nseparate_duties = true\n')
+    seed_demo_data(runtime.ctx, runtime.registry)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        app.screen.query_one("#ack-state").value = "accepted"
+        await pilot.click("#ack-submit")
+        await settle(pilot)
+        await pilot.press("4", "L")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLiveRun)
+        assert "separation_of_duties" in str(confirm.query_one("#refusal", Label).render())
+        assert confirm.query_one("#confirm-send", Button).disabled

@@ -14,6 +14,8 @@ from textual.widgets import Button, DataTable, Label
 from cavra_tui.formatting import short, status
 from cavra_tui.workflow import LivePreview
 
+GATE_WORDS = {"acknowledgement_required": "needs ack", "separation_of_duties": "duties"}
+
 
 class ConfirmLiveRun(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -26,9 +28,12 @@ class ConfirmLiveRun(ModalScreen[bool]):
     def refused(self) -> str | None:
         if self.preview.sendable > 0:
             return None
-        if self.preview.blocked_pairs:
+        gates = set(self.preview.blocked.values())
+        if gates == {"acknowledgement_required"}:
             return ("refused: every pair needs an acknowledgement (accepted, acknowledged or "
                     "resolved) before a live retry")
+        if gates:
+            return f"refused: every pair is blocked ({', '.join(sorted(gates))})"
         return "refused: nothing is due for retry"
 
     def compose(self) -> ComposeResult:
@@ -53,10 +58,11 @@ class ConfirmLiveRun(ModalScreen[bool]):
     def on_mount(self) -> None:
         table = self.query_one("#preview-table", DataTable)
         table.add_columns("Will", "Plan/provider", "Ack", "Idempotency key", "Payload")
-        blocked = set(self.preview.blocked_pairs)
+        blocked = self.preview.blocked
         for e in self.preview.dry_run.executions:
             pair = (e.plan_id, e.provider)
-            will = (status("blocked") if pair in blocked else
+            will = (Text(f"■ {GATE_WORDS.get(blocked[pair], 'blocked')}", style="magenta")
+                    if pair in blocked else
                     Text("→ send", style="bold") if e.status == "dry_run" else status(e.status))
             table.add_row(will, f"{e.plan_id}/{e.provider}",
                           self.preview.ack_states.get(pair) or "none", e.idempotency_key,
