@@ -19,11 +19,11 @@ from cavra_tui.cli_output import (
     worker_lines,
 )
 from scheduler.delivery import deliver_escalation, deliver_report
+from scheduler.pagerduty_resolve import acknowledge_and_resolve
 from scheduler.status import read_scheduler_status
 from scheduler.worker import run_retry_worker
 from store.audit import export_event, iter_events, verify_chain
 from store.errors import UserError
-from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.evidence import evidence_chain
 from store.services.health import read_health
@@ -96,11 +96,8 @@ def escalation_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def escalation_ack(runtime: Runtime, args: argparse.Namespace) -> int:
-    ack = acknowledge(runtime.ctx, args.plan_id, args.provider, args.state, args.ref, args.notes)
-    from scheduler.pagerduty_resolve import resolve_pagerduty_incidents
-
-    # A resolved pair (or a fully settled plan) closes its PagerDuty incidents.
-    resolves = resolve_pagerduty_incidents(runtime.ctx, runtime.registry, ack.plan_id)
+    ack, resolves = acknowledge_and_resolve(runtime.ctx, runtime.registry, args.plan_id,
+                                            args.provider, args.state, args.ref, args.notes)
     if wants_json(args):
         emit_json({**ack.model_dump(mode="json"), "resolve_deliveries": [
             delivery_json(d) for d in resolves]} if resolves else ack)

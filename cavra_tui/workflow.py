@@ -10,11 +10,11 @@ from typing import Any
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.formatting import counts
 from scheduler.delivery import deliver_escalation, deliver_report
+from scheduler.pagerduty_resolve import acknowledge_and_resolve
 from scheduler.worker import run_retry_worker
 from store.audit import verify_chain
 from store.errors import UserError
 from store.models import Delivery, WorkerRunResult
-from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.listing import latest_ack_states, list_schedule_runs
 from store.services.reports import create_schedule_run
@@ -102,9 +102,12 @@ def deliver_plan(runtime: Runtime, plan_id: str | None) -> Outcome:
 
 
 def record_ack(runtime: Runtime, request: AckRequest) -> Outcome:
-    ack = acknowledge(runtime.ctx, request.plan_id, request.provider, request.state,
-                      request.external_ref, request.notes)
-    return Outcome(f"acknowledged {ack.plan_id}/{ack.provider}: {ack.state}", result=ack)
+    ack, resolves = acknowledge_and_resolve(runtime.ctx, runtime.registry, request.plan_id,
+                                            request.provider, request.state,
+                                            request.external_ref, request.notes)
+    closed = ("; PagerDuty resolve: " + ", ".join(f"{d.provider} {d.status}" for d in resolves)
+              if resolves else "")
+    return Outcome(f"acknowledged {ack.plan_id}/{ack.provider}: {ack.state}{closed}", result=ack)
 
 
 def plan_retries(runtime: Runtime) -> Outcome:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from scheduler.connectors.registry import ConnectorRegistry
 from scheduler.delivery import send_one
-from store.models import Delivery
+from store.models import Acknowledgement, Delivery
+from store.services.acknowledgements import acknowledge
 from store.services.context import StoreContext
 from store.tables import DeliveryRow, PairStateRow, PlanStateRow
 
@@ -67,3 +68,14 @@ def resolve_pagerduty_incidents(ctx: StoreContext, registry: ConnectorRegistry,
                      message=resolve_message(plan_id, provider), action="escalation.resolve",
                      decision=decision)
             for provider, key, attempt in work]
+
+
+def acknowledge_and_resolve(ctx: StoreContext, registry: ConnectorRegistry, plan_id: str,
+                            provider: str, state: str, external_ref: str | None = None,
+                            notes: str | None = None) -> tuple[Acknowledgement, list[Delivery]]:
+    """Record an acknowledgement, then close the PagerDuty incidents it settles.
+
+    The one entry point for the CLI and the console, so both behave the same.
+    """
+    ack = acknowledge(ctx, plan_id, provider, state, external_ref, notes)
+    return ack, resolve_pagerduty_incidents(ctx, registry, ack.plan_id)
