@@ -25,14 +25,14 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from bulk_sink import Sink, check_schema
 from bulk_story import END, Sizes, Story
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from store.audit import verify_chain
 from store.db import MIGRATIONS, open_database
 from store.services.metrics import read_metrics
 from store.tables import DeliveryRow, ExecutionRecordRow, MetricCounterRow
 
-SEED_VERSION = "3"  # bump when bulk_story/bulk_sink change what they write
+SEED_VERSION = "4"  # bump when bulk_story/bulk_sink change what they write
 BIG_TABLES = ("execution_records", "deliveries", "audit_events")
 CONFIG_TOML = """\
 # Providers the bulk-seeded history names. Secrets come from env vars (unset here: nothing
@@ -154,6 +154,12 @@ def check(path: Path) -> list[str]:
                 name = f"{kind}_deliveries.{status}"
                 if counters.get(name) != count:
                     problems.append(f"{name}: counter {counters.get(name)} rows {count}")
+            for gauge, table, where in (("ack_pending", "pair_state", "ack_pending"),
+                                        ("open_escalations", "plan_state", "open")):
+                rows = session.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")
+                                       ).scalar_one()
+                if counters.get(gauge) != rows:
+                    problems.append(f"{gauge}: gauge {counters.get(gauge)} rows {rows}")
             chain = verify_chain(session)
             if not chain.ok:
                 problems.append(chain.describe())

@@ -50,7 +50,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "pair_state": ("plan_id", "provider", "definitive_count", "failures_since_success",
                    "failed_status_codes", "last_failure_at", "last_success_at", "retry_after_s",
                    "latest_delivery_id", "latest_status", "latest_ack_id", "latest_ack_state",
-                   "latest_ack_by", "ack_pending", "updated_at"),
+                   "latest_ack_by", "accepted_by", "ack_pending", "updated_at"),
     "audit_events": ("seq", "at", "actor", "role", "action", "target_ids", "policy_rule",
                      "decision", "detail", "evidence_sha256", "prev_sha256", "sha256"),
 }

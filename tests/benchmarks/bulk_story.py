@@ -92,6 +92,7 @@ class Pair:
     latest_ack_id: str | None = None
     latest_ack_state: str | None = None
     latest_ack_by: str | None = None
+    accepted_by: str | None = None
     ack_pending: bool = False
     updated_at: datetime = END
 
@@ -288,7 +289,8 @@ class Story:
                   "warning": sum(r["severity"] == "warning" for r in routes)}
         self.sink.add("escalation_plans", (plan_id, level, 240, as_json(routes),
                                            as_json(providers), as_json(counts), stored(at), actor))
-        self.plans[plan_id] = PlanState(level, level != "healthy", list(providers))
+        # A plan opens with its first delivery (store/services/escalation.py track_plan_pair).
+        self.plans[plan_id] = PlanState(level, False, [])
         self.sink.bump("escalation_plans", at)
         self.sink.audit(at=at, actor=actor, action="escalation.plan", targets=[plan_id],
                         detail=f"{level} plan, {len(routes)} routes",
@@ -310,6 +312,8 @@ class Story:
         payload = digest(key)
         delivery_id = self.new_id("dlv")
         pair.ack_pending = pair.latest_ack_state not in ACK_SETTLED
+        self.track_plan_pair(plan_id, provider,
+                             settled=pair.latest_ack_state in ("resolved", "dismissed"))
         finished = at + timedelta(milliseconds=outcome.latency_ms)
         self.sink.add("deliveries", (
             delivery_id, "escalation", plan_id, None, provider, outcome.status,
@@ -349,19 +353,24 @@ class Story:
                                            stored(at), actor))
         pair = self.pairs[(plan_id, provider)]
         pair.latest_ack_id, pair.latest_ack_state, pair.latest_ack_by = ack_id, state, actor
+        if state == "accepted":
+            pair.accepted_by = actor
         pair.updated_at = at
         pair.ack_pending = state not in ACK_SETTLED
-        plan = self.plans[plan_id]  # close_pair_if_settled
-        unresolved = [p for p in plan.unresolved if p != provider]
-        if state not in ("resolved", "dismissed"):
-            unresolved = list(plan.unresolved)
-            if provider not in unresolved:
-                unresolved.append(provider)
-        plan.unresolved = unresolved
-        plan.open = bool(unresolved) and plan.alert_level != "healthy"
+        self.track_plan_pair(plan_id, provider, settled=state in ("resolved", "dismissed"))
         self.sink.audit(at=at, actor=actor, action="escalation.ack", targets=[ack_id, plan_id],
                         detail=f"{provider}: {state}",
                         evidence={"ack_id": ack_id, "plan_id": plan_id, "state": state})
+
+    def track_plan_pair(self, plan_id: str, provider: str, settled: bool) -> None:
+        """store/services/escalation.py track_plan_pair: open while a provider the plan was
+        delivered to lacks a resolved/dismissed latest acknowledgement."""
+        plan = self.plans[plan_id]
+        unresolved = [p for p in plan.unresolved if p != provider]
+        if not settled:
+            unresolved.append(provider)
+        plan.unresolved = sorted(unresolved)
+        plan.open = bool(unresolved) and plan.alert_level != "healthy"
 
     def pool(self, at: datetime) -> list[tuple[str, str]]:
         while self.recent and at - self.recent[0][0] > PAIR_WINDOW and len(self.recent) > 1:
@@ -512,7 +521,7 @@ class Story:
                 as_json(p.failed_status_codes), stored(p.last_failure_at),
                 stored(p.last_success_at), p.retry_after_s, p.latest_delivery_id,
                 p.latest_status, p.latest_ack_id, p.latest_ack_state, p.latest_ack_by,
-                p.ack_pending, stored(p.updated_at)))
+                p.accepted_by, p.ack_pending, stored(p.updated_at)))
         for plan_id, plan in self.plans.items():
             self.sink.add("plan_state", (plan_id, plan.alert_level, plan.open,
                                          as_json(plan.unresolved)))
