@@ -93,8 +93,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, float | None]:
         "pagedown_p90": measured[int(0.9 * (len(measured) - 1))] if measured else None,
         "pagedown_silent": float(len(presses) - len(measured)),
         "pagedown_fetching": median([p for r in runs for p, f in zip(
-            r["pagedown_s"], r["fetched"], strict=True) if f]),
+            r["pagedown_settled_s"], r["fetched"], strict=True) if f]),
         "fetches": float(sum(f for r in runs for f in r["fetched"])),
+        "stalls": float(sum(f for r in runs for f in r["stalled"])),
         "rss": each(lambda r: r["rss_kib"] / 1024),
         "rss_end": each(lambda r: r["rss_end_kib"] / 1024),
         "rss_imports": each(lambda r: r["imported_kib"] / 1024),
@@ -255,14 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     print_table(figures(console, bare))
     print(f"\nconsole: runtime build {show(console['runtime'], 'ms')}; execution list "
           f"{console['table_height']:.0f} lines tall, {console['rows_loaded']:.0f} rows loaded "
-          f"after the page-downs; {console['pagedown_silent']:.0f} presses painted nothing; "
-          f"{console['fetches']:.0f} presses fetched the next page: median "
-          f"{show(console['pagedown_fetching'], 'ms')}")
+          f"after the page-downs;\n         {console['fetches']:.0f} presses fetched the next "
+          f"page (until it was shown too: median {show(console['pagedown_fetching'], 'ms')}); "
+          f"{console['stalls']:.0f} presses moved less than a page (ran out of loaded rows)")
     print(f"bare:    one full-screen DataTable, {bare['table_height']:.0f} lines tall; for "
           f"page-down it holds {bare['rows_loaded']:.0f} in-memory rows (an empty table "
           "cannot page)")
     print("first frame = first screen update; complete = last update before the app went "
-          "quiet (no worker, no frame for 0.3 s)")
+          "quiet (no worker, no frame for 0.3 s);\npage-down = key to the first frame with the "
+          "cursor on its new row (rows it moved onto are on screen)")
     print("\nservice reads behind these screens (warm, in-process, median of 5):")
     for label, seconds, error in service_timings(db):
         print(f"  {label:<32} {show(seconds, 'ms') if seconds is not None else error}")

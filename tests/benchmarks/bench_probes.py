@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -45,10 +46,13 @@ def memory_kib() -> dict[str, int]:
 
 
 class FrameClock:
-    """Records when each frame was ready for the terminal."""
+    """Records when each frame was ready for the terminal, and where the cursor of a watched
+    table was in it."""
 
     def __init__(self, app: App[Any]) -> None:
         self.times: list[float] = []
+        self.cursors: list[int | None] = []
+        self.table: DataTable[Any] | None = None
         original: Callable[[Screen[Any], Any], None] = app._display
 
         def display(screen: Screen[Any], renderable: Any) -> None:
@@ -56,12 +60,17 @@ class FrameClock:
                 if isinstance(renderable, CompositorUpdate):
                     renderable.render_segments(app.console)
                 self.times.append(time.perf_counter())
+                self.cursors.append(self.table.cursor_row if self.table else None)
             original(screen, renderable)
 
         app._display = display  # type: ignore[method-assign]
 
     def after(self, moment: float) -> list[float]:
         return [t for t in self.times if t >= moment]
+
+    def first_with_cursor(self, moment: float, row: int) -> float | None:
+        return next((t for t, cursor in zip(self.times, self.cursors, strict=True)
+                     if t >= moment and cursor == row), None)
 
 
 async def settle(app: App[Any], clock: FrameClock, since: float) -> float | None:
@@ -89,20 +98,36 @@ async def switch(app: App[Any], pilot: Pilot[Any], clock: FrameClock, key: str) 
     return None if painted is None else painted - pressed
 
 
+@dataclass
+class PageDowns:
+    shown_s: list[float | None] = field(default_factory=list)  # key → rows on screen
+    settled_s: list[float | None] = field(default_factory=list)  # … and any prefetch shown
+    fetched: list[bool] = field(default_factory=list)  # the press loaded the next page
+    stalled: list[bool] = field(default_factory=list)  # moved less than a page: rows missing
+
+
 async def page_downs(app: App[Any], pilot: Pilot[Any], clock: FrameClock, table: DataTable[Any],
-                     presses: int) -> tuple[list[float | None], list[bool]]:
-    """Key press → the last frame it caused (new rows fetched and shown, if it needed them).
-    Also says which presses made the table fetch more rows."""
-    latencies: list[float | None] = []
-    fetched: list[bool] = []
+                     presses: int) -> PageDowns:
+    """Per press: from the key to the first frame with the cursor on its new row (what the
+    user waits for), and to the last frame the press caused (e.g. a page prefetched ahead).
+    A press that moved the cursor less than the first press did ran out of loaded rows."""
+    result = PageDowns()
+    clock.table = table
+    step: int | None = None
     for _ in range(presses):
-        rows_before = table.row_count
+        rows_before, cursor_before = table.row_count, table.cursor_row
         pressed = time.perf_counter()
         await pilot.press("pagedown")
-        painted = await settle(app, clock, pressed)
-        latencies.append(None if painted is None else painted - pressed)
-        fetched.append(table.row_count > rows_before)
-    return latencies, fetched
+        settled = await settle(app, clock, pressed)
+        moved = table.cursor_row - cursor_before
+        step = step or moved
+        shown = clock.first_with_cursor(pressed, table.cursor_row)
+        result.shown_s.append(None if shown is None else shown - pressed)
+        result.settled_s.append(None if settled is None else settled - pressed)
+        result.fetched.append(table.row_count > rows_before)
+        result.stalled.append(moved < step)
+    clock.table = None
+    return result
 
 
 class BareTableScreen(Screen[None]):
@@ -140,14 +165,15 @@ async def probe_bare(args: argparse.Namespace) -> dict[str, Any]:
                           f"cavra:esc-{n:010x}:outbox:{n % 7}", f"{n:012x}", f"exe-{n:010x}")
         table.focus()
         await settle(app, clock, time.perf_counter())
-        latencies, fetched = await page_downs(app, pilot, clock, table, args.presses)
+        paging = await page_downs(app, pilot, clock, table, args.presses)
         memory_end = memory_kib()
         height, loaded = table.size.height, table.row_count
     return {"t_start": T_START, "t_imported": t_imported, "imported_kib": imported_kib,
             "t_run": t_run,
             "first_frame": clock.times[0], "ready": ready, "rss_kib": memory["VmRSS"],
             "switch_s": first_visit, "revisit_s": revisit, "visible_rows": height,
-            "pagedown_s": latencies, "fetched": fetched, "rows_loaded": loaded,
+            "pagedown_s": paging.shown_s, "pagedown_settled_s": paging.settled_s,
+            "fetched": paging.fetched, "stalled": paging.stalled, "rows_loaded": loaded,
             "rss_end_kib": memory_end["VmRSS"],
             "hwm_kib": memory_end["VmHWM"]}
 
@@ -177,7 +203,7 @@ async def probe_console(args: argparse.Namespace) -> dict[str, Any]:
             table = app.screen.query_one("#executions", DataTable)
             table.focus()
             await settle(app, clock, time.perf_counter())
-            latencies, fetched = await page_downs(app, pilot, clock, table, args.presses)
+            paging = await page_downs(app, pilot, clock, table, args.presses)
             memory_end = memory_kib()
             height, loaded = table.size.height, table.row_count
     finally:
@@ -187,7 +213,8 @@ async def probe_console(args: argparse.Namespace) -> dict[str, Any]:
             "t_run": t_run, "first_frame": clock.times[0], "ready": ready,
             "rss_kib": memory["VmRSS"],
             "switch_s": first_visit, "revisit_s": revisit, "visible_rows": height,
-            "pagedown_s": latencies, "fetched": fetched, "rows_loaded": loaded,
+            "pagedown_s": paging.shown_s, "pagedown_settled_s": paging.settled_s,
+            "fetched": paging.fetched, "stalled": paging.stalled, "rows_loaded": loaded,
             "rss_end_kib": memory_end["VmRSS"],
             "hwm_kib": memory_end["VmHWM"]}
 
