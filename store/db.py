@@ -6,20 +6,22 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import UserError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 log = logging.getLogger(__name__)
+# The newest migration in store/migrations/versions. Knowing it without importing Alembic
+# keeps start-up fast when the database is current; a test checks it against Alembic.
+SCHEMA_HEAD = "0003"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 15_000
 
@@ -105,22 +107,36 @@ class Database:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
+def current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    config = _alembic_config()
-    head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
+        current = current_revision(conn)
+    if current == SCHEMA_HEAD:
         return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config()
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current is not None and current not in known:
+        raise UserError(f"database: schema revision {current} is newer than this cavra "
+                        "(upgrade cavra to open it)")
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-    log.info("database upgraded from %s to %s", current, head)
+    log.info("database upgraded from %s to %s", current, SCHEMA_HEAD)
 
 
 def open_database(url: str) -> Database:
