@@ -21,7 +21,9 @@ from cavra_tui.screens.executive import ExecutiveScreen
 from cavra_tui.screens.help import HelpScreen
 from cavra_tui.screens.retry_runs import RetryRunsScreen
 from cavra_tui.widgets.header import HeaderInfo
+from scheduler.status import LEADER_LOCK
 from store.counters import change_version
+from store.services.locks import current_holder
 
 log = logging.getLogger(__name__)
 CHANGE_POLL_S = 2.0  # other processes' writes show within this (one tiny row read per poll)
@@ -61,7 +63,7 @@ class CavraApp(WorkflowCommands):
         self.alert_level: str | None = None
         self.busy: list[str] = []  # actions running now, shown in the header
         self._finishers = {}
-        self._seen_version: int | None = None
+        self._seen_version: tuple[int, str | None] | None = None
         self.data_generation = 0  # bumped on every known write; screens reload when behind
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -107,11 +109,14 @@ class CavraApp(WorkflowCommands):
     # -- live refresh ------------------------------------------------------------------------
 
     def _poll_changes(self) -> None:
-        db = self.runtime.db
+        db, clock = self.runtime.db, self.runtime.ctx.clock
 
         def read_version() -> None:
             with db.read() as session:
-                version = change_version(session)
+                # Leadership moves without a write to the change marker (lease renewals
+                # are not changes), so the leader is part of what is compared.
+                version = (change_version(session),
+                           current_holder(session, LEADER_LOCK, clock())[0])
             if not get_current_worker().is_cancelled:
                 self.post_message(DataChanged(version))
 

@@ -26,7 +26,8 @@ class DataLoaded(Message):
 class DataChanged(Message):
     """Something was written (by this process or another): visible screens should reload."""
 
-    version: int | None = None
+    # The change marker plus the scheduler leader: either moving means "reload".
+    version: tuple[int, str | None] | None = None
 
 
 @dataclass

@@ -21,7 +21,6 @@ from cavra_tui.app import CavraApp
 from cavra_tui.bootstrap import Runtime, build_runtime
 from scheduler.demo import seed_demo_data
 from store.clock import fixed_clock
-from store.services.schedules import add_schedule
 
 DEMO_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DEMO_USER = "demo"
@@ -71,16 +70,14 @@ async def take(runtime: Runtime, shot: Shot, folder: Path) -> Path:
 
 
 def demo_runtime(folder: Path) -> Runtime:
-    """The demo story plus two schedules, recorded at DEMO_NOW by a user named demo."""
+    """The demo story, recorded at DEMO_NOW by a user named demo."""
     os.chdir(folder)  # a relative URL keeps the header free of temp paths
     config = folder / "cavra.toml"
     config.write_text("# defaults: the embedded outbox provider, single-operator mode\n",
                       encoding="utf-8")
     runtime = build_runtime(db_url="sqlite:///demo.db", config_path=str(config),
                             clock=fixed_clock(DEMO_NOW), user=DEMO_USER)
-    seed_demo_data(runtime.ctx, runtime.registry)
-    add_schedule(runtime.ctx, name="exec-morning", cron="0 8 * * 1-5", timezone="Europe/Berlin")
-    add_schedule(runtime.ctx, name="retry-sweep", every="15m", kind="retry-worker")
+    seed_demo_data(runtime.ctx, runtime.registry)  # includes two schedules
     return runtime
 
 

@@ -24,6 +24,7 @@ from store.services.deliveries import Outcome
 from store.services.escalation import build_plan
 from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
+from store.services.schedules import add_schedule
 from store.tables import RecoveryItemRow
 
 
@@ -90,6 +91,8 @@ def seed_demo_data(ctx: StoreContext, registry: ConnectorRegistry, *,
         run_retry_worker(at(300), registry)
         run_retry_worker(at(290), registry, live=True)
         registry.override("outbox", None)
+        morning, _, _ = create_schedule_run(at(240))
+        deliver_report(at(239), registry, morning.run_id)
         run_retry_worker(at(180), registry, live=True)
         registry.override("outbox", flaky_429)
         second = build_plan(at(120))
@@ -102,8 +105,9 @@ def seed_demo_data(ctx: StoreContext, registry: ConnectorRegistry, *,
     deliver_escalation(at(29), registry, third.plan_id)
     acknowledge(at(25), third.plan_id, "outbox", "accepted", "INC-4825")
     run_retry_worker(at(20), registry)
-    morning, _, _ = create_schedule_run(at(240))
-    deliver_report(at(239), registry, morning.run_id)
     latest, _, _ = create_schedule_run(at(10))
+    # Schedules last and at "now", so a scheduler starting on the demo owes no catch-up.
+    add_schedule(ctx, name="exec-morning", cron="0 8 * * 1-5", timezone="Europe/Berlin")
+    add_schedule(ctx, name="retry-sweep", every="15m", kind="retry-worker")
     return {"seeded": 1, "recovery_items": len(items), "plans": 3, "schedule_runs": 2,
-            "latest_plan": third.plan_id, "latest_schedule_run": latest.run_id}
+            "schedules": 2, "latest_plan": third.plan_id, "latest_schedule_run": latest.run_id}

@@ -301,26 +301,30 @@ async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None
         await pilot.press("n")
         await pilot.pause()
         form = app.screen
-        form.query_one("#sch-name", Input).value = "exec-morning"
+        demo_schedules = {s.schedule_id for s in list_schedules(seeded.db)}
+        form.query_one("#sch-name", Input).value = "board-weekly"
         form.query_one("#sch-when", Input).value = "0 8 * * 1-5"
         form.query_one("#sch-timezone", Input).value = "Mars/Olympus"
         form.query_one("#sch-name", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
         assert "not a known IANA zone" in str(form.query_one("#sch-error", Label).render())
-        assert list_schedules(seeded.db) == []
+        assert {s.schedule_id for s in list_schedules(seeded.db)} == demo_schedules
         form.query_one("#sch-timezone", Input).value = "Europe/Berlin"
         await pilot.press("enter")
         await settle(pilot)
-        [schedule] = list_schedules(seeded.db)
+        [schedule] = [s for s in list_schedules(seeded.db) if s.schedule_id not in demo_schedules]
         assert (schedule.name, schedule.cron, schedule.enabled) == (
-            "exec-morning", "0 8 * * 1-5", True)
+            "board-weekly", "0 8 * * 1-5", True)
         schedules = table(app, "schedules")
-        assert schedules.record_ids == [schedule.schedule_id]
+        assert schedule.schedule_id in schedules.record_ids
         schedules.focus()
+        schedules.move_cursor(row=schedules.get_row_index(schedule.schedule_id))
         await pilot.press("t")
         await settle(pilot)
-        assert not list_schedules(seeded.db)[0].enabled
+        toggled = {s.schedule_id: s.enabled for s in list_schedules(seeded.db)}
+        assert toggled[schedule.schedule_id] is False
+        assert all(toggled[other] for other in demo_schedules)
         assert "no" in [str(cell) for cell in schedules.get_row(schedule.schedule_id)]
 
 

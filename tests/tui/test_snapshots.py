@@ -39,8 +39,7 @@ def test_screen(seeded: Runtime, snap_compare: Snap, screen: str, size: tuple[in
 
 
 def test_scheduler_pane_with_schedules(seeded: Runtime, snap_compare: Snap) -> None:
-    add_schedule(seeded.ctx, name="exec-morning", cron="0 8 * * 1-5", timezone="Europe/Berlin")
-    add_schedule(seeded.ctx, name="retry-sweep", every="15m", kind="retry-worker")
+    add_schedule(seeded.ctx, name="weekly-board", every="7d")  # the demo seeds two more
     app = make_app(seeded)
     assert snap_compare(app, terminal_size=(120, 40), run_before=keys_then_settle())
 
