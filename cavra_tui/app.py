@@ -128,7 +128,9 @@ class CavraApp(WorkflowCommands):
             return
         first = self._seen_version is None
         self._seen_version = message.version
-        if not first:
+        # The first poll reloads only if the embedded scheduler runs: the screens loaded
+        # before it took (or failed to take) the lease, so their scheduler pane is stale.
+        if not first or self.scheduler_holder is not None:
             self.refresh_data()
 
     def refresh_header(self) -> None:
