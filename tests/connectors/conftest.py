@@ -7,18 +7,13 @@ Nothing here talks to anything but 127.0.0.1; every wait is bounded by a provide
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
-import socket
 import ssl
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,76 +22,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.connectors.helpers import Cli
+from tests.loopback import LoopbackHTTP, Request, closed_port, http_server
 
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, read, released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class LoopbackHTTP:
-    """Answers each POST with the next scripted (status, headers, delay_s), then 200/202."""
-
-    port: int = 0
-    default_status: int = 200
-    script: list[tuple[int, dict[str, str], float]] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
-
-    def answer(self, status: int, headers: dict[str, str] | None = None,
-               delay_s: float = 0.0) -> None:
-        self.script.append((status, headers or {}, delay_s))
-
-    def url(self, path: str = "/hook", scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def http_server() -> Iterator[LoopbackHTTP]:
-    state = LoopbackHTTP()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.requests.append(Request(self.path, dict(self.headers.items()), body))
-            status, headers, delay = (state.script.pop(0) if state.script
-                                      else (state.default_status, {}, 0.0))
-            if delay:
-                time.sleep(delay)
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up first (timeout tests)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+# Re-exported: connector tests import these names from here; the fixture registers here.
+__all__ = ["LoopbackHTTP", "Request", "closed_port", "http_server"]
 
 
 @dataclass

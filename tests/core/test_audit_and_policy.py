@@ -17,8 +17,8 @@ from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.recovery import import_recovery_items
 from store.tables import AuditEventRow
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item, run_cli
+from tests.loopback import LoopbackHTTP
 
 ME = current_user()
 
@@ -51,7 +51,7 @@ def test_unknown_user_is_read_only_and_denials_are_audited(make_runtime: Any, wr
 
 
 def test_live_retry_needs_release_manager(make_runtime: Any, write_config: Any, clock: Any,
-                                          http_server: ScriptedServer,
+                                          http_server: LoopbackHTTP,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
@@ -68,7 +68,7 @@ def test_live_retry_needs_release_manager(make_runtime: Any, write_config: Any, 
 
 
 def test_separation_of_duties_blocks_the_accepter(make_runtime: Any, write_config: Any,
-                                                  clock: Any, http_server: ScriptedServer,
+                                                  clock: Any, http_server: LoopbackHTTP,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
@@ -80,11 +80,11 @@ def test_separation_of_duties_blocks_the_accepter(make_runtime: Any, write_confi
     deliver_escalation(runtime.ctx, runtime.registry, plan.plan_id)
     acknowledge(runtime.ctx, plan.plan_id, "ops-webhook", "accepted")
     clock.advance(minutes=20)
-    sent = len(http_server.received)
+    sent = len(http_server.requests)
     result = run_retry_worker(runtime.ctx, runtime.registry, live=True)
     assert [(e.status, e.reason) for e in result.executions] == [
         ("blocked", "separation_of_duties")]
-    assert len(http_server.received) == sent
+    assert len(http_server.requests) == sent
 
 
 def test_read_only_flag_refuses_changes(make_runtime: Any, capsys: pytest.CaptureFixture[str],

@@ -19,14 +19,14 @@ from store.services.escalation import build_plan
 from store.services.locks import release, try_acquire
 from store.services.recovery import import_recovery_items
 from store.tables import DeliveryRow
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.loopback import LoopbackHTTP
 
 pytestmark = pytest.mark.backends
 
 
 @pytest.fixture
-def failed_pair(make_runtime: Any, write_config: Any, clock: Any, http_server: ScriptedServer,
+def failed_pair(make_runtime: Any, write_config: Any, clock: Any, http_server: LoopbackHTTP,
                 monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
@@ -41,13 +41,13 @@ def failed_pair(make_runtime: Any, write_config: Any, clock: Any, http_server: S
 
 
 def test_a_second_live_run_is_refused(failed_pair: tuple[Any, str], clock: Any,
-                                      http_server: ScriptedServer) -> None:
+                                      http_server: LoopbackHTTP) -> None:
     runtime, _ = failed_pair
     assert try_acquire(runtime.db, LIVE_LOCK, "wrk-othercons", 600, clock.now)
-    sent = len(http_server.received)
+    sent = len(http_server.requests)
     with pytest.raises(Conflict, match=r"another live retry worker run \(wrk-othercons\)"):
         run_retry_worker(runtime.ctx, runtime.registry, live=True)
-    assert len(http_server.received) == sent
+    assert len(http_server.requests) == sent
     # Dry runs are not serialised: previews stay available during a live run.
     assert run_retry_worker(runtime.ctx, runtime.registry).executions[0].status == "dry_run"
     release(runtime.db, LIVE_LOCK, "wrk-othercons")
@@ -64,7 +64,7 @@ def test_an_expired_lock_from_a_dead_process_is_taken_over(failed_pair: tuple[An
 
 
 def test_in_flight_after_a_crash_becomes_unknown_and_the_key_is_reused(
-        failed_pair: tuple[Any, str], clock: Any, http_server: ScriptedServer) -> None:
+        failed_pair: tuple[Any, str], clock: Any, http_server: LoopbackHTTP) -> None:
     runtime, plan_id = failed_pair
     # A process recorded an attempt, then died before it could record the outcome.
     with runtime.ctx.write() as session:
@@ -88,7 +88,7 @@ def test_in_flight_after_a_crash_becomes_unknown_and_the_key_is_reused(
     retry = run_retry_worker(runtime.ctx, runtime.registry, live=True)
     [execution] = retry.executions
     assert execution.idempotency_key == f"cavra:{plan_id}:ops-webhook:2"
-    assert http_server.received[-1].headers["Idempotency-Key"] == execution.idempotency_key
+    assert http_server.requests[-1].headers["Idempotency-Key"] == execution.idempotency_key
 
 
 def test_a_stale_in_flight_does_not_block_a_new_delivery_forever(

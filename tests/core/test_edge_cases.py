@@ -14,14 +14,14 @@ from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.recovery import import_recovery_items
 from store.services.retry import build_retry_plan
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.loopback import LoopbackHTTP
 
 pytestmark = pytest.mark.backends
 
 
 @pytest.fixture
-def runtime(make_runtime: Any, write_config: Any, http_server: ScriptedServer,
+def runtime(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP,
             monkeypatch: pytest.MonkeyPatch, clock: Any) -> Any:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
@@ -71,7 +71,7 @@ def test_ack_of_unknown_plan_or_undelivered_provider_is_rejected(runtime: Any) -
     assert acknowledge(runtime.ctx, plan.plan_id, "ops-webhook", "accepted").state == "accepted"
 
 
-def test_worker_skips_a_provider_no_longer_configured(runtime: Any, http_server: ScriptedServer,
+def test_worker_skips_a_provider_no_longer_configured(runtime: Any, http_server: LoopbackHTTP,
                                                       clock: Any, write_config: Any,
                                                       make_runtime: Any) -> None:
     plan = build_plan(runtime.ctx)
@@ -87,7 +87,7 @@ def test_worker_skips_a_provider_no_longer_configured(runtime: Any, http_server:
     assert result.run.summary["skipped"] == 1
 
 
-def test_disabled_provider_is_suppressed(runtime: Any, http_server: ScriptedServer, clock: Any,
+def test_disabled_provider_is_suppressed(runtime: Any, http_server: LoopbackHTTP, clock: Any,
                                          write_config: Any, make_runtime: Any) -> None:
     plan = build_plan(runtime.ctx)
     http_server.answer(500)

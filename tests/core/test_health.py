@@ -14,8 +14,8 @@ from store.services.health import read_health
 from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
 from store.tables import ReportScheduleRow
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.loopback import LoopbackHTTP
 
 EXEC_HOOK = """
 [providers.exec-hook]
@@ -30,7 +30,7 @@ def _codes(runtime: Any) -> set[str]:
 
 
 @pytest.fixture
-def runtime(make_runtime: Any, write_config: Any, http_server: ScriptedServer, clock: Any,
+def runtime(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP, clock: Any,
             monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
@@ -40,7 +40,7 @@ def runtime(make_runtime: Any, write_config: Any, http_server: ScriptedServer, c
 
 
 def test_acknowledgement_gap_and_failed_executions_come_and_go(
-        runtime: Any, http_server: ScriptedServer, clock: Any) -> None:
+        runtime: Any, http_server: LoopbackHTTP, clock: Any) -> None:
     assert read_health(runtime.ctx).status == "healthy"
     plan = build_plan(runtime.ctx)
     http_server.answer(500)
@@ -77,7 +77,7 @@ def test_worker_freshness_and_disabled_schedule(runtime: Any, clock: Any) -> Non
     assert "retry_schedule_disabled" in codes and "worker_missed" not in codes
 
 
-def test_executive_delivery_retry_plan_has_no_ack_gate(runtime: Any, http_server: ScriptedServer,
+def test_executive_delivery_retry_plan_has_no_ack_gate(runtime: Any, http_server: LoopbackHTTP,
                                                        clock: Any) -> None:
     run, _, _ = create_schedule_run(runtime.ctx)
     http_server.answer(503)
@@ -97,7 +97,7 @@ def test_executive_delivery_retry_plan_has_no_ack_gate(runtime: Any, http_server
 
 
 def test_a_second_sender_with_a_stale_view_does_not_resend(runtime: Any,
-                                                           http_server: ScriptedServer) -> None:
+                                                           http_server: LoopbackHTTP) -> None:
     """Two schedulers racing on one run: the check inside the write lock stops the second."""
     from scheduler.delivery import send_one
     from store.errors import AlreadyDelivered
@@ -105,12 +105,12 @@ def test_a_second_sender_with_a_stale_view_does_not_resend(runtime: Any,
 
     run, _, _ = create_schedule_run(runtime.ctx)
     [first] = deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-hook"])
-    sent = len(http_server.received)
+    sent = len(http_server.requests)
     with pytest.raises(AlreadyDelivered):
         send_one(runtime.ctx, runtime.registry, kind="executive", provider="exec-hook",
                  plan_id=None, run_id=run.run_id, attempt=2, key="k", message={},
                  action="report.deliver", decision=authorize(runtime.identity, "report.deliver"))
-    assert len(http_server.received) == sent and first.status == "delivered"
+    assert len(http_server.requests) == sent and first.status == "delivered"
 
 
 def test_metrics_cli_shows_the_scheduler(runtime: Any, capsys: pytest.CaptureFixture[str],

@@ -22,8 +22,8 @@ from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
 from store.tables import AuditEventRow, DeliveryRow
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.loopback import LoopbackHTTP
 
 pytestmark = pytest.mark.backends
 ME = current_user()
@@ -46,7 +46,7 @@ enabled = false
 
 
 @pytest.fixture
-def runtime(make_runtime: Any, write_config: Any, http_server: ScriptedServer, clock: Any,
+def runtime(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP, clock: Any,
             monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
@@ -56,7 +56,7 @@ def runtime(make_runtime: Any, write_config: Any, http_server: ScriptedServer, c
     return runtime
 
 
-def _failed_plan(runtime: Any, http_server: ScriptedServer, clock: Any) -> str:
+def _failed_plan(runtime: Any, http_server: LoopbackHTTP, clock: Any) -> str:
     plan = build_plan(runtime.ctx)
     http_server.answer(500)
     http_server.answer(500)
@@ -71,21 +71,21 @@ def _denials(runtime: Any) -> list[AuditEventRow]:
 
 
 def test_the_accepter_stays_blocked_after_a_later_acknowledgement(
-        runtime: Any, http_server: ScriptedServer, clock: Any) -> None:
+        runtime: Any, http_server: LoopbackHTTP, clock: Any) -> None:
     plan_id = _failed_plan(runtime, http_server, clock)
     acknowledge(runtime.ctx, plan_id, "ops-webhook", "accepted")
     acknowledge(runtime.ctx, plan_id, "ops-webhook", "acknowledged")  # same person again
-    sent = len(http_server.received)
+    sent = len(http_server.requests)
     result = run_retry_worker(runtime.ctx, runtime.registry, live=True)
     reasons = {e.provider: (e.status, e.reason) for e in result.executions}
     assert reasons["ops-webhook"] == ("blocked", "separation_of_duties")
-    assert len(http_server.received) == sent
+    assert len(http_server.requests) == sent
     [denial] = [d for d in _denials(runtime) if d.action == "retry.deliver"]
     assert "separate_duties" in denial.policy_rule and plan_id in denial.target_ids
 
 
 def test_the_dry_run_preview_shows_what_live_would_block(runtime: Any,
-                                                         http_server: ScriptedServer,
+                                                         http_server: LoopbackHTTP,
                                                          clock: Any) -> None:
     _failed_plan(runtime, http_server, clock)
     dry = run_retry_worker(runtime.ctx, runtime.registry)
@@ -105,23 +105,23 @@ def test_a_refused_second_live_run_is_audited(runtime: Any, clock: Any) -> None:
 
 
 def test_a_decision_made_stale_by_a_manual_success_is_not_sent(
-        runtime: Any, http_server: ScriptedServer, clock: Any) -> None:
+        runtime: Any, http_server: LoopbackHTTP, clock: Any) -> None:
     plan_id = _failed_plan(runtime, http_server, clock)
     decision = next(d for d in build_retry_plan(runtime.ctx).decisions
                     if d.provider == "ops2" and d.action == "retry")
     deliver_escalation(runtime.ctx, runtime.registry, plan_id, ["ops2"])  # succeeds
-    sent = len(http_server.received)
+    sent = len(http_server.requests)
     with pytest.raises(StaleDecision, match="was delivered since the retry plan was built"):
         send_one(runtime.ctx, runtime.registry, kind="escalation", provider="ops2",
                  plan_id=plan_id, run_id=None, attempt=decision.attempt,
                  key=decision.idempotency_key, message={}, action="retry.deliver",
                  decision=authorize(runtime.identity, "retry.run.live"),
                  worker_run_id="wrk-stale")
-    assert len(http_server.received) == sent
+    assert len(http_server.requests) == sent
 
 
 def test_a_plan_is_open_from_its_first_delivery_until_every_pair_settles(
-        runtime: Any, http_server: ScriptedServer, clock: Any) -> None:
+        runtime: Any, http_server: LoopbackHTTP, clock: Any) -> None:
     plan = build_plan(runtime.ctx)
     assert read_metrics(runtime.db, clock.now).open_escalations == 0  # never sent
     deliver_escalation(runtime.ctx, runtime.registry, plan.plan_id)
@@ -162,7 +162,7 @@ def _race(*actions: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def test_concurrent_resolves_close_the_plan(runtime: Any, http_server: ScriptedServer,
+def test_concurrent_resolves_close_the_plan(runtime: Any, http_server: LoopbackHTTP,
                                             clock: Any) -> None:
     for _ in range(5):
         plan = build_plan(runtime.ctx)
@@ -172,7 +172,7 @@ def test_concurrent_resolves_close_the_plan(runtime: Any, http_server: ScriptedS
     assert read_metrics(runtime.db, clock.now).open_escalations == 0
 
 
-def test_concurrent_report_deliveries_send_once(runtime: Any, http_server: ScriptedServer,
+def test_concurrent_report_deliveries_send_once(runtime: Any, http_server: LoopbackHTTP,
                                                 clock: Any) -> None:
     for _ in range(5):
         clock.advance(minutes=1)
@@ -185,7 +185,7 @@ def test_concurrent_report_deliveries_send_once(runtime: Any, http_server: Scrip
 
 
 def test_concurrent_manual_sends_to_one_pair_send_once(runtime: Any, clock: Any,
-                                                       http_server: ScriptedServer) -> None:
+                                                       http_server: LoopbackHTTP) -> None:
     plan = build_plan(runtime.ctx)
     message = escalation_message(plan, "ops2", 1)
     allow = authorize(runtime.identity, "escalation.deliver")

@@ -18,8 +18,8 @@ from store.services.metrics import read_metrics
 from store.services.recovery import import_recovery_items
 from store.services.retry import build_retry_plan
 from store.tables import DeliveryRow, ExecutionRecordRow
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.loopback import LoopbackHTTP
 
 pytestmark = pytest.mark.backends
 
@@ -27,7 +27,7 @@ SECRET = "hmac-signing-secret-5f1e"
 
 
 @pytest.fixture
-def loop(make_runtime: Any, write_config: Any, http_server: ScriptedServer,
+def loop(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP,
          monkeypatch: pytest.MonkeyPatch, clock: Any) -> Any:
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url("/hooks/T0KEN"))
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", SECRET)
@@ -50,7 +50,7 @@ def test_plan_routes_breached_items_critical_first(loop: Any) -> None:
     assert plan.selected_providers == ["ops-webhook"]
 
 
-def test_whole_loop_fail_then_succeed(loop: Any, http_server: ScriptedServer, clock: Any) -> None:
+def test_whole_loop_fail_then_succeed(loop: Any, http_server: LoopbackHTTP, clock: Any) -> None:
     ctx, registry = loop.ctx, loop.registry
     plan = build_plan(ctx)
 
@@ -67,9 +67,9 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: ScriptedServer, cl
     assert decision.action == "retry"
 
     # Dry run: shows what would be sent, sends nothing.
-    sent_before = len(http_server.received)
+    sent_before = len(http_server.requests)
     dry = run_retry_worker(ctx, registry)
-    assert len(http_server.received) == sent_before
+    assert len(http_server.requests) == sent_before
     [preview] = dry.executions
     assert (preview.status, preview.provider, preview.plan_id) == ("dry_run", "ops-webhook",
                                                                    plan.plan_id)
@@ -81,7 +81,7 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: ScriptedServer, cl
     assert [(e.status, e.reason) for e in blocked.executions] == [
         ("blocked", "acknowledgement_required")]
     assert blocked.acknowledgement_pending == 1
-    assert len(http_server.received) == sent_before
+    assert len(http_server.requests) == sent_before
 
     # Latest acknowledgement wins: deferred, then accepted.
     acknowledge(ctx, plan.plan_id, "ops-webhook", "deferred")
@@ -94,7 +94,7 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: ScriptedServer, cl
         live.run.run_id, live.run.retry_plan_id, plan.plan_id, "ops-webhook")
     assert execution.payload_sha256 == preview.payload_sha256  # the preview was exact
 
-    request = http_server.received[-1]
+    request = http_server.requests[-1]
     assert request.path == "/hooks/T0KEN"
     assert request.headers["Idempotency-Key"] == preview.idempotency_key
     expected = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
@@ -124,7 +124,7 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: ScriptedServer, cl
             metrics.retry_executions.values())
 
 
-def test_retry_after_keeps_the_pair_waiting(loop: Any, http_server: ScriptedServer,
+def test_retry_after_keeps_the_pair_waiting(loop: Any, http_server: LoopbackHTTP,
                                             clock: Any) -> None:
     plan = build_plan(loop.ctx)
     http_server.answer(429, {"Retry-After": "3600"})
@@ -138,7 +138,7 @@ def test_retry_after_keeps_the_pair_waiting(loop: Any, http_server: ScriptedServ
     assert build_retry_plan(loop.ctx).decisions[0].action == "retry"
 
 
-def test_max_attempts_and_dismissal_suppress(loop: Any, http_server: ScriptedServer,
+def test_max_attempts_and_dismissal_suppress(loop: Any, http_server: LoopbackHTTP,
                                              clock: Any) -> None:
     ctx, registry = loop.ctx, loop.registry
     plan = build_plan(ctx)
@@ -162,12 +162,12 @@ def test_max_attempts_and_dismissal_suppress(loop: Any, http_server: ScriptedSer
     decisions = {d.plan_id: d for d in build_retry_plan(ctx).decisions}
     assert (decisions[second.plan_id].action, decisions[second.plan_id].reason) == (
         "suppress", "acknowledgement_dismissed")
-    sent = len(http_server.received)
+    sent = len(http_server.requests)
     assert run_retry_worker(ctx, registry, live=True).executions == []
-    assert len(http_server.received) == sent
+    assert len(http_server.requests) == sent
 
 
-def test_no_history_window_old_failures_still_count(loop: Any, http_server: ScriptedServer,
+def test_no_history_window_old_failures_still_count(loop: Any, http_server: LoopbackHTTP,
                                                     clock: Any, db_backend: str) -> None:
     """520 newer deliveries do not push an old failure out of view (the upstream design's
     500-record window dropped it)."""
@@ -204,7 +204,7 @@ def test_outbox_is_the_embedded_default(make_runtime: Any, clock: Any, tmp_path:
 
 
 def test_evidence_binds_execution_to_run_plan_delivery_and_audit(
-        loop: Any, http_server: ScriptedServer, clock: Any,
+        loop: Any, http_server: LoopbackHTTP, clock: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
     from store.services.evidence import evidence_chain
 

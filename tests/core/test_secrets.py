@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
-from tests.core.conftest import ScriptedServer
 from tests.core.helpers import WEBHOOK_CONFIG, run_cli
+from tests.loopback import LoopbackHTTP, closed_port
 
 URL_TOKEN = "xoxb-URLTOKEN-9a8b7c"
 QUERY_TOKEN = "QUERYSECRET-1234"
 HMAC_SECRET = "HMACSECRET-5678"
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _every_byte_written(tmp_path: Path) -> bytes:
@@ -31,10 +24,10 @@ def _every_byte_written(tmp_path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("server_answer", ["ok", "500", "429", "refused", "timeout"])
-def test_webhook_secrets_never_leak(server_answer: str, tmp_path: Path, http_server: ScriptedServer,
+def test_webhook_secrets_never_leak(server_answer: str, tmp_path: Path, http_server: LoopbackHTTP,
                                     monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    port = _closed_port() if server_answer == "refused" else http_server.port
+    port = closed_port() if server_answer == "refused" else http_server.port
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL",
                        f"http://127.0.0.1:{port}/services/{URL_TOKEN}?token={QUERY_TOKEN}")
     monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", HMAC_SECRET)
