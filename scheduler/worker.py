@@ -50,7 +50,10 @@ def _plan(session: Session, plan_id: str) -> EscalationPlan | None:
 
 def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bool = False,
                      max_deliveries: int | None = None, trigger: str = "manual",
-                     schedule_id: str | None = None) -> WorkerRunResult:
+                     schedule_id: str | None = None,
+                     previewed: frozenset[str] | None = None) -> WorkerRunResult:
+    """``previewed``: idempotency keys a person confirmed from a dry-run preview. A live run
+    given them sends to those pairs only; a pair that became due since is left for later."""
     limit = max_deliveries if max_deliveries is not None else ctx.config.retry.max_deliveries
     if not 1 <= limit <= 100:
         raise UserError("--max must be between 1 and 100")
@@ -72,7 +75,8 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
         if live:
             sweep_stale_in_flight(ctx)
         return _run(ctx, registry, run_id=run_id, mode=mode, limit=limit, trigger=trigger,
-                    schedule_id=schedule_id, decision=decision, started=started)
+                    schedule_id=schedule_id, decision=decision, started=started,
+                    previewed=previewed)
     finally:
         if live:
             release(ctx.db, LIVE_LOCK, run_id)
@@ -90,7 +94,7 @@ def _live_gate(ctx: StoreContext, latest_ack: str | None, accepted_by: str | Non
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: str, limit: int,
          trigger: str, schedule_id: str | None, decision: Decision,
-         started: datetime) -> WorkerRunResult:
+         started: datetime, previewed: frozenset[str] | None) -> WorkerRunResult:
     summary = _summary()
     executions: list[ExecutionRecord] = []
     with ctx.write() as session:
@@ -99,6 +103,8 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
         ctx.audit(session, "retry.plan", decision, [retry_plan.retry_plan_id, run_id],
                   f"fresh plan for worker run {run_id}", retry_plan.model_dump(mode="json"))
     retryable = [d for d in decisions if d.action == "retry"]
+    if previewed is not None:
+        retryable = [d for d in retryable if d.idempotency_key in previewed]
     selected = retryable[:limit]
     summary.update(retryable=len(retryable), selected=len(selected),
                    waiting=sum(d.action == "wait" for d in decisions),

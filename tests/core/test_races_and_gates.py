@@ -195,3 +195,14 @@ def test_concurrent_manual_sends_to_one_pair_send_once(runtime: Any, clock: Any,
         action="escalation.deliver", decision=allow)] * 3)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
+
+
+def test_a_confirmed_live_run_sends_only_what_was_previewed(
+        runtime: Any, http_server: LoopbackHTTP, clock: Any) -> None:
+    plan_id = _failed_plan(runtime, http_server, clock)
+    for provider in ("ops-webhook", "ops2"):
+        acknowledge(runtime.ctx, plan_id, provider, "acknowledged")
+    preview = run_retry_worker(runtime.ctx, runtime.registry)
+    shown = frozenset(e.idempotency_key for e in preview.executions if e.provider == "ops2")
+    live = run_retry_worker(runtime.ctx, runtime.registry, live=True, previewed=shown)
+    assert [(e.provider, e.status) for e in live.executions] == [("ops2", "delivered")]
