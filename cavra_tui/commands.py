@@ -16,6 +16,7 @@ from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady
 from cavra_tui.screens.forms.ack_form import AckForm
 from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
 from cavra_tui.screens.forms.schedule_form import ScheduleForm
+from cavra_tui.widgets.record_table import RecordTable
 from store.errors import UserError
 from store.policy import authorize
 
@@ -61,7 +62,7 @@ class WorkflowCommands(App[None]):
             if get_current_worker().is_cancelled:
                 return
             self.post_message(done(result) if done else ActionFinished(
-                name, result.summary, result.severity, result.result))
+                name, result.summary, result.severity, result.result, result.focus))
 
         def finished() -> None:
             if name in self.busy:
@@ -165,7 +166,15 @@ class WorkflowCommands(App[None]):
         self.notify(message.summary, title=message.action,
                     severity=message.severity,  # type: ignore[arg-type]
                     timeout=8 if message.severity == "information" else 15)
+        if message.focus is not None:
+            self.focus_record(*message.focus)
         self.refresh_data()
+
+    def focus_record(self, table_id: str, record_id: str) -> None:
+        """Highlight a record this console just created, once the reload shows it (so the
+        next key acts on it, not on the record that was highlighted before)."""
+        for table in self.screen.query(f"#{table_id}").results(RecordTable):
+            table.focus_record(record_id)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.reason, title=f"{message.action} refused"

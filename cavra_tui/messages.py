@@ -38,6 +38,7 @@ class ActionFinished(Message):
     summary: str
     severity: str = "information"
     result: Any = None
+    focus: tuple[str, str] | None = None  # (table ID, record ID) to put the cursor on
 
 
 @dataclass

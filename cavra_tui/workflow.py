@@ -33,6 +33,7 @@ class Outcome:
     summary: str
     severity: str = "information"  # information | warning | error (Textual notify severities)
     result: Any = None
+    focus: tuple[str, str] | None = None  # (table ID, record ID): the record just created
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def _deliveries_line(what: str, deliveries: list[Delivery]) -> Outcome:
 def plan_escalation(runtime: Runtime) -> Outcome:
     plan = build_plan(runtime.ctx)
     return Outcome(f"plan {plan.plan_id}: {plan.alert_level}, {len(plan.routes)} routes → "
-                   f"{', '.join(plan.selected_providers) or 'no provider'}", result=plan)
+                   f"{', '.join(plan.selected_providers) or 'no provider'}", result=plan,
+                   focus=("plans", plan.plan_id))
 
 
 def deliver_plan(runtime: Runtime, plan_id: str | None) -> Outcome:
@@ -113,12 +115,13 @@ def record_ack(runtime: Runtime, request: AckRequest) -> Outcome:
 def plan_retries(runtime: Runtime) -> Outcome:
     plan = build_retry_plan(runtime.ctx)
     return Outcome(f"retry plan {plan.retry_plan_id}: {counts(plan.counts, keep_zero=True)}",
-                   result=plan)
+                   result=plan, focus=("retry-plans", plan.retry_plan_id))
 
 
 def dry_run(runtime: Runtime) -> Outcome:
     result = run_retry_worker(runtime.ctx, runtime.registry, live=False)
-    return Outcome(f"dry-run {result.run.run_id}: {counts(result.run.summary)}", result=result)
+    return Outcome(f"dry-run {result.run.run_id}: {counts(result.run.summary)}", result=result,
+                   focus=("runs", result.run.run_id))
 
 
 def preview_live_run(runtime: Runtime) -> LivePreview:
@@ -149,7 +152,7 @@ def refuse_live_run(runtime: Runtime) -> Outcome:
 def schedule_run(runtime: Runtime) -> Outcome:
     run, report, _ = create_schedule_run(runtime.ctx)
     return Outcome(f"schedule run {run.run_id}: report {report.status}",
-                   result=(run, report))
+                   result=(run, report), focus=("schedule-runs", run.run_id))
 
 
 def send_report(runtime: Runtime, run_id: str | None) -> Outcome:
@@ -166,7 +169,7 @@ def new_schedule(runtime: Runtime, request: ScheduleRequest) -> Outcome:
     schedule = add_schedule(runtime.ctx, name=request.name, cron=request.cron,
                             every=request.every, timezone=request.timezone, kind=request.kind)
     return Outcome(f"schedule {schedule.name} added: {describe_trigger(schedule)}",
-                   result=schedule)
+                   result=schedule, focus=("schedules", schedule.schedule_id))
 
 
 def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> Outcome:

@@ -27,6 +27,7 @@ class RecordTable(DataTable[Any]):
         self._rows: list[Row] = []
         self.has_more = False
         self.loading_more = False
+        self.pending_focus: str | None = None  # a record just created here: move onto it
         if title:
             self.border_title = title
 
@@ -43,6 +44,18 @@ class RecordTable(DataTable[Any]):
             return None
         return self._rows[self.cursor_row][0]
 
+    def focus_record(self, record_id: str) -> None:
+        """Put the cursor on ``record_id`` now, or as soon as a reload brings it in."""
+        self.pending_focus = record_id
+        self._take_pending_focus()
+
+    def _take_pending_focus(self) -> None:
+        if self.pending_focus is None or self.pending_focus not in self.record_ids:
+            return
+        index = self.record_ids.index(self.pending_focus)
+        self.pending_focus = None
+        self.move_cursor(row=index)
+
     def show_rows(self, rows: Sequence[Row], *, has_more: bool, merge: bool = False) -> None:
         """Show the first page. With ``merge`` keep rows already loaded below it."""
         fresh = list(rows)
@@ -56,6 +69,7 @@ class RecordTable(DataTable[Any]):
             self._update_in_place(fresh)
         else:
             self._rebuild(fresh)
+        self._take_pending_focus()
 
     def append_rows(self, rows: Sequence[Row], *, has_more: bool) -> None:
         seen = set(self.record_ids)
@@ -66,6 +80,7 @@ class RecordTable(DataTable[Any]):
         self._measure_now()
         self.has_more = has_more
         self.loading_more = False
+        self._take_pending_focus()
 
     def _update_in_place(self, rows: list[Row]) -> None:
         for (key, cells), (_, old) in zip(rows, self._rows, strict=True):

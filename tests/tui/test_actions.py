@@ -236,10 +236,7 @@ async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -
         runs = list_schedule_runs(seeded.db).items
         assert len(runs) == 3
         assert table(app, "schedule-runs").record_ids[0] == runs[0].run_id
-        # The cursor stayed on the run it was on; move up to the new one.
-        assert table(app, "schedule-runs").selected_id() == runs[1].run_id
-        await pilot.press("up")
-        await settle(pilot)
+        # The new run is highlighted, so `d` sends its report (not the one before).
         assert table(app, "schedule-runs").selected_id() == runs[0].run_id
         await pilot.press("d")
         await settle(pilot)
@@ -349,3 +346,17 @@ async def test_live_run_refused_for_the_person_who_accepted_the_pair(
         assert isinstance(confirm, ConfirmLiveRun)
         assert "separation_of_duties" in str(confirm.query_one("#refusal", Label).render())
         assert confirm.query_one("#confirm-send", Button).disabled
+
+
+async def test_a_new_plan_is_highlighted_so_deliver_sends_it(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        new_plan = list_plans(seeded.db).items[0]
+        assert table(app, "plans").selected_id() == new_plan.plan_id
+        await pilot.press("d")
+        await settle(pilot)
+    assert [d.plan_id for d in list_deliveries(seeded.db, limit=1).items] == [new_plan.plan_id]
