@@ -20,6 +20,7 @@ class DataLoaded(Message):
     payload: Any
     append: bool = False
     merge: bool = False
+    epoch: int = 0  # a page appended to a list the filter has since replaced is dropped
 
 
 @dataclass

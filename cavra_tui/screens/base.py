@@ -35,6 +35,7 @@ class Query:
     query: Callable[[], Any]
     append: bool = False
     merge: bool = False
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class CavraScreen(Screen[None]):
         self._generation = -1  # the app's data generation this screen last loaded
         self._batch: list[Query] | None = None
         self._cursors: dict[str, str | None] = {}
+        self._epochs: dict[str, int] = {}  # bumped when a table's list is replaced
 
     @property
     def cavra(self) -> CavraApp:
@@ -117,9 +119,9 @@ class CavraScreen(Screen[None]):
     # -- loading ----------------------------------------------------------------------------
 
     def load(self, part: str, query: Callable[[], Any], *, append: bool = False,
-             merge: bool = False) -> None:
+             merge: bool = False, epoch: int = 0) -> None:
         """Run ``query`` in a thread; its result arrives as DataLoaded(part) on this screen."""
-        request = Query(part, query, append, merge)
+        request = Query(part, query, append, merge, epoch)
         if self._batch is not None:  # inside reload: joins the screen's one refresh thread
             self._batch.append(request)
         else:
@@ -146,7 +148,7 @@ class CavraScreen(Screen[None]):
                     continue
                 if not worker.is_cancelled:
                     self.post_message(DataLoaded(request.part, payload, append=request.append,
-                                                 merge=request.merge))
+                                                 merge=request.merge, epoch=request.epoch))
 
         self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False,
                         name=group)
@@ -161,6 +163,13 @@ class CavraScreen(Screen[None]):
     def reload_table(self, table_id: str, merge: bool = False) -> None:
         source = self._pages[table_id]
         search = self.search if source.searchable else None
+        if not merge:
+            # A new list (e.g. the filter changed): a next page still loading belongs to the
+            # old one and must not be appended, nor its cursor kept.
+            self.workers.cancel_group(self, f"load-{table_id}")
+            self._epochs[table_id] = self._epochs.get(table_id, 0) + 1
+            self._cursors.pop(table_id, None)
+            self.query_one(f"#{table_id}", RecordTable).loading_more = False
         self.load(table_id, lambda: source.fetch(None, search), merge=merge)
 
     def load_more(self, table_id: str) -> None:
@@ -169,12 +178,15 @@ class CavraScreen(Screen[None]):
         if source is None or cursor is None:
             return
         search = self.search if source.searchable else None
-        self.load(table_id, lambda: source.fetch(cursor, search), append=True)
+        self.load(table_id, lambda: source.fetch(cursor, search), append=True,
+                  epoch=self._epochs.get(table_id, 0))
 
     def _show_page(self, message: DataLoaded) -> None:
         source = self._pages[message.part]
         table = self.query_one(f"#{message.part}", RecordTable)
         page: Page = message.payload
+        if message.append and message.epoch != self._epochs.get(message.part, 0):
+            return  # the next page of a list that has since been replaced
         rows = [source.to_row(item) for item in page.items]
         more = page.next_cursor is not None
         if message.append:

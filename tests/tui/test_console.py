@@ -162,3 +162,41 @@ def test_command_palette_lists_every_workflow_action() -> None:
     listed = {action for _, _, action in PALETTE_ACTIONS}
     assert actions <= listed
     assert {f"switch_mode('{mode}')" for mode in CavraApp.MODES} <= listed
+
+
+async def test_a_page_still_loading_is_not_appended_after_the_filter_changes(
+        runtime: Runtime) -> None:
+    import threading
+
+    from cavra_tui.screens.base import PagedSource
+
+    import_recovery_items(runtime.ctx, [RecoveryItem(
+        recovery_id="rec-1", connector="payments-api", category="rollback",
+        opened_at=runtime.ctx.clock())])
+    made = [build_plan(runtime.ctx).plan_id for _ in range(52)]
+    next_page_asked, release = threading.Event(), threading.Event()
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        source = screen._pages["plans"]
+
+        def slow_next_page(cursor: str | None, search: str | None) -> object:
+            if cursor is not None:  # the next page: held until the filter has been applied
+                next_page_asked.set()
+                release.wait(5)
+            return source.fetch(cursor, search)
+
+        screen._pages["plans"] = PagedSource(slow_next_page, source.to_row)
+        while not next_page_asked.is_set():
+            await pilot.press("pagedown")
+            await pilot.pause()
+        await pilot.press("slash", *made[0], "enter")
+        for _ in range(50):
+            await pilot.pause()
+            if plans_table(app).record_ids == [made[0]]:
+                break
+        release.set()
+        await settle(pilot)
+        assert plans_table(app).record_ids == [made[0]]
