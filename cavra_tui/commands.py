@@ -93,14 +93,9 @@ class WorkflowCommands(App[None]):
         self.start_action("deliver plan", lambda: workflow.deliver_plan(self.runtime, plan_id))
 
     def action_acknowledge(self) -> None:
-        form = AckForm(self._selected("plan") or "latest", self._selected("provider") or "outbox")
-
-        def submitted(request: workflow.AckRequest | None) -> None:
-            if request is not None:
-                self.start_action("acknowledge",
-                                  lambda: workflow.record_ack(self.runtime, request))
-
-        self.push_screen(form, submitted)
+        form = AckForm(self._selected("plan") or "latest", self._selected("provider") or "outbox",
+                       lambda request: workflow.record_ack(self.runtime, request))
+        self.push_screen(form, self._form_saved("acknowledge"))
 
     def action_retry_plan(self) -> None:
         self.start_action("retry plan", lambda: workflow.plan_retries(self.runtime))
@@ -136,12 +131,18 @@ class WorkflowCommands(App[None]):
         self.start_action("deliver report", lambda: workflow.send_report(self.runtime, run_id))
 
     def action_add_schedule(self) -> None:
-        def submitted(request: workflow.ScheduleRequest | None) -> None:
-            if request is not None:
-                self.start_action("add schedule",
-                                  lambda: workflow.new_schedule(self.runtime, request))
+        form = ScheduleForm(lambda request: workflow.new_schedule(self.runtime, request))
+        self.push_screen(form, self._form_saved("add schedule"))
 
-        self.push_screen(ScheduleForm(), submitted)
+    def _form_saved(self, name: str) -> Callable[[workflow.Outcome | None], None]:
+        """A form saves itself (refusals show inline); report what it saved like any action."""
+
+        def saved(outcome: workflow.Outcome | None) -> None:
+            if outcome is not None:
+                self.post_message(ActionFinished(name, outcome.summary, outcome.severity,
+                                                 outcome.result, outcome.focus))
+
+        return saved
 
     def action_toggle_schedule(self) -> None:
         schedule_id = self._selected("schedule")

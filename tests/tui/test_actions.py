@@ -129,10 +129,14 @@ async def test_ack_for_a_provider_never_delivered_to_is_refused_visibly(seeded: 
         await settle(pilot)
         await pilot.press("a")
         await pilot.pause()
-        app.screen.query_one("#ack-provider", Input).value = "pagerduty-nowhere"
+        form = app.screen
+        form.query_one("#ack-provider", Input).value = "pagerduty-nowhere"
         await pilot.click("#ack-submit")
         await settle(pilot)
-        assert any("was not delivered to provider" in text for text in notices(app))
+        # The service refused: the form stays open with the reason and what was typed.
+        assert app.screen is form
+        assert "was not delivered to provider" in str(form.query_one("#ack-error").render())
+        assert form.query_one("#ack-provider", Input).value == "pagerduty-nowhere"
         assert app.is_running
     assert count_acks(seeded) == before
 
@@ -360,3 +364,32 @@ async def test_a_new_plan_is_highlighted_so_deliver_sends_it(seeded: Runtime) ->
         await pilot.press("d")
         await settle(pilot)
     assert [d.plan_id for d in list_deliveries(seeded.db, limit=1).items] == [new_plan.plan_id]
+
+
+async def test_schedule_form_keeps_a_refused_name_and_says_why(seeded: Runtime) -> None:
+    from store.services.schedules import list_schedules
+
+    taken = list_schedules(seeded.db)[0].name
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#sch-name", Input).value = taken
+        form.query_one("#sch-when", Input).value = "1h"
+        await pilot.click("#sch-submit")
+        await settle(pilot)
+        assert app.screen is form  # the service said no: nothing typed is lost
+        assert taken in str(form.query_one("#sch-error", Label).render())
+        assert form.query_one("#sch-when", Input).value == "1h"
+        form.query_one("#sch-name", Input).value = "a" * 65
+        await pilot.click("#sch-submit")
+        await settle(pilot)
+        assert "1–64" in str(form.query_one("#sch-error", Label).render())
+        form.query_one("#sch-name", Input).value = "board-hourly"
+        await pilot.click("#sch-submit")
+        await settle(pilot)
+        assert app.screen is not form
+        assert "board-hourly" in [s.name for s in list_schedules(seeded.db)]

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from cavra_tui.workflow import AckRequest
+from cavra_tui.screens.forms.saving import SavingForm
+from cavra_tui.workflow import AckRequest, Outcome
 from store.errors import UserError
 from store.models import ACK_STATES
 from store.services.acknowledgements import validate_ack_input
 
 
-class AckForm(ModalScreen[AckRequest | None]):
+class AckForm(SavingForm):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    ERROR_ID = "ack-error"
+    SUBMIT_ID = "ack-submit"
 
-    def __init__(self, plan_id: str, provider: str) -> None:
-        super().__init__()
+    def __init__(self, plan_id: str, provider: str,
+                 save: Callable[[AckRequest], Outcome]) -> None:
+        super().__init__(save)
         self._plan_id = plan_id
         self._provider = provider
 
@@ -61,17 +65,17 @@ class AckForm(ModalScreen[AckRequest | None]):
         validate_ack_input(state, ref, notes)
         return AckRequest(plan_id, provider, state, ref, notes)
 
+    def show_error(self, text: str) -> None:
+        # The service words its checks for the CLI; name the form's fields instead.
+        super().show_error(text.replace("--ref", "external ref").replace("--notes", "notes"))
+
     def submit(self) -> None:
-        error = self.query_one("#ack-error", Label)
         try:
             request = self._request()
         except UserError as exc:
-            # The service words its checks for the CLI; name the form's fields instead.
-            text = str(exc).replace("--ref", "external ref").replace("--notes", "notes")
-            error.update(f"✗ {text}")
-            error.add_class("-shown")
+            self.show_error(str(exc))
             return
-        self.dismiss(request)
+        self.save(request)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

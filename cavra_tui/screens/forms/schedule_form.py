@@ -7,16 +7,18 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
+from cavra_tui.screens.forms.saving import SavingForm
 from cavra_tui.workflow import ScheduleRequest
 from store.errors import UserError
 from store.services.schedules import KINDS, check_cron, check_timezone, parse_duration
 
 
-class ScheduleForm(ModalScreen[ScheduleRequest | None]):
+class ScheduleForm(SavingForm):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    ERROR_ID = "sch-error"
+    SUBMIT_ID = "sch-submit"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="schedule-form", classes="dialog form"):
@@ -56,14 +58,12 @@ class ScheduleForm(ModalScreen[ScheduleRequest | None]):
         return ScheduleRequest(name, None, when, zone, kind)
 
     def submit(self) -> None:
-        error = self.query_one("#sch-error", Label)
         try:
             request = self._request()
         except UserError as exc:
-            error.update(f"✗ {exc}")
-            error.add_class("-shown")
+            self.show_error(str(exc))
             return
-        self.dismiss(request)
+        self.save(request)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
