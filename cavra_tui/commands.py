@@ -115,9 +115,12 @@ class WorkflowCommands(App[None]):
     def on_live_preview_ready(self, message: LivePreviewReady) -> None:
         self.refresh_data()  # the preview's dry-run is itself a recorded run
 
+        previewed = message.preview.sendable_keys
+
         def confirmed(send: bool | None) -> None:
             if send:
-                self.start_action("live run", lambda: workflow.live_run(self.runtime))
+                self.start_action("live run",
+                                  lambda: workflow.live_run(self.runtime, previewed))
             else:
                 self.notify("live run cancelled: nothing was sent", timeout=4)
 

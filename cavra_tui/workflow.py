@@ -78,8 +78,14 @@ class LivePreview:
 
     @property
     def sendable(self) -> int:
-        return sum(e.status == "dry_run" for e in self.dry_run.executions) - len(
-            self.blocked)
+        return len(self.sendable_keys)
+
+    @property
+    def sendable_keys(self) -> frozenset[str]:
+        """Idempotency keys the dialog shows as "send": all a confirmed live run may send."""
+        blocked = self.blocked
+        return frozenset(e.idempotency_key for e in self.dry_run.executions
+                         if e.status == "dry_run" and (e.plan_id, e.provider) not in blocked)
 
 
 def _deliveries_line(what: str, deliveries: list[Delivery]) -> Outcome:
@@ -130,8 +136,9 @@ def preview_live_run(runtime: Runtime) -> LivePreview:
     return LivePreview(dry_run=result, ack_states=latest_ack_states(runtime.db, pairs))
 
 
-def live_run(runtime: Runtime) -> Outcome:
-    result = run_retry_worker(runtime.ctx, runtime.registry, live=True)
+def live_run(runtime: Runtime, previewed: frozenset[str]) -> Outcome:
+    """Send only what the person confirmed; a pair that became due since waits for later."""
+    result = run_retry_worker(runtime.ctx, runtime.registry, live=True, previewed=previewed)
     summary = result.run.summary
     line = f"live run {result.run.run_id}: {counts(summary)}"
     blocked = [e for e in result.executions if e.status == "blocked"]

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from textual.widgets import Button, Input, Label
 
@@ -24,7 +25,11 @@ from store.services.listing import (
     list_worker_runs,
 )
 from store.tables import AcknowledgementRow, AuditEventRow
+from tests.conftest import SteppingClock
+from tests.loopback import LoopbackHTTP, http_server
 from tests.tui.conftest import make_app, settle
+
+__all__ = ["http_server"]  # the loopback server fixture, shared with the core tests
 
 SIZE = (100, 32)
 
@@ -393,3 +398,51 @@ async def test_schedule_form_keeps_a_refused_name_and_says_why(seeded: Runtime) 
         await settle(pilot)
         assert app.screen is not form
         assert "board-hourly" in [s.name for s in list_schedules(seeded.db)]
+
+
+TWO_WEBHOOKS = """
+[providers.ops-webhook]
+kind = "webhook"
+url_env = "CAVRA_TEST_HOOK_URL"
+[providers.ops2]
+kind = "webhook"
+url_env = "CAVRA_TEST_HOOK_URL"
+[routing]
+critical = ["ops-webhook", "ops2"]
+warning = ["ops-webhook", "ops2"]
+fallback = "outbox"
+"""
+
+
+async def test_a_confirmed_live_run_sends_only_what_the_dialog_showed(
+        open_runtime: Callable[..., Runtime], http_server: LoopbackHTTP,
+        monkeypatch: pytest.MonkeyPatch, clock: SteppingClock) -> None:
+    from scheduler.delivery import deliver_escalation
+    from store.services.acknowledgements import acknowledge
+    from store.services.escalation import build_plan
+    from store.services.recovery import import_recovery_items
+    from tests.core.helpers import item
+
+    monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
+    runtime = open_runtime(TWO_WEBHOOKS)
+    import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 300)])
+    plan = build_plan(runtime.ctx)
+    http_server.answer(500)
+    http_server.answer(500)
+    deliver_escalation(runtime.ctx, runtime.registry, plan.plan_id)  # both providers fail
+    clock.advance(minutes=20)
+    acknowledge(runtime.ctx, plan.plan_id, "ops2", "acknowledged")
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "L")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLiveRun)
+        assert confirm.preview.blocked_pairs == [(plan.plan_id, "ops-webhook")]
+        # While the dialog is open, someone else clears the other pair.
+        acknowledge(open_runtime().ctx, plan.plan_id, "ops-webhook", "acknowledged")
+        await pilot.click("#confirm-send")
+        await settle(pilot)
+    [run] = [run for run in list_worker_runs(runtime.db).items if run.mode == "live"]
+    sent = [(e.provider, e.status) for e in list_executions(runtime.db, run_id=run.run_id).items]
+    assert sent == [("ops2", "delivered")]
