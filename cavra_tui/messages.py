@@ -63,3 +63,10 @@ class NeedMoreRows(Message):
     """A table's cursor reached its last loaded row: load the next page."""
 
     table_id: str
+
+
+@dataclass
+class CursorMovedByUser(Message):
+    """A person moved a table's cursor (keys or mouse), as opposed to a reload moving it."""
+
+    table_id: str

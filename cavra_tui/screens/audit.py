@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from cavra_tui.formatting import short, status, when
-from cavra_tui.messages import DataLoaded
+from cavra_tui.messages import ActionFailed, CursorMovedByUser, DataLoaded
 from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
 from store.audit import ChainReport, verify_chain
@@ -176,6 +176,23 @@ class AuditScreen(CavraScreen):
         target = self._targets.get(event.row_key.value or "")
         if target:
             self._load_evidence(target)
+
+    def on_cursor_moved_by_user(self, message: CursorMovedByUser) -> None:
+        """Moving through the events means "follow the highlighted event" again."""
+        if message.table_id != "events" or not self._pinned:
+            return
+        self._pinned = None
+        target = self._targets.get(self.query_one("#events", RecordTable).selected_id() or "")
+        if target:
+            self._load_evidence(target)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        if message.action == "load evidence" and self._pinned:
+            # An unknown ID: say so once, here, and stop asking for it on every reload.
+            self.query_one("#evidence-body", Static).update(
+                Text(f"✗ no evidence for {self._pinned}: {message.reason}"))
+            self._pinned = self._evidence_for = None
+        # CavraScreen.on_action_failed runs next (Textual calls each class's handler).
 
     def _load_evidence(self, record_id: str, force: bool = False) -> None:
         if record_id == self._evidence_for and not force:

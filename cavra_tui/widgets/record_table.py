@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from cavra_tui.messages import NeedMoreRows
+from cavra_tui.messages import CursorMovedByUser, NeedMoreRows
 
 Row = tuple[str, tuple[Any, ...]]  # (record id used as the row key, cells)
 MIN_PREFETCH_ROWS = 3
@@ -19,6 +21,12 @@ class RecordTable(DataTable[Any]):
     On refresh the newest page is merged with what is loaded: rows whose content changed are
     updated in place, new rows are placed on top, and the cursor stays on the same record.
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # In a list of records Home/End mean the first/last row (DataTable: first/last column).
+        Binding("home", "scroll_top", "Top", show=False),
+        Binding("end", "scroll_bottom", "Bottom", show=False),
+    ]
 
     def __init__(self, columns: Sequence[tuple[str, str]], *, id: str,
                  title: str | None = None) -> None:
@@ -124,6 +132,39 @@ class RecordTable(DataTable[Any]):
         self._update_dimensions(new_rows)
         if [column.content_width for column in self.ordered_columns] != before:
             self._clear_caches()  # rows cached at the old widths must be drawn again
+
+    # -- moves made by a person (a reload moving the cursor posts no CursorMovedByUser) ------
+
+    def _moved_by_user(self) -> None:
+        self.post_message(CursorMovedByUser(self.id or ""))
+
+    def action_cursor_up(self) -> None:
+        super().action_cursor_up()
+        self._moved_by_user()
+
+    def action_cursor_down(self) -> None:
+        super().action_cursor_down()
+        self._moved_by_user()
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        self._moved_by_user()
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self._moved_by_user()
+
+    def action_scroll_top(self) -> None:
+        super().action_scroll_top()
+        self._moved_by_user()
+
+    def action_scroll_bottom(self) -> None:
+        super().action_scroll_bottom()
+        self._moved_by_user()
+
+    async def _on_click(self, event: events.Click) -> None:
+        await super()._on_click(event)
+        self._moved_by_user()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         # Ask for the next page a screenful ahead, so paging down rarely waits for it.

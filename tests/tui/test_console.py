@@ -200,3 +200,37 @@ async def test_a_page_still_loading_is_not_appended_after_the_filter_changes(
         release.set()
         await settle(pilot)
         assert plans_table(app).record_ids == [made[0]]
+
+
+async def test_an_unknown_evidence_id_is_reported_once_and_then_forgotten(
+        seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("e", *"exe-nope", "enter")
+        await settle(pilot)
+        body = rendered_text(app.screen.query_one("#evidence-body", Static))
+        assert "no evidence for exe-nope" in body
+        app.refresh_data()  # e.g. after any later write
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.title == "load evidence"]
+        assert len(errors) == 1
+
+
+async def test_moving_through_events_unpins_the_evidence_of_an_execution(
+        seeded: Runtime) -> None:
+    execution = list_executions(seeded.db, limit=1).items[0]
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4", "tab", "e")
+        await settle(pilot)
+        pinned = f"evidence for {execution.execution_id}"
+        assert pinned in rendered_text(app.screen.query_one("#evidence-body", Static))
+        for _ in range(30):
+            await pilot.press("down")
+            await settle(pilot)
+            if pinned not in rendered_text(app.screen.query_one("#evidence-body", Static)):
+                break
+        shown = rendered_text(app.screen.query_one("#evidence-body", Static))
+        assert pinned not in shown and "evidence for" in shown
