@@ -113,7 +113,7 @@ class AuditScreen(CavraScreen):
         self.page_table("events", lambda cursor, search: list_audit_events(
             db, cursor=cursor, search=search), self._event_row)
         self.query_one("#evidence").border_title = "Evidence chain"
-        self.call_after_refresh(self.action_verify)  # a long chain: after the first paint
+        # The chain is verified by reload, after the first paint and the events.
 
     def _event_row(self, event: AuditEvent) -> Row:
         target = evidence_target(event)
@@ -125,10 +125,14 @@ class AuditScreen(CavraScreen):
         self.reload_table("events", merge=merge)
         if self._pinned:
             self._load_evidence(self._pinned, force=True)
+        self._verify()  # every reload: the chain grew (or was changed) since the last check
 
     def action_verify(self) -> None:
-        db = self.runtime.db
         self.query_one("#chain-status", Static).update("audit chain: checking…")
+        self._verify()
+
+    def _verify(self) -> None:
+        db = self.runtime.db
 
         def check() -> ChainReport:
             with db.read() as session:
@@ -142,6 +146,17 @@ class AuditScreen(CavraScreen):
         box.update(Text.assemble(status("allow" if report.ok else "deny"), " ",
                                  report.describe()))
         box.set_class(not report.ok, "-broken")
+
+    def action_close_filter(self) -> None:
+        """Escape closes the evidence-ID box first, then (as everywhere) the filter."""
+        box = self.query_one("#evidence-id", Input)
+        if box.has_class("-hidden"):
+            super().action_close_filter()
+            return
+        box.value = ""
+        box.add_class("-hidden")
+        box.disabled = True
+        self.query_one("#events", RecordTable).focus()
 
     def action_ask_evidence(self) -> None:
         box = self.query_one("#evidence-id", Input)

@@ -234,3 +234,35 @@ async def test_moving_through_events_unpins_the_evidence_of_an_execution(
                 break
         shown = rendered_text(app.screen.query_one("#evidence-body", Static))
         assert pinned not in shown and "evidence for" in shown
+
+
+async def test_escape_closes_the_evidence_id_box(seeded: Runtime) -> None:
+    from textual.widgets import Input
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        box = app.screen.query_one("#evidence-id", Input)
+        assert box.has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert box.has_class("-hidden") and not box.has_focus
+        assert app.screen.focused is app.screen.query_one("#events")
+
+
+async def test_the_audit_chain_status_follows_new_events(
+        seeded: Runtime, open_runtime: Callable[..., Runtime]) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        status = app.screen.query_one("#chain-status", Static)
+        before = rendered_text(status)
+        build_plan(open_runtime().ctx)  # another process writes one more audit event
+        app.refresh_data()
+        await settle(pilot)
+        after = rendered_text(status)
+        assert "intact" in after and after != before
