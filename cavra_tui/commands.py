@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from cavra_tui.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
+# Actions that write: a read-only session shows them greyed out and never runs them.
+WRITE_ACTIONS = frozenset({"build_plan", "deliver_plan", "acknowledge", "retry_plan", "dry_run",
+                           "live_run", "schedule_run", "deliver_report", "add_schedule",
+                           "toggle_schedule"})
 
 
 class WorkflowCommands(App[None]):
@@ -39,6 +43,14 @@ class WorkflowCommands(App[None]):
 
     def refresh_header(self) -> None:
         """Show the running actions in the header (CavraApp decides how)."""
+
+    def allows(self, action: str) -> bool:
+        """False for a write action in a read-only session (the palette leaves it out)."""
+        return not (action in WRITE_ACTIONS and self.runtime.identity.read_only)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # None: the footer shows the key greyed out; pressing it does nothing.
+        return True if self.allows(action) else None
 
     def _selected(self, kind: str) -> str | None:
         picker = getattr(self.screen, "selected", None)

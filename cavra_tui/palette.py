@@ -39,13 +39,18 @@ PALETTE_ACTIONS: tuple[tuple[str, str, str], ...] = (
 
 
 class CavraCommands(Provider):
+    def _actions(self) -> list[tuple[str, str, str]]:
+        """What this session may run (a read-only session lists no write actions)."""
+        allows = getattr(self.app, "allows", None)
+        return [entry for entry in PALETTE_ACTIONS if allows is None or allows(entry[2])]
+
     async def discover(self) -> Hits:
-        for title, help_text, action in PALETTE_ACTIONS:
+        for title, help_text, action in self._actions():
             yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, action in PALETTE_ACTIONS:
+        for title, help_text, action in self._actions():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action),

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from textual.command import CommandList
 from textual.widgets import Button, Input, Label
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.screens.forms.ack_form import AckForm
 from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
+from cavra_tui.screens.forms.schedule_form import ScheduleForm
 from cavra_tui.widgets.record_table import RecordTable
 from store.services.listing import (
     list_acknowledgements,
@@ -291,10 +293,28 @@ async def test_read_only_header_and_refusal(open_runtime: Callable[..., Runtime]
         await settle(pilot)
         header = str(app.screen.query_one("#header").render())
         assert "READ-ONLY" in header and "dana" in header and "sqlite:///cavra.db" in header
-        await pilot.press("4", "r")
+        await pilot.press("4")
         await settle(pilot)
-        assert any("read-only mode" in text for text in notices(app))
+        # Write actions are greyed out: keys do nothing, the palette does not offer them.
+        assert app.screen.active_bindings["r"].enabled is False
+        assert app.screen.active_bindings["y"].enabled is False
+        await pilot.press("r", "y", "L")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmLiveRun)
+        await pilot.press("5", "n")
+        await settle(pilot)
+        assert not isinstance(app.screen, ScheduleForm)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"retry")
+        await pilot.pause(0.3)
+        hits = app.screen.query_one(CommandList)
+        titles = [str(hits.get_option_at_index(i).prompt) for i in range(hits.option_count)]
+        assert any("Go to Retry runs" in title for title in titles)  # reading is offered
+        assert not any("Build retry plan" in title for title in titles)
+        await pilot.press("escape")
     assert list_retry_plans(runtime.db).items == []
+    assert list_worker_runs(runtime.db).items == []
 
 
 async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None:
