@@ -108,15 +108,22 @@ class CavraApp(WorkflowCommands):
 
     # -- live refresh ------------------------------------------------------------------------
 
-    def _poll_changes(self) -> None:
-        db, clock = self.runtime.db, self.runtime.ctx.clock
+    def _read_version(self) -> tuple[int, str | None]:
+        with self.runtime.db.read() as session:
+            # Leadership moves without a write to the change marker (lease renewals are not
+            # changes), so the leader is part of what is compared.
+            return (change_version(session),
+                    current_holder(session, LEADER_LOCK, self.runtime.ctx.clock())[0])
 
+    def note_own_write(self) -> None:
+        try:
+            self._seen_version = self._read_version()
+        except Exception:  # only an optimisation: the poll then reloads once more
+            log.exception("reading the change marker failed")
+
+    def _poll_changes(self) -> None:
         def read_version() -> None:
-            with db.read() as session:
-                # Leadership moves without a write to the change marker (lease renewals
-                # are not changes), so the leader is part of what is compared.
-                version = (change_version(session),
-                           current_holder(session, LEADER_LOCK, clock())[0])
+            version = self._read_version()
             if not get_current_worker().is_cancelled:
                 self.post_message(DataChanged(version))
 

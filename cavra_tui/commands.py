@@ -44,6 +44,10 @@ class WorkflowCommands(App[None]):
     def refresh_header(self) -> None:
         """Show the running actions in the header (CavraApp decides how)."""
 
+    def note_own_write(self) -> None:
+        """From a worker thread, after this console wrote: the reload that follows shows it,
+        so the change poll must not reload for it again (CavraApp decides how)."""
+
     def allows(self, action: str) -> bool:
         """False for a write action in a read-only session (the palette leaves it out)."""
         return not (action in WRITE_ACTIONS and self.runtime.identity.read_only)
@@ -64,6 +68,7 @@ class WorkflowCommands(App[None]):
             try:
                 result = step()
             except UserError as exc:
+                self.note_own_write()  # refusals are audited: a write too
                 self.post_message(ActionFailed(name, str(exc)))
                 return
             except Exception as exc:  # an internal failure is shown, logged, and survived
@@ -71,6 +76,7 @@ class WorkflowCommands(App[None]):
                 self.post_message(ActionFailed(name, f"internal error: {exc.__class__.__name__}"
                                                      " (details in cavra.log)"))
                 return
+            self.note_own_write()
             if get_current_worker().is_cancelled:
                 return
             self.post_message(done(result) if done else ActionFinished(
@@ -106,7 +112,7 @@ class WorkflowCommands(App[None]):
 
     def action_acknowledge(self) -> None:
         form = AckForm(self._selected("plan") or "latest", self._selected("provider") or "outbox",
-                       lambda request: workflow.record_ack(self.runtime, request))
+                       self._noting_writes(lambda r: workflow.record_ack(self.runtime, r)))
         self.push_screen(form, self._form_saved("acknowledge"))
 
     def action_retry_plan(self) -> None:
@@ -146,8 +152,19 @@ class WorkflowCommands(App[None]):
         self.start_action("deliver report", lambda: workflow.send_report(self.runtime, run_id))
 
     def action_add_schedule(self) -> None:
-        form = ScheduleForm(lambda request: workflow.new_schedule(self.runtime, request))
+        form = ScheduleForm(self._noting_writes(
+            lambda request: workflow.new_schedule(self.runtime, request)))
         self.push_screen(form, self._form_saved("add schedule"))
+
+    def _noting_writes(self, save: Callable[[Any], workflow.Outcome]
+                       ) -> Callable[[Any], workflow.Outcome]:
+        def saving(request: Any) -> workflow.Outcome:
+            try:
+                return save(request)
+            finally:
+                self.note_own_write()
+
+        return saving
 
     def _form_saved(self, name: str) -> Callable[[workflow.Outcome | None], None]:
         """A form saves itself (refusals show inline); report what it saved like any action."""

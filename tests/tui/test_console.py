@@ -266,3 +266,27 @@ async def test_the_audit_chain_status_follows_new_events(
         await settle(pilot)
         after = rendered_text(status)
         assert "intact" in after and after != before
+
+
+async def test_an_own_action_reloads_once_not_again_on_the_next_poll(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        app._poll_changes()  # the first poll only learns the current version
+        await settle(pilot)
+        reloads = app.data_generation
+        await pilot.press("p")
+        await settle(pilot)
+        assert app.data_generation == reloads + 1  # the action's own reload
+        app._poll_changes()
+        await settle(pilot)
+        assert app.data_generation == reloads + 1
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.click("#ack-submit")  # the form's write (here: refused, and audited)
+        await settle(pilot)
+        reloads = app.data_generation
+        app._poll_changes()
+        await settle(pilot)
+        assert app.data_generation == reloads
