@@ -413,8 +413,16 @@ async def test_schedule_form_keeps_a_refused_name_and_says_why(seeded: Runtime) 
         await pilot.click("#sch-submit")
         await settle(pilot)
         assert "1–64" in str(form.query_one("#sch-error", Label).render())
+        form.query_one("#sch-when", Input).value = "0 8 * * 1-5 *"  # six fields
+        form.query_one("#sch-when", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        error = str(form.query_one("#sch-error", Label).render())
+        assert "cron '0 8 * * 1-5 *'" in error and "duration" not in error
+        form.query_one("#sch-when", Input).value = "1h"
         form.query_one("#sch-name", Input).value = "board-hourly"
-        await pilot.click("#sch-submit")
+        form.query_one("#sch-name", Input).focus()
+        await pilot.press("enter")
         await settle(pilot)
         assert app.screen is not form
         assert "board-hourly" in [s.name for s in list_schedules(seeded.db)]

@@ -52,7 +52,7 @@ class ScheduleForm(SavingForm):
             raise UserError("say when: a cron expression or an interval such as 15m")
         check_timezone(zone)
         kind = str(self.query_one("#sch-kind", Select).value)
-        if len(when.split()) == 5:
+        if len(when.split()) > 1:  # fields: a cron expression (its check names what is wrong)
             return ScheduleRequest(name, check_cron(when, check_timezone(zone)), None, zone, kind)
         parse_duration(when)
         return ScheduleRequest(name, None, when, zone, kind)
