@@ -18,8 +18,9 @@ from store.services.listing import list_acknowledgements, list_deliveries, list_
 
 PLAN_COLUMNS = (("When", "when"), ("Plan", "plan"), ("Alert", "alert"), ("Routes", "routes"),
                 ("Providers", "providers"), ("By", "by"))
-ROUTE_COLUMNS = (("Severity", "severity"), ("Connector", "connector"), ("Category", "category"),
-                 ("SLO", "slo"), ("Age", "age"), ("Fails", "fails"), ("Action", "action"))
+# What to do comes early: at 80 columns the last columns are cut off.
+ROUTE_COLUMNS = (("Severity", "severity"), ("Action", "action"), ("Connector", "connector"),
+                 ("Category", "category"), ("SLO", "slo"), ("Age", "age"), ("Fails", "fails"))
 TIMELINE_COLUMNS = (("When", "when"), ("Event", "event"), ("Provider", "provider"),
                     ("Status", "status"), ("Detail", "detail"))
 
@@ -107,8 +108,8 @@ class EscalationsScreen(CavraScreen):
             self._detail_for = None
             return
         routes.show_rows([(f"{r.connector}/{r.category}/{i}", (
-            status(r.severity), r.connector, r.category, r.slo_status, f"{r.age_minutes}m",
-            str(r.failure_count), r.recommended_action)) for i, r in enumerate(plan.routes)],
+            status(r.severity), r.recommended_action, r.connector, r.category, r.slo_status,
+            f"{r.age_minutes}m", str(r.failure_count))) for i, r in enumerate(plan.routes)],
             has_more=False)
         if plan.plan_id != self._detail_for:
             self._detail_for = plan.plan_id

@@ -21,7 +21,8 @@ from store.services.reports import get_schedule_run
 RUN_COLUMNS = (("When", "when"), ("Run", "run"), ("Trigger", "trigger"), ("Report", "report"))
 DELIVERY_COLUMNS = (("When", "when"), ("Provider", "provider"), ("Status", "status"),
                     ("Code", "code"), ("Run", "run"))
-SCHEDULE_COLUMNS = (("Name", "name"), ("Kind", "kind"), ("Trigger", "trigger"), ("On", "on"))
+# State first: at 80 columns the last column is cut off.
+SCHEDULE_COLUMNS = (("On", "on"), ("Name", "name"), ("Kind", "kind"), ("Trigger", "trigger"))
 
 
 def run_row(run: ScheduleRun) -> Row:
@@ -35,8 +36,8 @@ def delivery_row(d: Delivery) -> Row:
 
 
 def schedule_row(s: ScheduleStatus) -> Row:
-    return s.schedule_id, (s.name, s.kind + (" live" if s.live else ""), s.trigger,
-                           "yes" if s.enabled else "no")
+    return s.schedule_id, ("yes" if s.enabled else "no", s.name,
+                           s.kind + (" live" if s.live else ""), s.trigger)
 
 
 def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:

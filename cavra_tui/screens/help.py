@@ -18,7 +18,8 @@ HELP = """\
 | `1`–`6` | Dashboard, Escalations, Acknowledgements, Retry runs, Executive, Audit |
 | `?` | this help · `ctrl+p` command palette (every action) · `q` quit |
 | `/` | filter the lists on this screen (Enter applies, Esc clears) |
-| `↑ ↓ PgUp PgDn Home End` | move in a list; more rows load as you reach the end |
+| `↑ ↓ PgUp PgDn` | move in a list; more rows load as you reach the end |
+| `Home` / `End` | first / last row of a list |
 | `tab` / `shift+tab` | move between lists |
 
 | screen | keys |

@@ -21,8 +21,9 @@ from store.services.listing import (
 
 RUN_COLUMNS = (("When", "when"), ("Run", "run"), ("Mode", "mode"), ("Trigger", "trigger"),
                ("Summary", "summary"))
-EXECUTION_COLUMNS = (("When", "when"), ("Status", "status"), ("Plan/provider", "pair"),
-                     ("Reason", "reason"), ("Key", "key"), ("Payload", "payload"),
+# Status and reason first: at 80 columns the last columns are cut off.
+EXECUTION_COLUMNS = (("When", "when"), ("Status", "status"), ("Reason", "reason"),
+                     ("Plan/provider", "pair"), ("Key", "key"), ("Payload", "payload"),
                      ("Execution", "execution"))
 RETRY_PLAN_COLUMNS = (("When", "when"), ("Retry plan", "plan"), ("Decisions", "counts"),
                       ("By", "by"))
@@ -34,8 +35,9 @@ def run_row(run: WorkerRun) -> Row:
 
 
 def execution_row(e: ExecutionRecord) -> Row:
-    return e.execution_id, (when(e.executed_at), status(e.status), f"{e.plan_id}/{e.provider}",
-                            e.reason, e.idempotency_key, short(e.payload_sha256),
+    return e.execution_id, (when(e.executed_at), status(e.status), e.reason,
+                            f"{e.plan_id}/{e.provider}", e.idempotency_key,
+                            short(e.payload_sha256),
                             e.execution_id)
 
 

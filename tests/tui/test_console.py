@@ -290,3 +290,16 @@ async def test_an_own_action_reloads_once_not_again_on_the_next_poll(seeded: Run
         app._poll_changes()
         await settle(pilot)
         assert app.data_generation == reloads
+
+
+async def test_home_and_end_go_to_the_first_and_last_row(seeded: Runtime) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
+        assert plans_table(app).selected_id() == plans_table(app).record_ids[-1]
+        await pilot.press("home")
+        await settle(pilot)
+        assert plans_table(app).selected_id() == plans_table(app).record_ids[0]

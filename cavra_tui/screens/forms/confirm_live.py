@@ -57,7 +57,8 @@ class ConfirmLiveRun(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         table = self.query_one("#preview-table", DataTable)
-        table.add_columns("Will", "Plan/provider", "Ack", "Idempotency key", "Payload")
+        # The payload digest before the long key, so both fit (or the digest does) at 80×24.
+        table.add_columns("Will", "Plan/provider", "Ack", "Payload", "Idempotency key")
         blocked = self.preview.blocked
         for e in self.preview.dry_run.executions:
             pair = (e.plan_id, e.provider)
@@ -65,8 +66,8 @@ class ConfirmLiveRun(ModalScreen[bool]):
                     if pair in blocked else
                     Text("→ send", style="bold") if e.status == "dry_run" else status(e.status))
             table.add_row(will, f"{e.plan_id}/{e.provider}",
-                          self.preview.ack_states.get(pair) or "none", e.idempotency_key,
-                          short(e.payload_sha256), key=e.execution_id)
+                          self.preview.ack_states.get(pair) or "none", short(e.payload_sha256),
+                          e.idempotency_key, key=e.execution_id)
         self.query_one("#confirm-cancel", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
