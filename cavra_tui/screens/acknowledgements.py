@@ -17,6 +17,7 @@ from store.services.listing import list_acknowledgements, list_pending_pairs
 
 PENDING_COLUMNS = (("Plan", "plan"), ("Provider", "provider"), ("Last delivery", "delivery"),
                    ("Latest ack", "ack"), ("Since", "since"))
+PENDING_SHOWN = 100  # pairs awaiting an acknowledgement listed at most (the count says more)
 ACK_COLUMNS = (("When", "when"), ("Plan", "plan"), ("Provider", "provider"),
                ("State", "state"), ("By", "by"), ("Ref", "ref"))
 
@@ -49,12 +50,16 @@ class AcknowledgementsScreen(CavraScreen):
 
     def reload(self, merge: bool = False) -> None:
         db = self.runtime.db
-        self.load("pending", lambda: list_pending_pairs(db))
+        self.load("pending", lambda: list_pending_pairs(db, limit=PENDING_SHOWN + 1))
         self.reload_table("acks", merge=merge)
 
     def show_pending(self, message: DataLoaded) -> None:
-        self.query_one("#pending", RecordTable).show_rows(
-            [pending_row(pair) for pair in message.payload], has_more=False)
+        pending = self.query_one("#pending", RecordTable)
+        pairs = message.payload
+        pending.show_rows([pending_row(pair) for pair in pairs[:PENDING_SHOWN]],
+                          has_more=False)
+        pending.border_subtitle = (f"the {PENDING_SHOWN} most recent shown: more are waiting"
+                                   if len(pairs) > PENDING_SHOWN else None)
 
     def selected(self, kind: str) -> str | None:
         pending = self.query_one("#pending", RecordTable)

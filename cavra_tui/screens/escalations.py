@@ -118,11 +118,17 @@ class EscalationsScreen(CavraScreen):
     def _load_timeline(self, plan_id: str) -> None:
         db = self.runtime.db
         self.load("timeline", lambda: (
-            plan_id, list_deliveries(db, plan_id=plan_id, kind="escalation").items,
-            list_acknowledgements(db, plan_id=plan_id).items))
+            plan_id, list_deliveries(db, plan_id=plan_id, kind="escalation"),
+            list_acknowledgements(db, plan_id=plan_id)))
 
     def show_timeline(self, message: DataLoaded) -> None:
         plan_id, deliveries, acks = message.payload
-        if plan_id == self._detail_for:
-            self.query_one("#timeline", RecordTable).show_rows(
-                timeline_rows(deliveries, acks), has_more=False)
+        if plan_id != self._detail_for:
+            return
+        timeline = self.query_one("#timeline", RecordTable)
+        timeline.show_rows(timeline_rows(deliveries.items, acks.items), has_more=False)
+        # One page of each: say so, rather than let the list look complete.
+        cut = deliveries.next_cursor is not None or acks.next_cursor is not None
+        timeline.border_subtitle = (f"newest {len(deliveries.items)} deliveries and "
+                                    f"{len(acks.items)} acks only: older ones not shown"
+                                    if cut else None)

@@ -303,3 +303,21 @@ async def test_home_and_end_go_to_the_first_and_last_row(seeded: Runtime) -> Non
         await pilot.press("home")
         await settle(pilot)
         assert plans_table(app).selected_id() == plans_table(app).record_ids[0]
+
+
+async def test_a_plan_timeline_says_when_older_events_are_not_shown(seeded: Runtime) -> None:
+    from store.services.acknowledgements import acknowledge
+
+    plan_id = list_plans(seeded.db).items[0].plan_id
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        timeline = app.screen.query_one("#timeline", RecordTable)
+        assert timeline.border_subtitle is None
+        for _ in range(50):  # with the demo's one acknowledgement: more than a page
+            acknowledge(seeded.ctx, plan_id, "outbox", "acknowledged")
+        app.refresh_data()
+        await settle(pilot)
+        assert timeline.row_count == 51  # 50 acks and the delivery
+        assert "older ones not shown" in str(timeline.border_subtitle)
