@@ -68,24 +68,3 @@ class AckForm(SavingForm):
     def show_error(self, text: str) -> None:
         # The service words its checks for the CLI; name the form's fields instead.
         super().show_error(text.replace("--ref", "external ref").replace("--notes", "notes"))
-
-    def submit(self) -> None:
-        try:
-            request = self._request()
-        except UserError as exc:
-            self.show_error(str(exc))
-            return
-        self.save(request)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ack-submit":
-            self.submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

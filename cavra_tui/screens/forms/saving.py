@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Input, Label
 from textual.worker import get_current_worker
 
 from cavra_tui.workflow import Outcome
@@ -44,6 +44,31 @@ class SavingForm(ModalScreen[Outcome | None]):
         error = self.query_one(f"#{self.ERROR_ID}", Label)
         error.update(f"✗ {text}")
         error.add_class("-shown")
+
+    def _request(self) -> Any:
+        """Build the request from the fields; raise UserError to show a message inline."""
+        raise NotImplementedError
+
+    def submit(self) -> None:
+        try:
+            request = self._request()
+        except UserError as exc:
+            self.show_error(str(exc))
+            return
+        self.save(request)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.SUBMIT_ID:
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
     def save(self, request: Any) -> None:
         if any(not worker.is_finished for worker in self.workers):

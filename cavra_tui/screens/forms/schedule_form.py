@@ -56,24 +56,3 @@ class ScheduleForm(SavingForm):
             return ScheduleRequest(name, check_cron(when, check_timezone(zone)), None, zone, kind)
         parse_duration(when)
         return ScheduleRequest(name, None, when, zone, kind)
-
-    def submit(self) -> None:
-        try:
-            request = self._request()
-        except UserError as exc:
-            self.show_error(str(exc))
-            return
-        self.save(request)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "sch-submit":
-            self.submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
