@@ -3,12 +3,14 @@ with a frozen clock and counter-based record IDs so screens look the same on eve
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 import store.ids
 from cavra_tui.app import CavraApp
@@ -86,7 +88,9 @@ async def settle(pilot: Pilot[None]) -> None:
     (a finished load can start another, e.g. a plan's details)."""
     app = pilot.app
     for _ in range(20):
-        await app.workers.wait_for_complete()
+        # An exclusive load replaced by a newer one ends cancelled: wait for the newer one.
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
         await pilot.pause()
         if not any(not worker.is_finished for worker in app.workers):
             await pilot.pause()
