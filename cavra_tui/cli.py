@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from cavra_tui.bootstrap import Runtime, build_runtime, configure_logging
+from cavra_tui.cli_types import positive_int
 from store.config import data_dir
 from store.errors import UserError
 
@@ -23,16 +24,6 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"cavra: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(2)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
 
 
 def _globals() -> argparse.ArgumentParser:
@@ -74,7 +65,7 @@ def build_parser() -> OneLineParser:
     escalation = sub.add_parser("escalation", help="escalation plans").add_subparsers(
         dest="action", required=True, parser_class=OneLineParser)
     command("plan", c.escalation_plan, "build and store a plan", escalation).add_argument(
-        "--slo-minutes", type=_positive)
+        "--slo-minutes", type=positive_int)
     deliver = command("deliver", c.escalation_deliver, "deliver a plan", escalation)
     deliver.add_argument("plan_id", help="a plan ID or `latest`")
     deliver.add_argument("--provider", action="append", default=[])
@@ -90,7 +81,7 @@ def build_parser() -> OneLineParser:
     command("plan", c.retry_plan, "build and store a retry plan", retry)
     run = command("run", c.retry_run, "run the retry worker (dry-run unless --live)", retry)
     run.add_argument("--live", action="store_true")
-    run.add_argument("--max", type=_positive, dest="max_deliveries")
+    run.add_argument("--max", type=positive_int, dest="max_deliveries")
 
     report = sub.add_parser("report", help="executive reports").add_subparsers(
         dest="action", required=True, parser_class=OneLineParser)

@@ -7,6 +7,7 @@ from typing import Any
 
 from cavra_tui.bootstrap import Runtime, configure_logging
 from cavra_tui.cli_output import emit_json, emit_lines
+from cavra_tui.cli_types import positive_int
 from scheduler.runner import run_headless
 from scheduler.status import ScheduleStatus, read_scheduler_status
 from store.models import ReportSchedule
@@ -31,16 +32,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _whole_seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
 def register(sub: Any, command: Any) -> None:
     """Add the schedule commands to the parser (see cli.build_parser for `command`)."""
     from cavra_tui.cli import OneLineParser
@@ -58,7 +49,7 @@ def register(sub: Any, command: Any) -> None:
                      help="executive provider (repeatable; default: every executive one)")
     add.add_argument("--live", action="store_true",
                      help="retry-worker schedules: send for real (release_manager)")
-    add.add_argument("--misfire-grace", type=_whole_seconds, default=DEFAULT_MISFIRE_GRACE_S,
+    add.add_argument("--misfire-grace", type=positive_int, default=DEFAULT_MISFIRE_GRACE_S,
                      metavar="S", help=f"catch-up window (default {DEFAULT_MISFIRE_GRACE_S}s)")
     command("list", schedule_list, "list schedules with next/last run", schedule)
     for name, handler, text in (("enable", schedule_enable, "enable a schedule"),
