@@ -13,7 +13,7 @@ from scheduler.circuit import record_outcome
 from scheduler.connectors.base import OutboundMessage
 from scheduler.connectors.registry import ConnectorRegistry
 from store.digest import sha256_of
-from store.errors import AlreadyDelivered, UserError
+from store.errors import AlreadyDelivered, Conflict, UserError
 from store.models import Delivery
 from store.policy import Decision
 from store.rules.messages import escalation_message, report_message
@@ -81,17 +81,31 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
     if disabled:
         raise UserError(f"provider {disabled[0]!r} is disabled in the config")
     decision = ctx.require("escalation.deliver", [plan.plan_id])
-    results = []
+    results: list[Delivery] = []
+    busy: list[str] = []
     for provider in chosen:
         with ctx.db.read() as session:
             pair = session.get(PairStateRow, (plan.plan_id, provider))
             attempt = (pair.definitive_count if pair else 0) + 1
-        results.append(send_one(
-            ctx, registry, kind="escalation", provider=provider, plan_id=plan.plan_id,
-            run_id=None, attempt=attempt, key=idempotency_key(plan.plan_id, provider, attempt),
-            message=escalation_message(plan, provider, attempt), action="escalation.deliver",
-            decision=decision))
+        try:
+            results.append(send_one(
+                ctx, registry, kind="escalation", provider=provider, plan_id=plan.plan_id,
+                run_id=None, attempt=attempt,
+                key=idempotency_key(plan.plan_id, provider, attempt),
+                message=escalation_message(plan, provider, attempt),
+                action="escalation.deliver", decision=decision))
+        except Conflict as exc:  # one busy provider must not hold back the others
+            busy.append(str(exc))
+    _raise_if_busy(results, busy)
     return results
+
+
+def _raise_if_busy(results: list[Delivery], busy: list[str]) -> None:
+    """Report providers skipped because a send to them is still in flight (after the others
+    were sent, so their records stand)."""
+    if busy:
+        sent = ", ".join(f"{d.provider} {d.status}" for d in results)
+        raise Conflict("; ".join(busy) + (f" (sent: {sent})" if sent else ""))
 
 
 def executive_providers(ctx: StoreContext, schedule_id: str | None, session: Session) -> list[str]:
@@ -126,7 +140,8 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
             raise UserError(f"provider {name!r} is not an executive channel "
                             '(set audience = ["executive"] in its config)')
     decision = ctx.require("report.deliver", [run_id])
-    results = []
+    results: list[Delivery] = []
+    busy: list[str] = []
     for provider in chosen:
         if provider in done:
             continue
@@ -140,4 +155,7 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
                 action="report.deliver", decision=decision))
         except AlreadyDelivered:
             continue  # another process delivered it since we looked
+        except Conflict as exc:  # e.g. a dead leader's send still in flight: send the rest
+            busy.append(str(exc))
+    _raise_if_busy(results, busy)
     return results

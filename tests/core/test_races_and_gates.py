@@ -206,3 +206,22 @@ def test_a_confirmed_live_run_sends_only_what_was_previewed(
     shown = frozenset(e.idempotency_key for e in preview.executions if e.provider == "ops2")
     live = run_retry_worker(runtime.ctx, runtime.registry, live=True, previewed=shown)
     assert [(e.provider, e.status) for e in live.executions] == [("ops2", "delivered")]
+
+
+def test_a_send_still_in_flight_does_not_hold_back_the_other_providers(
+        runtime: Any, http_server: LoopbackHTTP) -> None:
+    """A dead leader left one provider in flight: resuming the run still reaches the rest."""
+    from store.digest import sha256_of
+    from store.services.deliveries import begin_delivery
+
+    run, _, _ = create_schedule_run(runtime.ctx)
+    with runtime.ctx.write() as session:
+        begin_delivery(runtime.ctx, session, kind="executive", provider="exec-a", plan_id=None,
+                       run_id=run.run_id, attempt=1, idempotency_key="k", target="t",
+                       payload={}, payload_sha256=sha256_of({}), timeout_s=60)
+    with pytest.raises(Conflict, match=r"exec-a is still in flight.*sent: outbox delivered"):
+        deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-a", "outbox"])
+    with runtime.db.read() as session:
+        statuses = dict(session.query(DeliveryRow.provider, DeliveryRow.status).filter(
+            DeliveryRow.run_id == run.run_id).all())
+    assert statuses == {"exec-a": "in_flight", "outbox": "delivered"}
