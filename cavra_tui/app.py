@@ -158,7 +158,7 @@ class CavraApp(WorkflowCommands):
         identity = self.runtime.identity
         return HeaderInfo(actor=identity.actor, role=identity.role_label,
                           read_only=identity.read_only, database=self.runtime.db.describe(),
-                          screen=screen_title, alert_level=self.alert_level,
+                          identity_source=identity.source_label, screen=screen_title, alert_level=self.alert_level,
                           busy=tuple(self.busy))
 
     def note_alert_level(self, level: str) -> None:

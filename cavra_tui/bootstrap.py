@@ -51,10 +51,26 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
     folder = data_dir(env)
     url = db_url or env.db_url or default_sqlite_url(folder).replace("cavra.db", default_db_name)
     db = open_database(url)
-    identity = resolve_identity(config, read_only=read_only, user=user)
+    identity = _identity(config, db, read_only=read_only, user=user)
     ctx = StoreContext(db=db, config=config, identity=identity, clock=clock)
     return Runtime(ctx=ctx, registry=ConnectorRegistry(config, outbox_dir(db, folder)),
                    data_dir=folder)
+
+
+def _identity(config: CavraConfig, db: Database, *, read_only: bool,
+              user: str | None) -> Identity:
+    """The actor comes from the OS (effective uid) or the database, never the environment."""
+    if config.identity.source == "database":
+        from store.db_identity import database_identity
+
+        try:
+            db_user, groups = database_identity(db)
+        except Exception:
+            db.dispose()
+            raise
+        return resolve_identity(config, read_only=read_only, user=db_user, groups=groups,
+                                source="database")
+    return resolve_identity(config, read_only=read_only, user=user)
 
 
 def configure_logging(folder: Path, *, to_stderr: bool = False) -> Path:

@@ -22,7 +22,8 @@ ROLE_NAMES = ("operator", "release_manager", "auditor", "executive")
 PROVIDER_KINDS = ("outbox", "webhook", "slack", "email", "pagerduty")
 
 
-Audience = Literal["operations", "executive"]
+Audience = Literal["operations", "executive", "audit"]
+WITNESS_KINDS = ("outbox", "webhook")
 
 
 class _Strict(BaseModel):
@@ -108,6 +109,37 @@ class CircuitConfig(_Strict):
     cooldown_s: int = Field(default=300, ge=1, le=86_400)
 
 
+class IdentityConfig(_Strict):
+    """Where the actor's name comes from: the OS user of the effective uid, or (PostgreSQL)
+    the role the database authenticated (``session_user``)."""
+
+    source: Literal["os", "database"] = "os"
+
+
+class AuditConfig(_Strict):
+    """Signed checkpoints of the chain head, sent to witnesses (``audience = ["audit"]``), and
+    optional SSH signatures on every event."""
+
+    checkpoint_minutes: int = Field(default=15, ge=1, le=10_080)
+    # How checkpoints are signed: HMAC-SHA256 with the key in ``key_env``, or the acting
+    # user's SSH key through ssh-agent. Default: hmac when key_env is set, else ssh.
+    checkpoint_signing: Literal["hmac", "ssh"] | None = None
+    key_env: str | None = Field(default=None, min_length=1, max_length=128)
+    ssh_key: str | None = None  # public key (file or key line) of the agent key to use
+    allowed_signers: str | None = None  # relative paths resolve against the config file
+    signing: Literal["none", "ssh"] = "none"  # "ssh": every audit event is signed
+
+    @property
+    def checkpoint_method(self) -> str:
+        return self.checkpoint_signing or ("hmac" if self.key_env else "ssh")
+
+    @model_validator(mode="after")
+    def _hmac_needs_a_key(self) -> AuditConfig:
+        if self.checkpoint_signing == "hmac" and not self.key_env:
+            raise ValueError("checkpoint_signing = \"hmac\" needs key_env")
+        return self
+
+
 class CavraConfig(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict, validate_default=True)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
@@ -115,6 +147,8 @@ class CavraConfig(_Strict):
     roles: RolesConfig | None = None
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     base_dir: str | None = Field(default=None, exclude=True)  # folder of the config file
 
     @field_validator("providers")
@@ -138,10 +172,24 @@ class CavraConfig(_Strict):
                     raise ValueError(f"routing.{severity}: unknown provider {name!r}")
         if self.routing.fallback not in self.providers:
             raise ValueError(f"routing.fallback: unknown provider {self.routing.fallback!r}")
+        for name, provider in self.providers.items():
+            if "audit" in provider.audience and provider.kind not in WITNESS_KINDS:
+                raise ValueError(f"providers.{name}.audience: an audit witness must be of kind "
+                                 f"{' or '.join(WITNESS_KINDS)}")
         return self
 
     def provider(self, name: str) -> ProviderConfig | None:
         return self.providers.get(name)
+
+    def witnesses(self) -> list[str]:
+        """Providers that receive signed checkpoints of the audit chain."""
+        return [name for name, p in self.providers.items()
+                if "audit" in p.audience and p.enabled]
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config file: ``~`` expanded, relative to the file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() or self.base_dir is None else Path(self.base_dir) / path
 
     def is_executive(self, name: str) -> bool:
         provider = self.providers.get(name)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 import grp
 import os
+import pwd
 from dataclasses import dataclass
 
 from store.config import ROLE_NAMES, CavraConfig
@@ -30,12 +30,20 @@ RULES: dict[str, frozenset[str]] = {
 }
 
 
+IDENTITY_SOURCES = {"os": "OS user", "database": "database role"}
+
+
 @dataclass(frozen=True)
 class Identity:
     actor: str
     roles: frozenset[str]
     read_only: bool = False
     single_operator: bool = False
+    source: str = "os"  # where the actor's name comes from: "os" (euid) or "database"
+
+    @property
+    def source_label(self) -> str:
+        return IDENTITY_SOURCES.get(self.source, self.source)
 
     @property
     def role_label(self) -> str:
@@ -54,33 +62,48 @@ class Decision:
 
 
 def current_user() -> str:
+    """The user of the effective uid. Never USER/LOGNAME/LNAME/USERNAME: anyone can set those
+    (``getpass.getuser`` reads them first)."""
+    uid = os.geteuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return f"uid-{os.getuid()}"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (some containers)
+        return f"uid-{uid}"
 
 
-def _user_groups(user: str) -> set[str]:
+def os_groups(user: str) -> frozenset[str]:
+    """The user's real group memberships (primary and supplementary) from the group database."""
     try:
-        return {group.gr_name for group in grp.getgrall() if user in group.gr_mem}
-    except OSError:
-        return set()
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return frozenset()
+    names = set()
+    for gid in os.getgrouplist(user, entry.pw_gid):
+        try:
+            names.add(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            continue
+    return frozenset(names)
 
 
 def resolve_identity(config: CavraConfig, *, read_only: bool = False,
-                     user: str | None = None) -> Identity:
-    """The OS user is the actor. No [roles] table → single-operator mode (all roles)."""
+                     user: str | None = None, groups: frozenset[str] | None = None,
+                     source: str = "os") -> Identity:
+    """The OS user (or, with ``source = "database"``, the database's session user) is the
+    actor. No [roles] table → single-operator mode (all roles)."""
     actor = user or current_user()
     roles_config = config.roles
     if roles_config is None:
-        return Identity(actor, frozenset(ROLE_NAMES), read_only, single_operator=True)
-    groups = _user_groups(actor)
+        return Identity(actor, frozenset(ROLE_NAMES), read_only, single_operator=True,
+                        source=source)
+    if groups is None:
+        groups = os_groups(actor)
     roles = set()
     for role in ROLE_NAMES:
         members = getattr(roles_config, role)
         if actor in members or any(f"@{group}" in members for group in groups):
             roles.add(role)
-    return Identity(actor, frozenset(roles), read_only=read_only or not roles)
+    return Identity(actor, frozenset(roles), read_only=read_only or not roles, source=source)
 
 
 def authorize(identity: Identity, action: str) -> Decision:

@@ -13,6 +13,7 @@ class HeaderInfo:
     role: str
     read_only: bool
     database: str
+    identity_source: str = "OS user"
     screen: str = ""
     alert_level: str | None = None
     busy: tuple[str, ...] = ()
@@ -23,7 +24,7 @@ class ConsoleHeader(Static):
 
     def show(self, info: HeaderInfo) -> None:
         access = "READ-ONLY" if info.read_only else "read-write"
-        parts = [f"CAVRA {info.screen}".strip(), f"{info.actor} · {info.role}", access]
+        parts = [f"CAVRA {info.screen}".strip(), f"{info.actor} ({info.identity_source}) · {info.role}", access]
         if info.busy:
             parts.append(f"⟳ {', '.join(info.busy)}")
         if info.alert_level:
