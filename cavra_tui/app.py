@@ -158,8 +158,8 @@ class CavraApp(WorkflowCommands):
         identity = self.runtime.identity
         return HeaderInfo(actor=identity.actor, role=identity.role_label,
                           read_only=identity.read_only, database=self.runtime.db.describe(),
-                          identity_source=identity.source_label, screen=screen_title, alert_level=self.alert_level,
-                          busy=tuple(self.busy))
+                          identity_source=identity.source_label, screen=screen_title,
+                          alert_level=self.alert_level, busy=tuple(self.busy))
 
     def note_alert_level(self, level: str) -> None:
         self.alert_level = level

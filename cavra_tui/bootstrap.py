@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scheduler.connectors.registry import ConnectorRegistry
+from store.audit import EventSigner
 from store.clock import Clock, system_clock
 from store.config import CavraConfig, EnvSettings, data_dir, load_config
 from store.db import Database, default_sqlite_url, open_database
@@ -52,9 +53,26 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
     url = db_url or env.db_url or default_sqlite_url(folder).replace("cavra.db", default_db_name)
     db = open_database(url)
     identity = _identity(config, db, read_only=read_only, user=user)
-    ctx = StoreContext(db=db, config=config, identity=identity, clock=clock)
+    ctx = StoreContext(db=db, config=config, identity=identity, clock=clock,
+                       event_signer=event_signer(config))
     return Runtime(ctx=ctx, registry=ConnectorRegistry(config, outbox_dir(db, folder)),
                    data_dir=folder)
+
+
+def event_signer(config: CavraConfig) -> EventSigner | None:
+    """``[audit] signing = "ssh"``: each event is signed through ssh-agent as it is written."""
+    if config.audit.signing != "ssh":
+        return None
+    from store.signing import ssh_sign
+
+    key = config.audit.ssh_key
+    if key is not None and not key.lstrip().startswith(("ssh-", "ecdsa-", "sk-")):
+        key = str(config.resolve_path(key))
+
+    def sign(event_sha256: str) -> str:
+        return ssh_sign(event_sha256.encode(), public_key=key)
+
+    return sign
 
 
 def _identity(config: CavraConfig, db: Database, *, read_only: bool,

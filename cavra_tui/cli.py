@@ -99,13 +99,21 @@ def build_parser() -> OneLineParser:
             evidence).add_argument("record_id")
     audit = sub.add_parser("audit", help="the audit chain").add_subparsers(
         dest="action", required=True, parser_class=OneLineParser)
-    command("verify", c.audit_verify, "check the hash chain", audit)
+    verify = command("verify", c.audit_verify, "check the hash chain, the evidence behind it "
+                     "and (with --witness) the chain against signed checkpoints", audit)
+    verify.add_argument("--witness", action="append", default=[], metavar="PATH",
+                        help="a witness outbox file or an exported checkpoint list (repeatable)")
+    verify.add_argument("--allowed-signers", metavar="FILE",
+                        help="OpenSSH allowed_signers file: check SSH signatures")
+    command("checkpoint", c.audit_checkpoint, "write a signed checkpoint of the chain head to "
+            "every audit witness", audit)
     export = command("export", c.audit_export, "export the chain as JSON lines", audit)
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     from cavra_tui import cli_provider, cli_schedule
 
     cli_schedule.register(sub, command)
     cli_provider.register(sub, command)
+    __import__("cavra_tui.cli_db").cli_db.register(sub, command)  # `cavra db grant`
     return parser
 
 

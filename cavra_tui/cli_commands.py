@@ -22,7 +22,7 @@ from scheduler.delivery import deliver_escalation, deliver_report
 from scheduler.pagerduty_resolve import acknowledge_and_resolve
 from scheduler.status import read_scheduler_status
 from scheduler.worker import run_retry_worker
-from store.audit import export_event, iter_events, verify_chain
+from store.audit import export_event, iter_events
 from store.errors import UserError
 from store.services.escalation import build_plan
 from store.services.evidence import evidence_chain
@@ -209,13 +209,39 @@ def evidence_show(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def audit_verify(runtime: Runtime, args: argparse.Namespace) -> int:
-    with runtime.db.read() as session:
-        report = verify_chain(session)
+    from store.services.audit_verify import verify_audit
+
+    verdict = verify_audit(runtime.db, runtime.config, witness_paths=args.witness,
+                           allowed_signers=args.allowed_signers)
     if wants_json(args):
-        emit_json(report)
+        emit_json({**verdict.chain.model_dump(mode="json"), **verdict.model_dump(mode="json"),
+                   "ok": verdict.ok})
+        return 0 if verdict.ok else 3
+    emit_lines(verdict.lines())
+    problem = verdict.first_problem()
+    if problem:
+        sys.stderr.write(f"audit: broken: {problem}\n")
+    return 0 if verdict.ok else 3
+
+
+def audit_checkpoint(runtime: Runtime, args: argparse.Namespace) -> int:
+    from scheduler.checkpoints import write_checkpoint
+
+    result = write_checkpoint(runtime.ctx, runtime.registry)
+    for warning in result.warnings:
+        sys.stderr.write(f"cavra: warning: {warning}\n")
+    if wants_json(args):
+        emit_json(result)
     else:
-        (sys.stdout if report.ok else sys.stderr).write(report.describe() + "\n")
-    return 0 if report.ok else 3
+        point = result.checkpoint
+        emit_lines([f"checkpoint {point.checkpoint_id}  seq {point.seq}  "
+                    f"head {point.head_sha256[:16]}…  {point.method}-signed by {point.signer}",
+                    *(f"  {w.witness:<16} {w.status}{f'  {w.error}' if w.error else ''}"
+                      for w in result.witnesses)])
+    if not result.delivered:
+        raise UserError("audit: no witness took the checkpoint "
+                        f"({', '.join(f'{w.witness} {w.status}' for w in result.witnesses)})")
+    return 0
 
 
 def audit_export(runtime: Runtime, args: argparse.Namespace) -> int:

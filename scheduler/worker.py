@@ -178,7 +178,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
                                 retry_plan_id=retry_plan.retry_plan_id, schedule_id=schedule_id,
                                 started_at=started, summary=summary)
         ctx.audit(session, f"retry.run.{mode}", decision,
-                  [run_id, retry_plan.retry_plan_id, *(e.execution_id for e in executions)][:50],
+                  [run_id, retry_plan.retry_plan_id, *(e.execution_id for e in executions)],
                   ", ".join(f"{k} {v}" for k, v in summary.items() if v) or "nothing to retry",
                   {"run": run.model_dump(mode="json"),
                    "executions": [e.execution_sha256 for e in executions]})

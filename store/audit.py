@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +15,12 @@ from store.counters import touch
 from store.digest import sha256_of
 from store.models import AuditEvent
 from store.policy import Identity
+from store.record_digest import digests_of
 from store.tables import AuditEventRow, AuditHeadRow, AuditTargetRow
 
 GENESIS = "0" * 64
+# Signs an event's sha256 (hex) with the actor's key; raises UserError when it cannot.
+EventSigner = Callable[[str], str]
 
 
 def _event_digest(fields: dict[str, Any]) -> str:
@@ -30,21 +33,31 @@ def _hashable(row: AuditEventRow) -> dict[str, Any]:
         "action": row.action, "target_ids": list(row.target_ids), "policy_rule": row.policy_rule,
         "decision": row.decision, "detail": row.detail, "evidence_sha256": row.evidence_sha256,
         "prev_sha256": row.prev_sha256,
+        # Events from before schema 0004 carry no record digests: hash them as they were.
+        **({"records": dict(row.records)} if row.records is not None else {}),
     }
 
 
 def append_audit(session: Session, *, identity: Identity, action: str, target_ids: list[str],
-                 rule: str, allowed: bool, detail: str, evidence: Any, at: datetime) -> AuditEvent:
-    """Append one event. Must run inside a write transaction: the head row serialises appends."""
+                 rule: str, allowed: bool, detail: str, evidence: Any, at: datetime,
+                 signer: EventSigner | None = None) -> AuditEvent:
+    """Append one event. Must run inside a write transaction: the head row serialises appends.
+
+    The event records the digest of every evidence row it names, as the row stands now, so a
+    row rewritten later no longer matches the event that vouched for it."""
+    session.flush()
+    records = digests_of(session, target_ids)
     head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)
                            .with_for_update()).scalar_one()
     row = AuditEventRow(
         seq=head.seq + 1, at=at, actor=identity.actor, role=identity.role_label, action=action,
         target_ids=list(target_ids), policy_rule=rule, decision="allow" if allowed else "deny",
         detail=detail[:255], evidence_sha256=sha256_of(evidence), prev_sha256=head.sha256,
-        sha256="",
+        sha256="", records=records,
     )
     row.sha256 = _event_digest(_hashable(row))
+    if signer is not None:
+        row.signature = signer(row.sha256)
     session.add(row)
     session.add_all(AuditTargetRow(target_id=target, seq=row.seq)
                     for target in dict.fromkeys(target_ids))
@@ -112,4 +125,15 @@ def verify_chain(session: Session) -> ChainReport:
 def export_event(row: AuditEventRow) -> dict[str, Any]:
     data = _hashable(row)
     data["sha256"] = row.sha256
+    if row.signature is not None:
+        data["signature"] = row.signature
     return data
+
+
+def event_at(session: Session, seq: int) -> AuditEventRow | None:
+    return session.get(AuditEventRow, seq)
+
+
+def chain_head(session: Session) -> tuple[int, str]:
+    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
+    return head.seq, head.sha256

@@ -12,6 +12,7 @@ PREFIXES = {
     "schedule_run": "run",
     "delivery": "dlv",
     "schedule": "sch",
+    "checkpoint": "ckp",
 }
 
 

@@ -218,6 +218,8 @@ class AuditEvent(Record):
     evidence_sha256: str
     prev_sha256: str
     sha256: str
+    records: dict[str, str] | None = None
+    signature: str | None = None
 
 
 class PairState(Record):

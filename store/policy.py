@@ -11,6 +11,7 @@ from store.config import ROLE_NAMES, CavraConfig
 
 OPERATING = frozenset({"operator", "release_manager"})
 RELEASE = frozenset({"release_manager"})
+WITNESSING = frozenset({"operator", "release_manager", "auditor"})
 
 # action → roles that may take it. Reads (metrics, evidence, audit verify/export) need none.
 RULES: dict[str, frozenset[str]] = {
@@ -27,6 +28,7 @@ RULES: dict[str, frozenset[str]] = {
     "schedule.change": RELEASE,
     "demo.seed": OPERATING,
     "scheduler.fire": OPERATING,
+    "audit.checkpoint": WITNESSING,
 }
 
 

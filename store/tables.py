@@ -190,6 +190,27 @@ class AuditEventRow(Base):
     evidence_sha256: Mapped[str] = mapped_column(String(64))
     prev_sha256: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
+    # record ID → digest of the record's row as this event left it (schema 0004; older
+    # events have none). Part of the hashed content, so the chain vouches for the rows.
+    records: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The actor's SSH signature over ``sha256`` ([audit] signing = "ssh"); not hashed.
+    signature: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditCheckpointRow(Base):
+    """A signed statement of the chain head, as sent to the audit witnesses."""
+
+    __tablename__ = "audit_checkpoints"
+    checkpoint_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    head_sha256: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column()
+    signer: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))  # hmac | ssh
+    signature: Mapped[str] = mapped_column(Text)
+    witnesses: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(64))
 
 
 class AuditTargetRow(Base):
@@ -274,6 +295,7 @@ APPEND_ONLY_TABLES = (
     "executive_reports",
     "schedule_runs",
     "audit_events",
+    "audit_checkpoints",
 )
 
 

@@ -24,7 +24,8 @@ class ConsoleHeader(Static):
 
     def show(self, info: HeaderInfo) -> None:
         access = "READ-ONLY" if info.read_only else "read-write"
-        parts = [f"CAVRA {info.screen}".strip(), f"{info.actor} ({info.identity_source}) · {info.role}", access]
+        who = f"{info.actor} ({info.identity_source}) · {info.role}"
+        parts = [f"CAVRA {info.screen}".strip(), who, access]
         if info.busy:
             parts.append(f"⟳ {', '.join(info.busy)}")
         if info.alert_level:

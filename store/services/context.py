@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from store.audit import append_audit
+from store.audit import EventSigner, append_audit
 from store.clock import Clock, system_clock
 from store.config import CavraConfig
 from store.db import Database
-from store.errors import PolicyDenied
+from store.errors import PolicyDenied, UserError
 from store.policy import Decision, Identity, authorize
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ class StoreContext:
     config: CavraConfig
     identity: Identity
     clock: Clock = field(default=system_clock)
+    # [audit] signing = "ssh": every event is signed with the actor's key (SPEC §9).
+    event_signer: EventSigner | None = None
 
     def require(self, action: str, target_ids: list[str] | None = None) -> Decision:
         """Allow or refuse ``action``; a refusal is audited, then raised."""
@@ -44,8 +46,8 @@ class StoreContext:
                              target_ids=target_ids, rule=decision.rule, allowed=False,
                              detail=decision.reason, evidence={"action": action,
                                                                "targets": target_ids},
-                             at=self.clock())
-        except SQLAlchemyError:  # e.g. an auditor's read-only copy of the database
+                             at=self.clock(), signer=self.event_signer)
+        except (SQLAlchemyError, UserError):  # a read-only copy; no key to sign with
             log.warning("could not record the denial of %s", action)
 
     @contextmanager
@@ -58,10 +60,10 @@ class StoreContext:
         """A refusal decided inside a unit of work (e.g. separation of duties in a run)."""
         append_audit(session, identity=self.identity, action=action, target_ids=target_ids,
                      rule=rule, allowed=False, detail=detail, evidence=evidence,
-                     at=self.clock())
+                     at=self.clock(), signer=self.event_signer)
 
     def audit(self, session: Session, action: str, decision: Decision, target_ids: list[str],
               detail: str, evidence: Any) -> None:
         append_audit(session, identity=self.identity, action=action, target_ids=target_ids,
                      rule=decision.rule, allowed=True, detail=detail, evidence=evidence,
-                     at=self.clock())
+                     at=self.clock(), signer=self.event_signer)

@@ -16,6 +16,7 @@ from store.counters import adjust_gauge, bump
 from store.errors import AlreadyDelivered, Conflict, StaleDecision
 from store.ids import new_id
 from store.models import ACK_SETTLED, Delivery
+from store.policy import Decision
 from store.services.context import StoreContext
 from store.services.escalation import track_plan_pair
 from store.tables import DeliveryRow, PairStateRow
@@ -111,7 +112,7 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
     if busy is not None and busy.in_flight_until is not None and as_utc(
             busy.in_flight_until) < now:
         # Its sender died mid-send: settle it as unknown rather than block the pair forever.
-        finish_delivery(ctx, session, busy.delivery_id, INTERRUPTED)
+        settle_interrupted(ctx, session, busy.delivery_id)
     elif busy is not None:
         raise Conflict(f"delivery {busy.delivery_id} to {provider} is still in flight")
     _check_still_due(session, kind=kind, provider=provider, plan_id=plan_id, run_id=run_id,
@@ -189,8 +190,22 @@ def sweep_stale_in_flight(ctx: StoreContext) -> list[str]:
         stale = session.execute(select(DeliveryRow.delivery_id).where(
             DeliveryRow.status == "in_flight", DeliveryRow.in_flight_until < now)).scalars().all()
         for delivery_id in stale:
-            finish_delivery(ctx, session, delivery_id, INTERRUPTED)
+            settle_interrupted(ctx, session, delivery_id)
     return list(stale)
+
+
+INTERRUPTED_RULE = Decision(True, "a delivery left in_flight past its deadline becomes unknown",
+                            "allowed")
+
+
+def settle_interrupted(ctx: StoreContext, session: Session, delivery_id: str) -> Delivery:
+    """Settle a dead sender's delivery as ``unknown``, audited like any other outcome."""
+    settled = finish_delivery(ctx, session, delivery_id, INTERRUPTED)
+    ctx.audit(session, "delivery.interrupted", INTERRUPTED_RULE,
+              [delivery_id, *(x for x in (settled.plan_id, settled.run_id) if x)],
+              f"{settled.provider}: unknown (sender ended mid-send)",
+              settled.model_dump(mode="json"))
+    return settled
 
 
 def attempts_so_far(session: Session, *, run_id: str, provider: str) -> int:

@@ -1,0 +1,47 @@
+"""`cavra db grant ROLE…` (SPEC §9): login roles that may append evidence but never delete it.
+
+Run it as the database owner (the role that runs the migrations), after every upgrade.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cavra_tui.bootstrap import Runtime
+from cavra_tui.cli_output import emit_json, emit_lines
+from store.errors import UserError
+from store.pg_roles import apply_grants, grant_statements, grantable_tables
+
+
+def register(sub: Any, command: Any) -> None:
+    """Add the database commands to the parser (see cli.build_parser for `command`)."""
+    from cavra_tui.cli import OneLineParser
+
+    db = sub.add_parser("db", help="database roles (PostgreSQL)").add_subparsers(
+        dest="action", required=True, parser_class=OneLineParser)
+    grant = command("grant", db_grant, "let login roles append evidence, never delete it "
+                    "(run as the owner)", db)
+    grant.add_argument("roles", nargs="+", metavar="ROLE", help="existing PostgreSQL role")
+    grant.add_argument("--print", action="store_true", dest="print_only",
+                       help="write the SQL and change nothing")
+
+
+def db_grant(runtime: Runtime, args: argparse.Namespace) -> int:
+    roles: list[str] = list(args.roles)
+    grant_statements(roles, ())  # a bad role name is refused before anything else
+    if args.print_only:
+        sql = grant_statements(roles, grantable_tables(runtime.db))
+        if getattr(args, "json", False):
+            emit_json({"roles": roles, "statements": sql})
+        else:
+            emit_lines([f"{statement};" for statement in sql])
+        return 0
+    if getattr(args, "read_only", False):  # the database, not cavra's roles, decides the rest
+        raise UserError("db grant: read-only mode: no changes allowed")
+    lines = apply_grants(runtime.db, roles)
+    if getattr(args, "json", False):
+        emit_json({"roles": roles, "granted": lines})
+    else:
+        emit_lines(lines)
+    return 0

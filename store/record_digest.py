@@ -1,0 +1,81 @@
+"""The digest of an evidence row as stored, column by column.
+
+An audit event keeps the digest of each record it names (``audit_events.records``), and
+``audit verify`` recomputes it from the row: a row changed behind cavra's back (triggers
+dropped, file edited) no longer matches the event that vouched for it. Rows are read with
+Core, not the ORM, so the digest is of what the database holds, not of a cached object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from store.clock import as_utc
+from store.digest import sha256_of
+from store.ids import kind_of
+from store.tables import (
+    AcknowledgementRow,
+    Base,
+    DeliveryRow,
+    EscalationPlanRow,
+    ExecutionRecordRow,
+    ExecutiveReportRow,
+    RetryPlanRow,
+    ScheduleRunRow,
+    WorkerRunRow,
+)
+
+# ID kind → the evidence table whose rows an audit event vouches for.
+EVIDENCE_TABLES: dict[str, type[Base]] = {
+    "plan": EscalationPlanRow,
+    "ack": AcknowledgementRow,
+    "retry_plan": RetryPlanRow,
+    "worker_run": WorkerRunRow,
+    "execution": ExecutionRecordRow,
+    "report": ExecutiveReportRow,
+    "schedule_run": ScheduleRunRow,
+    "delivery": DeliveryRow,
+}
+
+
+def _plain(value: Any) -> Any:
+    return as_utc(value).isoformat() if isinstance(value, datetime) else value
+
+
+def row_digest(columns: Sequence[str], row: Row[Any]) -> str:
+    return sha256_of({name: _plain(value) for name, value in zip(columns, row, strict=True)})
+
+
+def primary_key(model: type[Base]) -> Any:
+    [key] = model.__table__.primary_key.columns  # type: ignore[attr-defined]
+    return key
+
+
+def fetch_digests(session: Session, model: type[Base], ids: Iterable[str]) -> dict[str, str]:
+    """Digest of each existing row among ``ids`` (one query)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    table: Any = model.__table__
+    columns = [c.name for c in table.columns]
+    key = primary_key(model)
+    rows = session.execute(select(*table.columns).where(key.in_(wanted))).all()
+    position = columns.index(key.name)
+    return {str(row[position]): row_digest(columns, row) for row in rows}
+
+
+def digests_of(session: Session, target_ids: Iterable[str]) -> dict[str, str]:
+    """Digests of the evidence records among an event's targets, one query per table."""
+    by_kind: dict[str, list[str]] = {}
+    for target in target_ids:
+        kind = kind_of(target)
+        if kind in EVIDENCE_TABLES:
+            by_kind.setdefault(kind, []).append(target)
+    digests: dict[str, str] = {}
+    for kind, ids in by_kind.items():
+        digests.update(fetch_digests(session, EVIDENCE_TABLES[kind], ids))
+    return digests

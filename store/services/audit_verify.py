@@ -1,0 +1,112 @@
+"""``cavra audit verify``: the chain, the evidence behind it, the witnesses, the signatures and
+the database's own protections, in one verdict (SPEC §9)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from store.audit import ChainReport, verify_chain
+from store.checkpoints import (
+    LocalCheckpoint,
+    SignatureCheck,
+    WitnessReport,
+    latest_checkpoint,
+    read_witness,
+    verify_against_witnesses,
+)
+from store.config import CavraConfig
+from store.db import Database
+from store.event_signatures import SignatureReport, verify_event_signatures
+from store.evidence_check import EvidenceReport, cross_check
+from store.pg_roles import append_only_problems, privilege_problems
+from store.signing import load_allowed_signers
+
+
+class WitnessResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    path: str
+    report: WitnessReport
+
+
+class AuditVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    ok: bool
+    chain: ChainReport
+    evidence: EvidenceReport
+    witnesses: list[WitnessResult]
+    signatures: SignatureReport | None
+    append_only: list[str]  # missing or disabled append-only triggers
+    privileges: list[str]  # PostgreSQL login roles that could delete evidence (warnings)
+
+    def lines(self) -> list[str]:
+        out = [self.chain.describe(), self.evidence.describe()]
+        out += [f"{r.report.describe()} ({r.path})" for r in self.witnesses]
+        out += [self.signatures.describe()] if self.signatures else []
+        out += [f"append-only protection missing: {p}" for p in self.append_only]
+        out += [f"warning: {p}" for p in self.privileges]
+        return out
+
+    def first_problem(self) -> str | None:
+        if not self.chain.ok:
+            return self.chain.describe()
+        for result in self.witnesses:
+            if not result.report.ok:
+                return f"{result.report.describe()} ({result.path})"
+        if not self.evidence.ok:
+            return self.evidence.describe()
+        if self.signatures and not self.signatures.ok:
+            return self.signatures.describe()
+        if self.append_only:
+            return f"append-only protection missing: {self.append_only[0]}"
+        return None
+
+
+def verify_audit(db: Database, config: CavraConfig, *, witness_paths: list[str],
+                 allowed_signers: str | None = None) -> AuditVerdict:
+    """Bad input (an unreadable witness, a malformed allowed_signers, a missing key variable)
+    raises UserError before anything is judged."""
+    checkpoints = [(path, read_witness(path)) for path in witness_paths]
+    signatures = SignatureCheck(config, allowed_signers)
+    wanted = allowed_signers or (signatures.allowed_signers
+                                 if config.audit.signing == "ssh" else None)
+    signers_file = load_allowed_signers(wanted) if wanted else None
+    with db.read() as session:
+        chain = verify_chain(session)
+        witnesses = [WitnessResult(path=path, report=verify_against_witnesses(
+            session, found, signatures)) for path, found in checkpoints]
+        evidence = cross_check(session)
+        event_sigs = (verify_event_signatures(session, signers_file)
+                      if signers_file is not None else None)
+    append_only = append_only_problems(db)
+    privileges = privilege_problems(db)
+    ok = (chain.ok and evidence.ok and all(w.report.ok for w in witnesses)
+          and (event_sigs is None or event_sigs.ok) and not append_only)
+    return AuditVerdict(ok=ok, chain=chain, evidence=evidence, witnesses=witnesses,
+                        signatures=event_sigs, append_only=append_only, privileges=privileges)
+
+
+class AuditStatus(BaseModel):
+    """What the Audit screen shows on every reload: cheap enough for a refresh."""
+
+    model_config = ConfigDict(frozen=True)
+    chain: ChainReport
+    checkpoint: LocalCheckpoint | None
+    checkpoint_agrees: bool | None
+    event_signing: str
+    checkpoint_signing: str
+
+
+def audit_status(db: Database, config: CavraConfig) -> AuditStatus:
+    from store.audit import event_at
+
+    with db.read() as session:
+        chain = verify_chain(session)
+        latest = latest_checkpoint(session)
+        agrees = None
+        if latest is not None:
+            event = event_at(session, latest.checkpoint.seq)
+            agrees = event is not None and event.sha256 == latest.checkpoint.head_sha256
+    return AuditStatus(chain=chain, checkpoint=latest, checkpoint_agrees=agrees,
+                       event_signing="SSH-signed events" if config.audit.signing == "ssh"
+                       else "unsigned events",
+                       checkpoint_signing=config.audit.checkpoint_method)
