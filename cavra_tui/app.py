@@ -69,6 +69,8 @@ class CavraApp(WorkflowCommands):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        for warning in self.runtime.warnings:
+            self.notify(warning, severity="error", timeout=15)
         if self.start_scheduler:
             self._start_scheduler()
         if self.live_refresh:

@@ -20,6 +20,8 @@ class Runtime:
     ctx: StoreContext
     registry: ConnectorRegistry
     data_dir: Path
+    # Found on open: e.g. append-only triggers dropped behind cavra's back (one line each).
+    warnings: tuple[str, ...] = ()
 
     @property
     def db(self) -> Database:
@@ -56,7 +58,19 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
     ctx = StoreContext(db=db, config=config, identity=identity, clock=clock,
                        event_signer=event_signer(config))
     return Runtime(ctx=ctx, registry=ConnectorRegistry(config, outbox_dir(db, folder)),
-                   data_dir=folder)
+                   data_dir=folder, warnings=tuple(opening_warnings(db)))
+
+
+def opening_warnings(db: Database) -> list[str]:
+    """Say at once when the database no longer protects its evidence (one query)."""
+    from store.pg_roles import append_only_problems
+
+    problems = append_only_problems(db)
+    if not problems:
+        return []
+    more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+    return [f"append-only protection missing: {problems[0]}{more} "
+            "(run `cavra audit verify`)"]
 
 
 def event_signer(config: CavraConfig) -> EventSigner | None:

@@ -138,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 read_only=getattr(args, "read_only", False),
                                 default_db_name="demo.db" if args.command == "demo" else
                                 "cavra.db")
+        if args.command != "audit":  # audit verify says it in full
+            for warning in runtime.warnings:
+                sys.stderr.write(f"cavra: warning: {warning}\n")
         return handler(runtime, args)
     except UserError as exc:
         sys.stderr.write(f"cavra: error: {exc}\n")
