@@ -109,11 +109,11 @@ def build_parser() -> OneLineParser:
             "every audit witness", audit)
     export = command("export", c.audit_export, "export the chain as JSON lines", audit)
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
-    from cavra_tui import cli_provider, cli_schedule
+    from cavra_tui import cli_db, cli_provider, cli_schedule
 
     cli_schedule.register(sub, command)
     cli_provider.register(sub, command)
-    __import__("cavra_tui.cli_db").cli_db.register(sub, command)  # `cavra db grant`
+    cli_db.register(sub, command)
     return parser
 
 

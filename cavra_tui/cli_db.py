@@ -10,7 +10,6 @@ from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import emit_json, emit_lines
-from store.errors import UserError
 from store.pg_roles import apply_grants, grant_statements, grantable_tables
 
 
@@ -37,9 +36,13 @@ def db_grant(runtime: Runtime, args: argparse.Namespace) -> int:
         else:
             emit_lines([f"{statement};" for statement in sql])
         return 0
-    if getattr(args, "read_only", False):  # the database, not cavra's roles, decides the rest
-        raise UserError("db grant: read-only mode: no changes allowed")
+    # cavra's roles decide who may ask (audited, allowed or not); the database decides the rest.
+    decision = runtime.ctx.require("db.grant", roles)
     lines = apply_grants(runtime.db, roles)
+    with runtime.ctx.write() as session:
+        runtime.ctx.audit(session, "db.grant", decision, roles, f"granted {', '.join(roles)}",
+                          {"roles": roles, "statements": grant_statements(
+                              roles, grantable_tables(runtime.db))})
     if getattr(args, "json", False):
         emit_json({"roles": roles, "granted": lines})
     else:

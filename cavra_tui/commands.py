@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Actions that write: a read-only session shows them greyed out and never runs them.
 WRITE_ACTIONS = frozenset({"build_plan", "deliver_plan", "acknowledge", "retry_plan", "dry_run",
                            "live_run", "schedule_run", "deliver_report", "add_schedule",
-                           "toggle_schedule"})
+                           "toggle_schedule", "checkpoint"})
 
 
 class WorkflowCommands(App[None]):
@@ -183,6 +183,9 @@ class WorkflowCommands(App[None]):
 
     def action_verify_audit(self) -> None:
         self.start_action("verify audit", lambda: workflow.verify_audit(self.runtime))
+
+    def action_checkpoint(self) -> None:
+        self.start_action("audit checkpoint", lambda: workflow.write_checkpoint(self.runtime))
 
     def action_show_evidence(self) -> None:
         record_id = self._selected("evidence")

@@ -12,7 +12,6 @@ from cavra_tui.formatting import counts
 from scheduler.delivery import deliver_escalation, deliver_report
 from scheduler.pagerduty_resolve import acknowledge_and_resolve
 from scheduler.worker import run_retry_worker
-from store.audit import verify_chain
 from store.errors import UserError
 from store.models import Delivery, WorkerRunResult
 from store.services.escalation import build_plan
@@ -189,10 +188,39 @@ def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> Outcome:
     return Outcome(f"schedule {schedule.name} {state}", result=schedule)
 
 
+def local_witness_files(runtime: Runtime) -> list[str]:
+    """The outbox witnesses' files this console can read (webhook witnesses keep their own)."""
+    from scheduler.connectors.outbox import OutboxConnector
+
+    files = []
+    for name in runtime.config.witnesses():
+        connector = runtime.registry.get(name)
+        if isinstance(connector, OutboxConnector) and connector.path.exists():
+            files.append(str(connector.path))
+    return files
+
+
 def verify_audit(runtime: Runtime) -> Outcome:
-    with runtime.db.read() as session:
-        report = verify_chain(session)
-    return Outcome(report.describe(), "information" if report.ok else "error", report)
+    """The full check, as `cavra audit verify --witness …` for every local witness file."""
+    from store.services.audit_verify import verify_audit as verify
+
+    verdict = verify(runtime.db, runtime.config, witness_paths=local_witness_files(runtime))
+    problem = verdict.first_problem()
+    if problem:
+        return Outcome(problem, "error", verdict)
+    witnesses = f", {len(verdict.witnesses)} witness file(s) agree" if verdict.witnesses else ""
+    return Outcome(f"audit verified: {verdict.chain.events} events, "
+                   f"{verdict.evidence.checked} records{witnesses}", "information", verdict)
+
+
+def write_checkpoint(runtime: Runtime) -> Outcome:
+    from scheduler.checkpoints import write_checkpoint as write
+
+    result = write(runtime.ctx, runtime.registry)
+    point = result.checkpoint
+    sent = ", ".join(f"{w.witness} {w.status}" for w in result.witnesses)
+    severity = "warning" if result.warnings or not result.delivered else "information"
+    return Outcome(f"checkpoint of seq {point.seq} → {sent}", severity, result)
 
 
 Action = Callable[[Runtime], Outcome]

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from scheduler.checkpoints import checkpoint_if_moved
 from scheduler.connectors.registry import ConnectorRegistry
 from scheduler.delivery import deliver_report
 from scheduler.lease import LeaderLease
@@ -47,6 +48,9 @@ class JobHost:
 
 
 _HOSTS: dict[str, JobHost] = {}
+# One checkpoint at a time in this process: the periodic job and a run that just finished
+# would otherwise both find the head moved and certify the same seq twice.
+_CHECKPOINT_LOCK = threading.Lock()
 
 
 def register_host(host: JobHost) -> None:
@@ -80,6 +84,33 @@ def fire_schedule(holder: str, schedule_id: str, slot_iso: str | None = None,
         if slot is None or (resume and not _has_run(host.ctx, schedule_id, slot)):
             return
         run_slot(host.ctx, host.registry, schedule, slot)
+
+
+def fire_checkpoint(holder: str) -> None:
+    """The leader's periodic checkpoint (``[audit] checkpoint_minutes``): sign the audit chain
+    head and send it to every witness, if the head moved since the last checkpoint."""
+    host = _HOSTS.get(holder)
+    if host is None:
+        log.info("scheduler %s has stopped; no checkpoint", holder)
+        return
+    try:
+        leading = host.lease.held()
+    except Exception:
+        log.exception("could not check the leader lease; no checkpoint")
+        return
+    if not leading:
+        log.warning("%s is no longer the leader; no checkpoint", holder)
+        return
+    checkpoint(host.ctx, host.registry)
+
+
+def checkpoint(ctx: StoreContext, registry: ConnectorRegistry) -> None:
+    """Checkpoint the head if it moved (nothing without a witness). Never raises."""
+    try:
+        with _CHECKPOINT_LOCK:
+            checkpoint_if_moved(ctx, registry)
+    except Exception:  # a checkpoint is never worth a failed job
+        log.exception("audit checkpoint failed")
 
 
 def _has_run(ctx: StoreContext, schedule_id: str, slot: datetime) -> bool:
@@ -123,7 +154,10 @@ def fire_report(ctx: StoreContext, registry: ConnectorRegistry, schedule: Report
     """Build (or find) the run for this slot, then deliver to providers not yet reached."""
     run, _report, created = create_schedule_run(ctx, schedule.schedule_id, slot,
                                                  trigger="schedule")
-    deliveries = deliver_report(ctx, registry, run.run_id)
+    try:
+        deliveries = deliver_report(ctx, registry, run.run_id)
+    finally:  # a part-delivered run is recorded too: certify what is there
+        checkpoint(ctx, registry)
     log.info("schedule %s at %s: run %s (%s), %d deliveries", schedule.schedule_id,
              slot.isoformat(), run.run_id, "new" if created else "existing", len(deliveries))
 
@@ -135,7 +169,11 @@ def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: 
     if done is not None and done >= slot:
         log.info("schedule %s at %s: already handled", schedule.schedule_id, slot.isoformat())
         return
-    result = run_retry_worker(ctx, registry, live=schedule.live, trigger="schedule",
-                              schedule_id=schedule.schedule_id)
+    try:
+        result = run_retry_worker(ctx, registry, live=schedule.live, trigger="schedule",
+                                  schedule_id=schedule.schedule_id)
+    finally:  # a live run (even one that failed part-way) is checkpointed; a dry run is not
+        if schedule.live:
+            checkpoint(ctx, registry)
     log.info("schedule %s at %s: worker run %s (%s)", schedule.schedule_id, slot.isoformat(),
              result.run.run_id, result.run.mode)

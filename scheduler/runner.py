@@ -5,6 +5,10 @@ Every ``poll_s`` a housekeeping step (in a thread, never on the loop) renews or 
 leader lease and, while leading, loads schedule changes made by any process. A schedule
 loaded by a new leader first gets its catch-up decision: one coalesced run for the latest
 missed slot inside the misfire grace, otherwise a recorded ``missed`` event.
+
+While leading, and if witnesses are configured, a checkpoint job signs the audit chain head
+and sends it to every witness every ``[audit] checkpoint_minutes`` (SPEC §9), when the head
+moved. A new leader whose last checkpoint is older than that checkpoints at once.
 """
 
 from __future__ import annotations
@@ -15,19 +19,21 @@ import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor as SideThread
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.connectors.registry import ConnectorRegistry
-from scheduler.jobs import JobHost, fire_schedule, register_host, unregister_host
+from scheduler.jobs import JobHost, fire_checkpoint, fire_schedule, register_host, unregister_host
 from scheduler.lease import LeaderLease, default_holder
 from scheduler.triggers import build_trigger, plan_catch_up
+from store.checkpoints import latest_checkpoint
 from store.models import ReportSchedule
 from store.policy import authorize
 from store.services.context import StoreContext
@@ -36,6 +42,8 @@ from store.services.schedules import last_handled, list_schedules, record_schedu
 log = logging.getLogger(__name__)
 CATCH_UP_SUFFIX = "@catch-up"
 RESUME_SUFFIX = "@resume"
+# Not a schedule: "@" keeps it apart from schedule IDs (and from their catch-up/resume jobs).
+CHECKPOINT_JOB_ID = "@audit-checkpoint"
 
 
 def _fingerprint(schedule: ReportSchedule) -> tuple[Any, ...]:
@@ -132,6 +140,7 @@ class SchedulerService:
                     self._unload_all()
             self.is_leader = leader
             if leader:
+                self._ensure_checkpoint_job()
                 try:
                     self._sync_jobs()
                 except SQLAlchemyError:
@@ -139,6 +148,30 @@ class SchedulerService:
 
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()] if self._scheduler else []
+
+    def _ensure_checkpoint_job(self) -> None:
+        """Load the periodic checkpoint job once per leadership (only if there are witnesses:
+        without one it would have nothing to do)."""
+        if (self._scheduler is None or not self.ctx.config.witnesses()
+                or self._scheduler.get_job(CHECKPOINT_JOB_ID) is not None):
+            return
+        minutes = self.ctx.config.audit.checkpoint_minutes
+        interval = timedelta(minutes=minutes)
+        first: dict[str, Any] = {}
+        try:
+            with self.ctx.db.read() as session:
+                latest = latest_checkpoint(session)
+        except SQLAlchemyError:
+            log.exception("could not read the latest checkpoint; checking at the interval")
+        else:
+            if latest is None or self.ctx.clock() - latest.checkpoint.at >= interval:
+                first["next_run_time"] = datetime.now(UTC)  # overdue: checkpoint now
+        # A late fire (a stalled process) still runs once, coalesced, within one interval.
+        self._scheduler.add_job(
+            fire_checkpoint, trigger=IntervalTrigger(minutes=minutes, timezone=UTC),
+            args=[self.holder], id=CHECKPOINT_JOB_ID, name="audit checkpoint",
+            replace_existing=True, coalesce=True, max_instances=1,
+            misfire_grace_time=int(interval.total_seconds()), **first)
 
     def _sync_jobs(self) -> None:
         active = {s.schedule_id: s for s in list_schedules(self.ctx.db) if s.enabled}
@@ -198,9 +231,16 @@ class SchedulerService:
     def _unload_all(self) -> None:
         for schedule_id in list(self._loaded):
             self._unload(schedule_id)
+        if self._scheduler is not None:
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(CHECKPOINT_JOB_ID)
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         """APScheduler saw a fire come too late (a stalled process): record it, off-thread."""
+        if event.job_id == CHECKPOINT_JOB_ID:  # not a schedule: the next interval covers it
+            log.warning("audit checkpoint at %s skipped: it came too late",
+                        event.scheduled_run_time.isoformat())
+            return
         schedule_id = event.job_id.split("@")[0]
         slot = event.scheduled_run_time.astimezone(UTC)
         grace = self._scheduler.get_job(event.job_id) if self._scheduler else None

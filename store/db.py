@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import UserError
@@ -99,6 +99,10 @@ class Database:
         except OperationalError as exc:
             reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
             raise UserError(f"database: cannot open {self.describe()}: {reason}") from None
+        except ProgrammingError as exc:  # PostgreSQL: a login role may not run migrations
+            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            raise UserError(f"database: cannot upgrade {self.describe()}: {reason} (upgrade as "
+                            "the owner role, then run `cavra db grant` again)") from None
 
     def dispose(self) -> None:
         self.write_engine.dispose()

@@ -54,9 +54,8 @@ def known_tables() -> tuple[str, ...]:
 
 def grant_statements(roles: Sequence[str], tables: Collection[str]) -> list[str]:
     """The SQL that gives ``roles`` exactly the workflow's rights on the existing ``tables``."""
-    if not roles:
+    if not (who := ", ".join(_quote(_valid_role(r)) for r in dict.fromkeys(roles))):
         raise UserError("db grant: name at least one role")
-    who = ", ".join(_quote(_valid_role(r)) for r in dict.fromkeys(roles))
     present = [t for t in known_tables() if t in tables]
 
     def on(names: Sequence[str]) -> str:
@@ -191,7 +190,7 @@ def append_only_problems(db: Database) -> list[str]:
             continue
         body, enabled, tgtype = found[(table, name)]
         if runs not in body:
-            problems.append(f"trigger {name} no longer runs {runs}: {harm}")
+            problems.append(f"trigger {name} was replaced: {harm}")
         elif enabled == "D":
             problems.append(f"trigger {name} is disabled: {harm}")
         elif enabled == "R":
@@ -241,8 +240,9 @@ def privilege_problems(db: Database) -> list[str]:
         if superuser:
             problems.append(f"login role {name} is a superuser: it can delete evidence")
         elif owned:
-            problems.append(f"login role {name} owns evidence tables ({', '.join(owned)}): "
-                            "it can delete evidence and drop the append-only triggers")
+            shown = ", ".join(owned[:3]) + (", …" if len(owned) > 3 else "")
+            problems.append(f"login role {name} owns evidence tables ({shown}): it can "
+                            "delete evidence and drop the append-only triggers")
         elif privileges:
             problems.append(f"login role {name} has {', '.join(privileges)}: "
                             "it can delete or rewrite evidence")

@@ -29,6 +29,7 @@ RULES: dict[str, frozenset[str]] = {
     "demo.seed": OPERATING,
     "scheduler.fire": OPERATING,
     "audit.checkpoint": WITNESSING,
+    "db.grant": RELEASE,
 }
 
 

@@ -15,10 +15,10 @@ from cavra_tui.formatting import short, status, when
 from cavra_tui.messages import ActionFailed, CursorMovedByUser, DataLoaded
 from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
-from store.audit import ChainReport, verify_chain
 from store.clock import as_utc
 from store.ids import kind_of
 from store.models import AuditEvent
+from store.services.audit_verify import AuditStatus, audit_status
 from store.services.evidence import evidence_chain
 from store.services.listing import list_audit_events
 
@@ -85,10 +85,24 @@ def evidence_text(chain: dict[str, Any]) -> Group:
     return Group(*lines)
 
 
+def checkpoint_text(state: AuditStatus) -> Text:
+    """The latest checkpoint, whether the chain still agrees with it, and the signing mode."""
+    modes = f"{state.checkpoint_signing}-signed checkpoints, {state.event_signing}"
+    latest = state.checkpoint
+    if latest is None:
+        return Text(f"no checkpoint yet (`cavra audit checkpoint`) · {modes}")
+    point = latest.checkpoint
+    sent = ", ".join(f"{w['witness']} {w['status']}" for w in latest.witnesses) or "no witness"
+    verdict = ("agrees" if state.checkpoint_agrees
+               else "DISAGREES: the chain was changed after it")
+    return Text(f"checkpoint seq {point.seq} {when(point.at)} → {sent} · {verdict} · {modes}")
+
+
 class AuditScreen(CavraScreen):
     TITLE: ClassVar[str] = "Audit"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "verify", "Verify"),
+        Binding("w", "app.checkpoint", "Checkpoint"),
         Binding("e", "ask_evidence", "Evidence"),
     ]
 
@@ -101,6 +115,7 @@ class AuditScreen(CavraScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(classes="stack"):
             yield Static("audit chain: checking…", id="chain-status")
+            yield Static("checkpoint: -", id="checkpoint-status")
             yield RecordTable(EVENT_COLUMNS, id="events", title="Audit events (newest first)")
             yield Input(placeholder="execution (exe-…) or delivery (dlv-…) ID, then Enter",
                         id="evidence-id", classes="-hidden", disabled=True)
@@ -127,25 +142,26 @@ class AuditScreen(CavraScreen):
             self._load_evidence(self._pinned, force=True)
         self._verify()  # every reload: the chain grew (or was changed) since the last check
 
-    def action_verify(self) -> None:
+    async def action_verify(self) -> None:
+        """The status lines at once; the full check (evidence, witness files) as an action."""
         self.query_one("#chain-status", Static).update("audit chain: checking…")
         self._verify()
+        await self.run_action("app.verify_audit")
 
     def _verify(self) -> None:
-        db = self.runtime.db
-
-        def check() -> ChainReport:
-            with db.read() as session:
-                return verify_chain(session)
-
-        self.load("chain", check)
+        db, config = self.runtime.db, self.runtime.config
+        self.load("chain", lambda: audit_status(db, config))
 
     def show_chain(self, message: DataLoaded) -> None:
-        report: ChainReport = message.payload
+        state: AuditStatus = message.payload
+        report = state.chain
         box = self.query_one("#chain-status", Static)
         box.update(Text.assemble(status("allow" if report.ok else "deny"), " ",
                                  report.describe()))
         box.set_class(not report.ok, "-broken")
+        line = self.query_one("#checkpoint-status", Static)
+        line.update(checkpoint_text(state))
+        line.set_class(state.checkpoint_agrees is False, "-broken")
 
     def action_close_filter(self) -> None:
         """Escape closes the evidence-ID box first, then (as everywhere) the filter."""
