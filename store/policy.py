@@ -33,7 +33,8 @@ RULES: dict[str, frozenset[str]] = {
 }
 
 
-IDENTITY_SOURCES = {"os": "OS user", "database": "database role"}
+# Short: the header must fit 80 columns ("os": the effective uid, "db": the database role).
+IDENTITY_SOURCES = {"os": "os", "database": "db"}
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,13 @@ def evidence_text(chain: dict[str, Any]) -> Group:
 
 def checkpoint_text(state: AuditStatus) -> Text:
     """The latest checkpoint, whether the chain still agrees with it, and the signing mode."""
-    modes = f"{state.checkpoint_signing}-signed checkpoints, {state.event_signing}"
+    if not state.witnesses and state.checkpoint is None:
+        return Text(f"no audit witness configured (audience = [\"audit\"]) · "
+                    f"{state.event_signing}")
+    modes = f"{state.checkpoint_signing} checkpoints · {state.event_signing}"
     latest = state.checkpoint
     if latest is None:
-        return Text(f"no checkpoint yet (`cavra audit checkpoint`) · {modes}")
+        return Text(f"no checkpoint yet (w writes one) · {modes}")
     point = latest.checkpoint
     sent = ", ".join(f"{w['witness']} {w['status']}" for w in latest.witnesses) or "no witness"
     verdict = ("agrees" if state.checkpoint_agrees

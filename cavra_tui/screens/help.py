@@ -28,7 +28,7 @@ HELP = """\
 | Acknowledgements | `a` acknowledge the highlighted pair |
 | Retry runs | `r` retry plan · `y` dry-run · `L` live run (confirms first) · `e` evidence |
 | Executive | `s` schedule run · `d` deliver the run's report · `n` new schedule · `t` on/off |
-| Audit | `v` verify chain, evidence, witnesses · `w` checkpoint · `e` evidence for an ID |
+| Audit | `v` verify · `w` checkpoint to witnesses · `e` evidence for an ID |
 
 A live run first does a dry-run and shows what it would send (provider, idempotency key,
 payload digest). It needs the release_manager role and an acknowledgement (accepted,

@@ -13,7 +13,7 @@ class HeaderInfo:
     role: str
     read_only: bool
     database: str
-    identity_source: str = "OS user"
+    identity_source: str = "os"
     screen: str = ""
     alert_level: str | None = None
     busy: tuple[str, ...] = ()

@@ -94,6 +94,7 @@ class AuditStatus(BaseModel):
     checkpoint_agrees: bool | None
     event_signing: str
     checkpoint_signing: str
+    witnesses: list[str]
 
 
 def audit_status(db: Database, config: CavraConfig) -> AuditStatus:
@@ -109,4 +110,5 @@ def audit_status(db: Database, config: CavraConfig) -> AuditStatus:
     return AuditStatus(chain=chain, checkpoint=latest, checkpoint_agrees=agrees,
                        event_signing="SSH-signed events" if config.audit.signing == "ssh"
                        else "unsigned events",
-                       checkpoint_signing=config.audit.checkpoint_method)
+                       checkpoint_signing=config.audit.checkpoint_method,
+                       witnesses=config.witnesses())

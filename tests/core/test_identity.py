@@ -96,7 +96,7 @@ async def test_the_console_header_shows_the_real_user(tmp_path: Path,
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             header = str(app.query_one("ConsoleHeader").render())
-            assert f"{ME} (OS user)" in header
+            assert f"{ME} (os)" in header
             assert "alice" not in header
             assert "READ-ONLY" in header
     finally:

@@ -46,7 +46,7 @@ async def test_checkpoint_from_the_audit_screen(witnessed: Runtime, tmp_path: Pa
         await pilot.press("6")
         await settle(pilot)
         assert "no checkpoint yet" in _line(app, "checkpoint-status")
-        assert "hmac-signed checkpoints, unsigned events" in _line(app, "checkpoint-status")
+        assert "hmac checkpoints · unsigned events" in _line(app, "checkpoint-status")
         await pilot.press("w")
         await settle(pilot)
         [line] = (tmp_path / "witness" / "audit.jsonl").read_text().splitlines()
