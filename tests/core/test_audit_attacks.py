@@ -235,3 +235,36 @@ def test_opening_a_database_without_its_triggers_says_so(witnessed: Witnessed) -
     assert code == 0
     assert err.startswith("cavra: warning: append-only protection missing: trigger ")
     assert len(err.splitlines()) == 1
+
+
+def test_a_webhook_witness_receives_checkpoints_that_verify_as_an_exported_list(
+        tmp_path: Path, http_server: LoopbackHTTP, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(KEY, "webhook witness key")
+    monkeypatch.setenv("CAVRA_TEST_WITNESS_URL", http_server.url("/witness"))
+    config = tmp_path / "cavra.toml"
+    config.write_text(f'[providers.remote-witness]\nkind = "webhook"\n'
+                      f'url_env = "CAVRA_TEST_WITNESS_URL"\naudience = ["audit"]\n\n'
+                      f'[audit]\nkey_env = "{KEY}"\n')
+    args = ["--db", f"sqlite:///{tmp_path / 'cavra.db'}", "--config", str(config)]
+    for command in (["escalation", "plan"], ["audit", "checkpoint"], ["escalation", "plan"],
+                    ["audit", "checkpoint"]):
+        code, out, err = run_cli(capsys, *args, *command)
+        assert code == 0, err
+    assert "remote-witness   delivered" in out
+    bodies = [request.json() for request in http_server.requests]
+    assert [b["kind"] for b in bodies] == ["checkpoint", "checkpoint"]
+    assert [r.headers["Idempotency-Key"] for r in http_server.requests] == [
+        b["message"]["checkpoint_id"] for b in bodies]
+    # What the receiver kept, exported as a JSON array of checkpoints.
+    exported = tmp_path / "exported.json"
+    exported.write_text(json.dumps([b["message"] for b in bodies]))
+    code, out, err = run_cli(capsys, *args, "audit", "verify", "--witness", str(exported))
+    assert code == 0, err
+    assert "witnesses agree: 2 checkpoints, latest at seq 2" in out
+    # A checkpoint whose signature was made with another key is refused.
+    bodies[1]["message"]["signature"] = "hmac-sha256:" + "0" * 64
+    exported.write_text(json.dumps([b["message"] for b in bodies]))
+    code, _, err = run_cli(capsys, *args, "audit", "verify", "--witness", str(exported))
+    assert code == 3
+    assert "(seq 2," in err and "signature does not verify" in err

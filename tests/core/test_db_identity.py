@@ -65,3 +65,15 @@ def test_a_role_without_a_cavra_role_is_read_only(pg_granted: GrantedDatabase, t
                            "escalation", "plan")
     assert code == 2 and "refused" in err
     assert _audit(pg_granted.admin_url)[-1] == (operator.name, "escalation.plan", "deny")
+
+
+def test_audit_verify_names_login_roles_that_could_delete_evidence(
+        pg_granted: GrantedDatabase, capsys: pytest.CaptureFixture[str]) -> None:
+    manager, operator = pg_granted.roles
+    pg_granted.owner_sql(f"GRANT DELETE ON audit_events TO {operator.name}")
+    code, out, err = run_cli(capsys, "--db", manager.url, "audit", "verify")
+    assert code == 0, err  # the chain is intact: privileges are warnings, not breakage
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert any(operator.name in line and "DELETE on audit_events" in line for line in warnings)
+    assert any("is a superuser" in line for line in warnings)
+    assert not any(manager.name in line for line in warnings)
