@@ -28,7 +28,7 @@ from store.services.escalation import build_plan
 from store.services.evidence import evidence_chain
 from store.services.health import read_health
 from store.services.metrics import read_metrics
-from store.services.recovery import import_recovery_items, parse_recovery_items
+from store.services.recovery import import_recovery_file
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
 
@@ -64,14 +64,16 @@ def demo(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def recovery_import(runtime: Runtime, args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        text = sys.stdin.read() if args.file == "-" else path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"import: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"import: {path}: unreadable ({exc.__class__.__name__})") from None
-    summary = import_recovery_items(runtime.ctx, parse_recovery_items(text))
+    if args.file == "-":  # read twice (validate, then write): spool standard input first
+        import shutil
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".json") as spool:
+            shutil.copyfileobj(sys.stdin, spool)
+            spool.flush()
+            summary = import_recovery_file(runtime.ctx, spool.name)
+    else:
+        summary = import_recovery_file(runtime.ctx, args.file)
     if wants_json(args):
         emit_json(summary)
     else:
