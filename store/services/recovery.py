@@ -171,7 +171,7 @@ def import_recovery_items(ctx: StoreContext, items: Iterable[RecoveryItem]) -> d
     inserted = updated = 0
     first_ids: list[str] = []
     digest = hashlib.sha256()
-    table = RecoveryItemRow.__table__
+    table: Any = RecoveryItemRow.__table__
     change = update(table).where(table.c.recovery_id == bindparam("key")).values(
         {name: bindparam(name) for name in RecoveryItem.model_fields if name != "recovery_id"})
     iterator = iter(items)
