@@ -11,6 +11,7 @@ from store.audit import EventSigner
 from store.clock import Clock, system_clock
 from store.config import CavraConfig, EnvSettings, data_dir, load_config
 from store.db import Database, default_sqlite_url, open_database
+from store.errors import UserError
 from store.policy import Identity, resolve_identity
 from store.services.context import StoreContext
 
@@ -53,6 +54,10 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
     config = load_config(config_path or env.config)
     folder = data_dir(env)
     url = db_url or env.db_url or default_sqlite_url(folder).replace("cavra.db", default_db_name)
+    if config.identity.source == "database" and url.startswith("sqlite"):
+        # Refuse before the file is created: a SQLite file has no users to authenticate.
+        raise UserError('identity: source = "database" needs PostgreSQL (a SQLite file has '
+                        'no users); use source = "os"')
     db = open_database(url)
     identity = _identity(config, db, read_only=read_only, user=user)
     ctx = StoreContext(db=db, config=config, identity=identity, clock=clock,

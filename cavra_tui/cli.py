@@ -117,6 +117,20 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+def _privilege_refusal(exc: Exception) -> str | None:
+    """PostgreSQL said no (e.g. a login role after an upgrade, before `cavra db grant` was run
+    again): the user's situation, one line, not an internal error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    reason = (str(exc.orig).strip().splitlines() or [""])[0]
+    if "permission denied" not in reason and "must be owner" not in reason:
+        return None
+    return (f"database: {reason} (ask the database owner to run `cavra db grant` "
+            "for your role)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -149,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("cavra: interrupted\n")
         return 130
     except Exception as exc:  # internal failure: one line here, the traceback in the log
+        refusal = _privilege_refusal(exc)
+        if refusal:
+            sys.stderr.write(f"cavra: error: {refusal}\n")
+            return 2
         log.exception("internal error")
         sys.stderr.write(f"cavra: internal error: {exc.__class__.__name__} "
                          f"(details in {Path('cavra.log')} under the data dir)\n")

@@ -208,7 +208,8 @@ def verify_audit(runtime: Runtime) -> Outcome:
     problem = verdict.first_problem()
     if problem:
         return Outcome(problem, "error", verdict)
-    witnesses = f", {len(verdict.witnesses)} witness file(s) agree" if verdict.witnesses else ""
+    files = [w for w in verdict.witnesses if not w.local]
+    witnesses = f", {len(files)} witness file(s) agree" if files else ""
     return Outcome(f"audit verified: {verdict.chain.events} events, "
                    f"{verdict.evidence.checked} records{witnesses}", "information", verdict)
 

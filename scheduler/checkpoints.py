@@ -16,7 +16,14 @@ from scheduler.connectors.base import OutboundMessage
 from scheduler.connectors.outbox import OutboxConnector
 from scheduler.connectors.registry import ConnectorRegistry
 from store.audit import chain_head
-from store.checkpoints import Checkpoint, latest_checkpoint, record_checkpoint, sign_checkpoint
+from store.checkpoints import (
+    Checkpoint,
+    SignatureCheck,
+    recent_checkpoints,
+    record_checkpoint,
+    sign_checkpoint,
+    trustworthy,
+)
 from store.errors import UserError
 from store.ids import new_id
 from store.services.context import StoreContext
@@ -99,10 +106,13 @@ def checkpoint_if_moved(ctx: StoreContext, registry: ConnectorRegistry) -> Check
     if not witnesses_configured(ctx):
         return None
     try:
+        signatures = SignatureCheck(ctx.config, None)
         with ctx.db.read() as session:
             seq, _ = chain_head(session)
-            latest = latest_checkpoint(session)
-        if seq == 0 or (latest is not None and latest.checkpoint.seq >= seq):
+            covered = any(trustworthy(session, local, signatures)
+                          for local in recent_checkpoints(session, up_to_seq=seq, limit=5)
+                          if local.checkpoint.seq == seq)
+        if seq == 0 or covered:
             return None
         return write_checkpoint(ctx, registry)
     except UserError as exc:

@@ -40,7 +40,8 @@ def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provi
                                  run_id=run_id, attempt=attempt, idempotency_key=key,
                                  target=connector.target(), payload=message,
                                  payload_sha256=digest, timeout_s=connector.timeout_s,
-                                 retry_plan_id=retry_plan_id, worker_run_id=worker_run_id)
+                                 retry_plan_id=retry_plan_id, worker_run_id=worker_run_id,
+                                 decision=decision)
     outbound = OutboundMessage(delivery_id=started.delivery_id, kind=kind, provider=provider,
                                idempotency_key=key, plan_id=plan_id, run_id=run_id,
                                attempt=attempt, message=message)

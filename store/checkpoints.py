@@ -45,10 +45,9 @@ class Checkpoint(BaseModel):
     signature: str
 
     def signed_bytes(self) -> bytes:
-        """What the signature covers: everything but the signature (and the local ID)."""
-        return canonical_json({"seq": self.seq, "head_sha256": self.head_sha256,
-                               "at": as_utc(self.at).isoformat(), "signer": self.signer,
-                               "method": self.method}).encode()
+        """What the signature covers: the checkpoint as sent (its JSON form), every field but
+        the signature, as canonical JSON (sorted keys, no spaces)."""
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"})).encode()
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -93,16 +92,49 @@ class LocalCheckpoint(BaseModel):
     witnesses: list[dict[str, Any]]
 
 
-def latest_checkpoint(session: Session) -> LocalCheckpoint | None:
-    row = session.execute(select(AuditCheckpointRow).order_by(
-        AuditCheckpointRow.seq.desc(), AuditCheckpointRow.at.desc()).limit(1)).scalar_one_or_none()
-    if row is None:
-        return None
+def _local(row: AuditCheckpointRow) -> LocalCheckpoint:
     checkpoint = Checkpoint(checkpoint_id=row.checkpoint_id, seq=row.seq,
                             head_sha256=row.head_sha256, at=as_utc(row.at), signer=row.signer,
                             method="ssh" if row.method == "ssh" else "hmac",
                             signature=row.signature)
     return LocalCheckpoint(checkpoint=checkpoint, witnesses=list(row.witnesses))
+
+
+def recent_checkpoints(session: Session, *, up_to_seq: int | None = None,
+                       limit: int = 20) -> list[LocalCheckpoint]:
+    """The newest local checkpoints (at most ``up_to_seq``): anyone who can write the database
+    can insert one here, so callers check them before trusting them."""
+    query = select(AuditCheckpointRow)
+    if up_to_seq is not None:
+        query = query.where(AuditCheckpointRow.seq <= up_to_seq)
+    rows = session.execute(query.order_by(AuditCheckpointRow.seq.desc(),
+                                          AuditCheckpointRow.at.desc()).limit(limit)).scalars()
+    return [_local(row) for row in rows]
+
+
+def latest_checkpoint(session: Session) -> LocalCheckpoint | None:
+    found = recent_checkpoints(session, limit=1)
+    return found[0] if found else None
+
+
+def all_local_checkpoints(session: Session) -> list[Checkpoint]:
+    rows = session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.seq))
+    return [_local(row).checkpoint for row in rows.scalars()]
+
+
+def trustworthy(session: Session, local: LocalCheckpoint, signatures: SignatureCheck) -> bool:
+    """A local checkpoint counts only if a witness took it, the chain has its hash at its seq,
+    and its signature verifies (when the key to check it is at hand)."""
+    point = local.checkpoint
+    if not any(w.get("status") == "delivered" for w in local.witnesses):
+        return False
+    event = session.get(AuditEventRow, point.seq)
+    if event is None or event.sha256 != point.head_sha256:
+        return False
+    try:
+        return signatures.valid(point)[0]
+    except UserError:  # no key or allowed_signers here: the structure must do
+        return True
 
 
 # -- reading witnesses ------------------------------------------------------------------------
@@ -134,6 +166,8 @@ def read_witness(path: str | Path) -> list[Checkpoint]:
     if text.lstrip().startswith("["):
         try:
             values = json.loads(text)
+        except RecursionError:
+            raise UserError(f"witness {file}: nested too deeply to be a checkpoint list") from None
         except json.JSONDecodeError as exc:
             raise UserError(f"witness {file}: not JSON ({exc.msg}, line {exc.lineno})") from None
         found = [_as_checkpoint(v, f"{file} item {n}") for n, v in enumerate(values, 1)]
@@ -144,7 +178,7 @@ def read_witness(path: str | Path) -> list[Checkpoint]:
                 continue
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise UserError(f"witness {file} line {number}: not JSON") from None
             found.append(_as_checkpoint(value, f"{file} line {number}"))
     checkpoints = [c for c in found if c is not None]

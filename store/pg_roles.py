@@ -156,47 +156,83 @@ def _refuse_unfit(conn: Connection, roles: list[str], tables: list[str]) -> None
                             "that own nothing")
 
 
-def _expected_triggers(existing: set[str], sqlite: bool) -> dict[tuple[str, str], str]:
-    """(table, trigger) → what it must run: migrations 0001/0004's guards, on existing tables."""
-    names = {t: [f"{t}_no_update", f"{t}_no_delete"] if sqlite else [f"{t}_append_only"]
-             for t in EVIDENCE_TABLES}
-    names[DELIVERIES] = (["deliveries_single_transition", "deliveries_no_delete"] if sqlite
-                         else ["deliveries_append_only"])
-    return {(table, name): "RAISE(ABORT" if sqlite else "cavra_delivery_transition"
-            if table == DELIVERIES else "cavra_append_only"
-            for table, triggers in names.items() if table in existing for name in triggers}
+def _squash(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _sqlite_guards(existing: set[str]) -> dict[tuple[str, str], str]:
+    """(table, trigger) → its exact SQL, as migrations 0001 and 0004 create it."""
+    guards: dict[tuple[str, str], str] = {}
+    for table in EVIDENCE_TABLES:
+        for verb in ("UPDATE", "DELETE"):
+            guards[(table, f"{table}_no_{verb.lower()}")] = (
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+    guards[(DELIVERIES, "deliveries_single_transition")] = (
+        "CREATE TRIGGER deliveries_single_transition BEFORE UPDATE ON deliveries "
+        "WHEN OLD.status <> 'in_flight' "
+        "BEGIN SELECT RAISE(ABORT, 'a delivery changes only out of in_flight'); END")
+    guards[(DELIVERIES, "deliveries_no_delete")] = (
+        "CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries "
+        "BEGIN SELECT RAISE(ABORT, 'deliveries is append-only'); END")
+    return {key: _squash(sql) for key, sql in guards.items() if key[0] in existing}
+
+
+# The bodies of migration 0001's trigger functions: a replaced body ("RETURN NEW") guards
+# nothing, whatever the trigger still calls.
+PG_FUNCTIONS = {
+    "cavra_append_only": "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END",
+    "cavra_delivery_transition": (
+        "BEGIN IF TG_OP = 'UPDATE' THEN IF OLD.status = 'in_flight' THEN RETURN NEW; END IF; "
+        "RAISE EXCEPTION 'a delivery changes only out of in_flight'; END IF; "
+        "RAISE EXCEPTION 'deliveries is append-only'; END"),
+}
+
+
+def _pg_guards(existing: set[str]) -> dict[tuple[str, str], str]:
+    guards = {(t, f"{t}_append_only"): "cavra_append_only" for t in EVIDENCE_TABLES}
+    guards[(DELIVERIES, "deliveries_append_only")] = "cavra_delivery_transition"
+    return {key: function for key, function in guards.items() if key[0] in existing}
 
 
 def append_only_problems(db: Database) -> list[str]:
-    """Append-only triggers that are missing, disabled or no longer guard (one line each)."""
+    """Append-only triggers that are missing, replaced, disabled or no longer guard."""
     problems: list[str] = []
     with db.read_engine.connect() as conn:
         if db.is_sqlite:
             existing = set(conn.execute(text(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
-            found = {(str(t), str(n)): (str(sql or ""), "O", 24) for n, t, sql in conn.execute(
+            found = {(str(t), str(n)): _squash(str(sql or "")) for n, t, sql in conn.execute(
                 text("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"))}
-        else:
-            existing = _tables(conn)
-            found = {(str(t), str(n)): (str(f), str(e), int(k)) for t, n, f, e, k in conn.execute(
-                text("SELECT c.relname, t.tgname, p.proname, t.tgenabled, t.tgtype "
-                     "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                     "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal "
-                     "AND c.relnamespace = 'public'::regnamespace"))}
-    for (table, name), runs in _expected_triggers(existing, db.is_sqlite).items():
+            for (table, name), sql in _sqlite_guards(existing).items():
+                harm = f"{table} can be changed in place"
+                if (table, name) not in found:
+                    problems.append(f"trigger {name} is missing: {harm}")
+                elif found[(table, name)] != sql:
+                    problems.append(f"trigger {name} was replaced: {harm}")
+            return problems
+        existing = _tables(conn)
+        found_pg = {(str(t), str(n)): (str(f), _squash(str(src)), str(e), int(k))
+                    for t, n, f, src, e, k in conn.execute(text(
+                        "SELECT c.relname, t.tgname, p.proname, p.prosrc, t.tgenabled, t.tgtype "
+                        "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal "
+                        "AND c.relnamespace = 'public'::regnamespace"))}
+    for (table, name), function in _pg_guards(existing).items():
         harm = f"{table} can be changed in place"
-        if (table, name) not in found:
+        if (table, name) not in found_pg:
             problems.append(f"trigger {name} is missing: {harm}")
             continue
-        body, enabled, tgtype = found[(table, name)]
-        if runs not in body:
-            problems.append(f"trigger {name} was replaced: {harm}")
+        runs, body, enabled, tgtype = found_pg[(table, name)]
+        if runs != function or body != PG_FUNCTIONS[function]:
+            problems.append(f"trigger {name} was replaced (or its function {runs}): {harm}")
         elif enabled == "D":
             problems.append(f"trigger {name} is disabled: {harm}")
         elif enabled == "R":
             problems.append(f"trigger {name} fires only on replicas: {harm}")
-        elif tgtype & 24 != 24:  # TRIGGER_TYPE_DELETE | TRIGGER_TYPE_UPDATE
-            problems.append(f"trigger {name} no longer guards both UPDATE and DELETE: {harm}")
+        elif tgtype & 25 != 25:  # ROW | DELETE | UPDATE
+            problems.append(f"trigger {name} no longer guards every row's UPDATE and DELETE: "
+                            f"{harm}")
     return problems
 
 

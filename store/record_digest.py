@@ -24,6 +24,7 @@ from store.tables import (
     EscalationPlanRow,
     ExecutionRecordRow,
     ExecutiveReportRow,
+    ReportScheduleRow,
     RetryPlanRow,
     ScheduleRunRow,
     WorkerRunRow,
@@ -39,6 +40,9 @@ EVIDENCE_TABLES: dict[str, type[Base]] = {
     "report": ExecutiveReportRow,
     "schedule_run": ScheduleRunRow,
     "delivery": DeliveryRow,
+    # Schedules are configuration, but every change to one is audited: an edit made behind
+    # cavra's back (``live = true``) shows as a mismatch.
+    "schedule": ReportScheduleRow,
 }
 
 

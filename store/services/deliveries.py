@@ -4,6 +4,7 @@ the same transaction."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from store.clock import as_utc
 from store.counters import adjust_gauge, bump
 from store.errors import AlreadyDelivered, Conflict, StaleDecision
+from store.evidence_check import vouched
 from store.ids import new_id
 from store.models import ACK_SETTLED, Delivery
 from store.policy import Decision
@@ -22,6 +24,7 @@ from store.services.escalation import track_plan_pair
 from store.tables import DeliveryRow, PairStateRow
 
 IN_FLIGHT_GRACE_S = 30
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,15 +104,28 @@ def _check_still_due(session: Session, *, kind: str, provider: str, plan_id: str
             raise StaleDecision(f"run {run_id} to {provider} moved on; try again")
 
 
+SEND_RULE = Decision(True, "a delivery is recorded in_flight, and audited, before it is sent",
+                     "allowed")
+
+
 def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: str,
                    plan_id: str | None, run_id: str | None, attempt: int, idempotency_key: str,
                    target: str, payload: dict[str, Any], payload_sha256: str, timeout_s: float,
-                   retry_plan_id: str | None = None, worker_run_id: str | None = None) -> Delivery:
-    """Record the attempt before sending, so a crash leaves evidence, never a silent send."""
+                   retry_plan_id: str | None = None, worker_run_id: str | None = None,
+                   decision: Decision = SEND_RULE) -> Delivery:
+    """Record the attempt before sending, so a crash leaves evidence, never a silent send.
+
+    Audited in the same transaction: the in-flight row is vouched for (a forged one is not),
+    and a refusal to audit (no key to sign with) sends nothing."""
     now = ctx.clock()
     lock_subject(session, plan_id or run_id or kind, provider)
     busy = in_flight_for(session, kind=kind, plan_id=plan_id, run_id=run_id, provider=provider)
-    if busy is not None and busy.in_flight_until is not None and as_utc(
+    if busy is not None and not vouched(session, busy.delivery_id):
+        # Not written by cavra (no audit event vouches for it): never block on it, never
+        # settle it (settling would vouch for it); `audit verify` names it.
+        log.warning("ignoring in-flight delivery %s: no audit event vouches for it",
+                    busy.delivery_id)
+    elif busy is not None and busy.in_flight_until is not None and as_utc(
             busy.in_flight_until) < now:
         # Its sender died mid-send: settle it as unknown rather than block the pair forever.
         settle_interrupted(ctx, session, busy.delivery_id)
@@ -131,7 +147,11 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
         track_plan_pair(session, plan_id, provider,
                         settled=pair.latest_ack_state in ("resolved", "dismissed"))
     session.flush()
-    return Delivery.model_validate(row)
+    started = Delivery.model_validate(row)
+    ctx.audit(session, "delivery.start", decision, [started.delivery_id, *(x for x in (
+        plan_id, run_id, worker_run_id) if x)], f"{provider}: sending attempt {attempt}",
+        started.model_dump(mode="json"))
+    return started
 
 
 def finish_delivery(ctx: StoreContext, session: Session, delivery_id: str,
@@ -189,9 +209,15 @@ def sweep_stale_in_flight(ctx: StoreContext) -> list[str]:
     with ctx.write() as session:
         stale = session.execute(select(DeliveryRow.delivery_id).where(
             DeliveryRow.status == "in_flight", DeliveryRow.in_flight_until < now)).scalars().all()
+        settled = []
         for delivery_id in stale:
+            if not vouched(session, delivery_id):
+                log.warning("not settling delivery %s: no audit event vouches for it",
+                            delivery_id)
+                continue
             settle_interrupted(ctx, session, delivery_id)
-    return list(stale)
+            settled.append(delivery_id)
+    return settled
 
 
 INTERRUPTED_RULE = Decision(True, "a delivery left in_flight past its deadline becomes unknown",

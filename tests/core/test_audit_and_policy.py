@@ -126,7 +126,7 @@ def _tamper(path: Path, *statements: str) -> None:
     (["UPDATE audit_events SET seq = 100 WHERE seq = 2",
       "UPDATE audit_events SET seq = 2 WHERE seq = 3",
       "UPDATE audit_events SET seq = 3 WHERE seq = 100"], 2, "does not link"),
-    (["DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)"], 5,
+    (["DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)"], 6,
      "removed from the end"),
 ], ids=["detail", "actor", "deleted", "reordered", "truncated"])
 def test_audit_verify_names_the_broken_event(chained: tuple[Any, Path], statements: list[str],

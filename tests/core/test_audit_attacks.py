@@ -17,6 +17,7 @@ import pytest
 
 from tests.core.audit_attacker import (
     drop_all_triggers,
+    forget_local_checkpoints,
     head,
     recompute_chain,
     renumber,
@@ -119,7 +120,10 @@ def test_an_edited_and_recomputed_chain_is_caught(witnessed: Witnessed) -> None:
     sql(witnessed.db, "UPDATE audit_events SET detail = 'nothing happened' WHERE seq = 2")
     restore_triggers(witnessed.db, saved)
     recompute_chain(witnessed.db)
-    code, out, err = witnessed.cli("audit", "verify")  # the database alone cannot tell
+    code, _, err = witnessed.cli("audit", "verify")
+    assert code == 3 and "(local audit_checkpoints)" in err  # the database's own copies
+    forget_local_checkpoints(witnessed.db)
+    code, out, err = witnessed.cli("audit", "verify")  # now the database alone cannot tell
     assert code == 0, err
     assert "audit chain intact" in out
     code, _, err = witnessed.verify()

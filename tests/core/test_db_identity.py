@@ -77,3 +77,13 @@ def test_audit_verify_names_login_roles_that_could_delete_evidence(
     assert any(operator.name in line and "DELETE on audit_events" in line for line in warnings)
     assert any("is a superuser" in line for line in warnings)
     assert not any(manager.name in line for line in warnings)
+
+
+def test_a_missing_grant_is_one_line_not_an_internal_error(
+        pg_granted: GrantedDatabase, capsys: pytest.CaptureFixture[str]) -> None:
+    _, operator = pg_granted.roles
+    pg_granted.owner_sql(f"REVOKE INSERT ON escalation_plans FROM {operator.name}")
+    code, out, err = run_cli(capsys, "--db", operator.url, "escalation", "plan")
+    assert code == 2 and out == ""
+    assert err.startswith("cavra: error: database: permission denied for table escalation_plans")
+    assert len(err.splitlines()) == 1

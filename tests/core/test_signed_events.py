@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,9 @@ def test_every_event_carries_its_actors_signature(signed: Signed, tmp_path: Path
     code, out, err = signed.cli("audit", "verify", "--allowed-signers", str(signed.allowed),
                                 "--witness", str(signed.witness))
     assert code == 0, err
-    assert "event signatures: 3 events signed by their actors" in out
+    with sqlite3.connect(signed.db) as conn:
+        [(events,)] = conn.execute("SELECT count(*) FROM audit_events WHERE signature IS NOT NULL")
+    assert events >= 3 and f"event signatures: {events} events signed by their actors" in out
     assert "witnesses agree: 1 checkpoints" in out
     # Independent oracle: OpenSSH itself verifies an exported event's signature.
     code, exported, _ = signed.cli("audit", "export")
@@ -145,3 +148,17 @@ def test_a_malformed_allowed_signers_file_is_one_line(signed: Signed, tmp_path: 
     assert code == 2 and out == ""
     assert "line 1" in err and len(err.splitlines()) == 1
     assert table_dump(signed.db) == before
+
+
+def test_without_an_agent_nothing_is_sent(signed: Signed, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    outbox = signed.db.parent / "outbox.jsonl"
+    sent_before = outbox.read_text() if outbox.exists() else ""
+    code, _, _ = signed.cli("escalation", "plan")
+    assert code == 0
+    before = table_dump(signed.db)
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    code, out, err = signed.cli("escalation", "deliver", "latest")
+    assert code == 2 and len(err.splitlines()) == 1 and "no ssh-agent" in err
+    assert table_dump(signed.db) == before  # no in-flight row left behind
+    assert (outbox.read_text() if outbox.exists() else "") == sent_before  # nothing sent
