@@ -32,7 +32,7 @@ from store.db import MIGRATIONS, open_database
 from store.services.metrics import read_metrics
 from store.tables import DeliveryRow, ExecutionRecordRow, MetricCounterRow
 
-SEED_VERSION = "4"  # bump when bulk_story/bulk_sink change what they write
+SEED_VERSION = "5"  # bump when bulk_story/bulk_sink change what they write
 BIG_TABLES = ("execution_records", "deliveries", "audit_events")
 CONFIG_TOML = """\
 # Providers the bulk-seeded history names. Secrets come from env vars (unset here: nothing

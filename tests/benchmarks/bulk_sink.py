@@ -54,7 +54,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "audit_events": ("seq", "at", "actor", "role", "action", "target_ids", "policy_rule",
                      "decision", "detail", "evidence_sha256", "prev_sha256", "sha256"),
 }
-OPTIONAL_COLUMNS = {"schedule_events": {"event_id"}}  # autoincrement: SQLite fills it
+OPTIONAL_COLUMNS = {"schedule_events": {"event_id"},  # autoincrement: SQLite fills it
+                    "audit_events": {"records", "signature"}}  # NULL: like pre-0004 events
 BATCH = 20_000
 ROLE = "single-operator"  # the bench config has no [roles] table, as a default install
 
