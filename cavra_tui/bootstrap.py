@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from scheduler.connectors.registry import ConnectorRegistry
 from store.audit import EventSigner
 from store.clock import Clock, system_clock
 from store.config import CavraConfig, EnvSettings, data_dir, load_config
@@ -14,6 +13,7 @@ from store.db import Database, default_sqlite_url, open_database
 from store.errors import UserError
 from store.policy import Identity, resolve_identity
 from store.services.context import StoreContext
+from workflows.connectors.registry import ConnectorRegistry
 
 
 @dataclass

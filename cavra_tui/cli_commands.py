@@ -18,10 +18,7 @@ from cavra_tui.cli_output import (
     worker_json,
     worker_lines,
 )
-from scheduler.delivery import deliver_escalation, deliver_report
-from scheduler.pagerduty_resolve import acknowledge_and_resolve
 from scheduler.status import read_scheduler_status
-from scheduler.worker import run_retry_worker
 from store.audit import export_event, iter_events
 from store.errors import UserError
 from store.services.escalation import build_plan
@@ -31,6 +28,9 @@ from store.services.metrics import read_metrics
 from store.services.recovery import import_recovery_file
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
+from workflows.delivery import deliver_escalation, deliver_report
+from workflows.pagerduty_resolve import acknowledge_and_resolve
+from workflows.worker import run_retry_worker
 
 
 def wants_json(args: argparse.Namespace) -> bool:
@@ -44,7 +44,7 @@ def open_console(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def seed_demo(runtime: Runtime, args: argparse.Namespace) -> int:
-    from scheduler.demo import seed_demo_data
+    from workflows.demo import seed_demo_data
 
     summary = seed_demo_data(runtime.ctx, runtime.registry)
     if wants_json(args):
@@ -55,7 +55,7 @@ def seed_demo(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def demo(runtime: Runtime, args: argparse.Namespace) -> int:
-    from scheduler.demo import seed_demo_data
+    from workflows.demo import seed_demo_data
 
     seed_demo_data(runtime.ctx, runtime.registry, only_if_empty=True)
     if getattr(args, "no_console", False):
@@ -227,7 +227,7 @@ def audit_verify(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def audit_checkpoint(runtime: Runtime, args: argparse.Namespace) -> int:
-    from scheduler.checkpoints import write_checkpoint
+    from workflows.checkpoints import write_checkpoint
 
     result = write_checkpoint(runtime.ctx, runtime.registry)
     for warning in result.warnings:

@@ -7,8 +7,8 @@ from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import delivery_json, delivery_lines, emit_json, emit_lines
-from scheduler.provider_drill import send_drill
 from store.services.provider_health import read_all_health
+from workflows.provider_drill import send_drill
 
 DRILL_FAILED_EXIT = 3  # the command worked, the provider did not: scripts can tell
 

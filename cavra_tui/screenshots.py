@@ -19,8 +19,8 @@ from textual.pilot import Pilot
 
 from cavra_tui.app import CavraApp
 from cavra_tui.bootstrap import Runtime, build_runtime
-from scheduler.demo import seed_demo_data
 from store.clock import fixed_clock
+from workflows.demo import seed_demo_data
 
 DEMO_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DEMO_USER = "demo"

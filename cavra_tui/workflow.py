@@ -9,9 +9,6 @@ from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.formatting import counts
-from scheduler.delivery import deliver_escalation, deliver_report
-from scheduler.pagerduty_resolve import acknowledge_and_resolve
-from scheduler.worker import run_retry_worker
 from store.errors import UserError
 from store.models import Delivery, WorkerRunResult
 from store.services.escalation import build_plan
@@ -25,6 +22,9 @@ from store.services.schedules import (
     enable_schedule,
     get_schedule,
 )
+from workflows.delivery import deliver_escalation, deliver_report
+from workflows.pagerduty_resolve import acknowledge_and_resolve
+from workflows.worker import run_retry_worker
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> Outcome:
 
 def local_witness_files(runtime: Runtime) -> list[str]:
     """The outbox witnesses' files this console can read (webhook witnesses keep their own)."""
-    from scheduler.connectors.outbox import OutboxConnector
+    from workflows.connectors.outbox import OutboxConnector
 
     files = []
     for name in runtime.config.witnesses():
@@ -215,7 +215,7 @@ def verify_audit(runtime: Runtime) -> Outcome:
 
 
 def write_checkpoint(runtime: Runtime) -> Outcome:
-    from scheduler.checkpoints import write_checkpoint as write
+    from workflows.checkpoints import write_checkpoint as write
 
     result = write(runtime.ctx, runtime.registry)
     point = result.checkpoint

@@ -1,4 +1,5 @@
-"""What runs: delivery through connectors, the retry worker, APScheduler jobs, the leader lease.
+"""When things run: APScheduler jobs, triggers, the leader lease and the runner. What a job
+does lives in ``workflows``; this package only decides when, and on which process.
 
-Imports ``store``; never ``cavra_tui`` or ``textual`` (SPEC §2).
+Imports ``workflows`` and ``store``; never ``cavra_tui`` or ``textual`` (SPEC §2).
 """

@@ -14,12 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from scheduler.checkpoints import checkpoint_if_moved
-from scheduler.connectors.registry import ConnectorRegistry
-from scheduler.delivery import deliver_report
 from scheduler.lease import LeaderLease
 from scheduler.triggers import build_trigger, latest_fire_at_or_before
-from scheduler.worker import run_retry_worker
 from store.clock import as_utc
 from store.errors import NotFound, UserError
 from store.models import ReportSchedule
@@ -27,6 +23,10 @@ from store.services.context import StoreContext
 from store.services.reports import create_schedule_run
 from store.services.schedules import get_schedule, last_handled, record_schedule_event
 from store.tables import ScheduleRunRow
+from workflows.checkpoints import checkpoint_if_moved
+from workflows.connectors.registry import ConnectorRegistry
+from workflows.delivery import deliver_report
+from workflows.worker import run_retry_worker
 
 log = logging.getLogger(__name__)
 

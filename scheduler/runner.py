@@ -29,7 +29,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.connectors.registry import ConnectorRegistry
 from scheduler.jobs import JobHost, fire_checkpoint, fire_schedule, register_host, unregister_host
 from scheduler.lease import LeaderLease, default_holder
 from scheduler.triggers import build_trigger, plan_catch_up
@@ -38,6 +37,7 @@ from store.models import ReportSchedule
 from store.policy import authorize
 from store.services.context import StoreContext
 from store.services.schedules import last_handled, list_schedules, record_schedule_event
+from workflows.connectors.registry import ConnectorRegistry
 
 log = logging.getLogger(__name__)
 CATCH_UP_SUFFIX = "@catch-up"

@@ -1,7 +1,7 @@
 """Persisted circuit-breaker state per provider (SPEC §7), read in constant time.
 
 The row is derived state, written in the same transaction as the delivery outcome it
-reflects; the rule that moves it lives in ``scheduler.circuit``.
+reflects; the rule that moves it lives in ``workflows.circuit``.
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from cavra_tui.bootstrap import Runtime
-from scheduler.delivery import deliver_escalation
-from scheduler.worker import run_retry_worker
 from store.models import RecoveryItem
 from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
@@ -20,6 +18,8 @@ from store.services.recovery import import_recovery_items
 from tests.conftest import SteppingClock
 from tests.connectors.conftest import LoopbackHTTP
 from tests.connectors.helpers import Cli, config_text
+from workflows.delivery import deliver_escalation
+from workflows.worker import run_retry_worker
 
 pytestmark = pytest.mark.backends  # the service-level cases also run on PostgreSQL
 

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery import deliver_escalation
-from scheduler.worker import run_retry_worker
 from store.audit import verify_chain
 from store.errors import PolicyDenied
 from store.policy import current_user
@@ -19,6 +17,8 @@ from store.services.recovery import import_recovery_items
 from store.tables import AuditEventRow
 from tests.core.helpers import WEBHOOK_CONFIG, item, run_cli
 from tests.loopback import LoopbackHTTP
+from workflows.delivery import deliver_escalation
+from workflows.worker import run_retry_worker
 
 ME = current_user()
 

@@ -74,7 +74,7 @@ def test_a_forged_local_checkpoint_does_not_stop_witnessing(witnessed: Witnessed
     assert code == 3 and "ckp-f4f4f4f4f4" in text and "(local audit_checkpoints)" in text
     # The scheduler's "did the head move since the last checkpoint?" is not fooled by it.
     from cavra_tui.bootstrap import build_runtime
-    from scheduler.checkpoints import checkpoint_if_moved
+    from workflows.checkpoints import checkpoint_if_moved
 
     witnessed.ok("retry", "plan")
     runtime = build_runtime(db_url=f"sqlite:///{witnessed.db}",

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery import deliver_escalation
-from scheduler.worker import LIVE_LOCK, run_retry_worker
 from store.digest import sha256_of
 from store.errors import Conflict
 from store.services.acknowledgements import acknowledge
@@ -21,6 +19,8 @@ from store.services.recovery import import_recovery_items
 from store.tables import DeliveryRow
 from tests.core.helpers import WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
+from workflows.delivery import deliver_escalation
+from workflows.worker import LIVE_LOCK, run_retry_worker
 
 pytestmark = pytest.mark.backends
 

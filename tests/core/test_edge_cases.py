@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery import deliver_escalation
-from scheduler.worker import run_retry_worker
 from store.config import load_config
 from store.errors import NotFound, UserError
 from store.services.acknowledgements import acknowledge
@@ -16,6 +14,8 @@ from store.services.recovery import import_recovery_items
 from store.services.retry import build_retry_plan
 from tests.core.helpers import WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
+from workflows.delivery import deliver_escalation
+from workflows.worker import run_retry_worker
 
 pytestmark = pytest.mark.backends
 

@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery import deliver_escalation, deliver_report
-from scheduler.worker import run_retry_worker
 from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.health import read_health
@@ -16,6 +14,8 @@ from store.services.reports import create_schedule_run
 from store.tables import ReportScheduleRow
 from tests.core.helpers import WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
+from workflows.delivery import deliver_escalation, deliver_report
+from workflows.worker import run_retry_worker
 
 EXEC_HOOK = """
 [providers.exec-hook]
@@ -99,9 +99,9 @@ def test_executive_delivery_retry_plan_has_no_ack_gate(runtime: Any, http_server
 def test_a_second_sender_with_a_stale_view_does_not_resend(runtime: Any,
                                                            http_server: LoopbackHTTP) -> None:
     """Two schedulers racing on one run: the check inside the write lock stops the second."""
-    from scheduler.delivery import send_one
     from store.errors import AlreadyDelivered
     from store.policy import authorize
+    from workflows.delivery import send_one
 
     run, _, _ = create_schedule_run(runtime.ctx)
     [first] = deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-hook"])

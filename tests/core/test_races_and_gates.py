@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery import deliver_escalation, deliver_report, send_one
-from scheduler.worker import LIVE_LOCK, run_retry_worker
 from store.errors import Conflict, StaleDecision, UserError
 from store.policy import authorize, current_user
 from store.rules.messages import escalation_message
@@ -24,6 +22,8 @@ from store.services.retry import build_retry_plan
 from store.tables import AuditEventRow, DeliveryRow
 from tests.core.helpers import WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
+from workflows.delivery import deliver_escalation, deliver_report, send_one
+from workflows.worker import LIVE_LOCK, run_retry_worker
 
 pytestmark = pytest.mark.backends
 ME = current_user()

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery import deliver_escalation
-from scheduler.worker import run_retry_worker
 from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.metrics import read_metrics
@@ -20,6 +18,8 @@ from store.services.retry import build_retry_plan
 from store.tables import DeliveryRow, ExecutionRecordRow
 from tests.core.helpers import WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
+from workflows.delivery import deliver_escalation
+from workflows.worker import run_retry_worker
 
 pytestmark = pytest.mark.backends
 

@@ -17,11 +17,11 @@ from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.triggers.interval import IntervalTrigger
 
 from cavra_tui.cli import main
-from scheduler.checkpoints import write_checkpoint
 from scheduler.lease import LeaderLease
 from scheduler.runner import CHECKPOINT_JOB_ID, SchedulerService
 from scheduler.status import LEADER_LOCK
 from store.services.schedules import add_schedule, disable_schedule
+from workflows.checkpoints import write_checkpoint
 
 Wait = Callable[..., Awaitable[None]]
 KEY_ENV = "CAVRA_TEST_AUDIT_KEY"

@@ -15,8 +15,8 @@ from textual.worker import WorkerCancelled
 import store.ids
 from cavra_tui.app import CavraApp
 from cavra_tui.bootstrap import Runtime, build_runtime
-from scheduler.demo import seed_demo_data
 from tests.conftest import SteppingClock
+from workflows.demo import seed_demo_data
 
 USER = "dana"
 

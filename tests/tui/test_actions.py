@@ -356,7 +356,7 @@ async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None
 
 async def test_live_run_refused_for_the_person_who_accepted_the_pair(
         open_runtime: Callable[..., Runtime]) -> None:
-    from scheduler.demo import seed_demo_data
+    from workflows.demo import seed_demo_data
 
     runtime = open_runtime('[roles]\nrelease_manager = ["dana"]\nseparate_duties = true\n')
     seed_demo_data(runtime.ctx, runtime.registry)
@@ -445,11 +445,11 @@ fallback = "outbox"
 async def test_a_confirmed_live_run_sends_only_what_the_dialog_showed(
         open_runtime: Callable[..., Runtime], http_server: LoopbackHTTP,
         monkeypatch: pytest.MonkeyPatch, clock: SteppingClock) -> None:
-    from scheduler.delivery import deliver_escalation
     from store.services.acknowledgements import acknowledge
     from store.services.escalation import build_plan
     from store.services.recovery import import_recovery_items
     from tests.core.helpers import item
+    from workflows.delivery import deliver_escalation
 
     monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
     runtime = open_runtime(TWO_WEBHOOKS)

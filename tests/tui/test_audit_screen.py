@@ -12,9 +12,9 @@ import pytest
 from textual.widgets import Static
 
 from cavra_tui.bootstrap import Runtime
-from scheduler.demo import seed_demo_data
 from tests.core.audit_attacker import recompute_chain
 from tests.tui.conftest import make_app, settle
+from workflows.demo import seed_demo_data
 
 WITNESSED = """
 [providers.audit-witness]

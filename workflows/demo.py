@@ -12,10 +12,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from scheduler.connectors.base import Connector, OutboundMessage
-from scheduler.connectors.registry import ConnectorRegistry
-from scheduler.delivery import deliver_escalation, deliver_report
-from scheduler.worker import run_retry_worker
 from store.clock import fixed_clock
 from store.models import RecoveryItem
 from store.services.acknowledgements import acknowledge
@@ -26,6 +22,10 @@ from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
 from store.services.schedules import add_schedule
 from store.tables import RecoveryItemRow
+from workflows.connectors.base import Connector, OutboundMessage
+from workflows.connectors.registry import ConnectorRegistry
+from workflows.delivery import deliver_escalation, deliver_report
+from workflows.worker import run_retry_worker
 
 
 class FlakyDemoConnector(Connector):

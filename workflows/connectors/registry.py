@@ -5,19 +5,19 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from scheduler.connectors.base import Connector
-from scheduler.connectors.outbox import OutboxConnector
 from store.config import CavraConfig
 from store.errors import UserError
+from workflows.connectors.base import Connector
+from workflows.connectors.outbox import OutboxConnector
 
 # kind → "module:class"; a new kind is one module plus one line here (outbox is built apart:
 # it needs the default folder). Imported on first use: httpx and smtplib cost start-up time
 # and memory that a console on the embedded outbox never needs.
 NETWORK_KINDS: dict[str, str] = {
-    "webhook": "scheduler.connectors.webhook:WebhookConnector",
-    "slack": "scheduler.connectors.slack:SlackConnector",
-    "email": "scheduler.connectors.email:EmailConnector",
-    "pagerduty": "scheduler.connectors.pagerduty:PagerDutyConnector",
+    "webhook": "workflows.connectors.webhook:WebhookConnector",
+    "slack": "workflows.connectors.slack:SlackConnector",
+    "email": "workflows.connectors.email:EmailConnector",
+    "pagerduty": "workflows.connectors.pagerduty:PagerDutyConnector",
 }
 
 

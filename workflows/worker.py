@@ -6,10 +6,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from scheduler.circuit import SKIP_REASON as CIRCUIT_OPEN
-from scheduler.circuit import is_open as circuit_is_open
-from scheduler.connectors.registry import ConnectorRegistry
-from scheduler.delivery import send_one
 from store.digest import sha256_of
 from store.errors import Conflict, StaleDecision, UserError
 from store.ids import new_id
@@ -33,6 +29,10 @@ from store.services.retry import (
     store_retry_plan,
 )
 from store.tables import EscalationPlanRow, PairStateRow
+from workflows.circuit import SKIP_REASON as CIRCUIT_OPEN
+from workflows.circuit import is_open as circuit_is_open
+from workflows.connectors.registry import ConnectorRegistry
+from workflows.delivery import send_one
 
 LIVE_LOCK = "live_retry_worker"
 

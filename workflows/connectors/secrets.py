@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from scheduler.connectors.base import MissingSecret
+from workflows.connectors.base import MissingSecret
 
 
 def from_env(variable: str) -> str:

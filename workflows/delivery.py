@@ -9,9 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.circuit import record_outcome
-from scheduler.connectors.base import OutboundMessage
-from scheduler.connectors.registry import ConnectorRegistry
 from store.digest import sha256_of
 from store.errors import AlreadyDelivered, Conflict, UserError
 from store.models import Delivery
@@ -23,6 +20,9 @@ from store.services.deliveries import Outcome, attempts_so_far, begin_delivery, 
 from store.services.escalation import get_plan
 from store.services.reports import get_schedule_run
 from store.tables import DeliveryRow, PairStateRow, ReportScheduleRow
+from workflows.circuit import record_outcome
+from workflows.connectors.base import OutboundMessage
+from workflows.connectors.registry import ConnectorRegistry
 
 log = logging.getLogger(__name__)
 OnFinish = Callable[[Session, Delivery], None]

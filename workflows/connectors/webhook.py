@@ -6,10 +6,10 @@ import hashlib
 import hmac
 import json
 
-from scheduler.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
-from scheduler.connectors.http import post_json
-from scheduler.connectors.secrets import from_env
 from store.services.deliveries import Outcome
+from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
+from workflows.connectors.http import post_json
+from workflows.connectors.secrets import from_env
 
 SIGNATURE_HEADER = "X-Cavra-Signature"
 

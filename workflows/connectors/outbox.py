@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scheduler.connectors.base import Connector, OutboundMessage, Stopwatch, error_class
 from store.services.deliveries import Outcome
+from workflows.connectors.base import Connector, OutboundMessage, Stopwatch, error_class
 
 
 class OutboxConnector(Connector):

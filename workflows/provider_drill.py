@@ -7,11 +7,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from scheduler.connectors.registry import ConnectorRegistry
-from scheduler.delivery import send_one
 from store.errors import UserError
 from store.models import Delivery
 from store.services.context import StoreContext
+from workflows.connectors.registry import ConnectorRegistry
+from workflows.delivery import send_one
 
 
 def drill_message(provider: str, sent_at: str) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.connectors.registry import ConnectorRegistry
-from scheduler.delivery import send_one
 from store.models import Acknowledgement, Delivery
 from store.services.acknowledgements import acknowledge
 from store.services.context import StoreContext
 from store.tables import DeliveryRow, PairStateRow, PlanStateRow
+from workflows.connectors.registry import ConnectorRegistry
+from workflows.delivery import send_one
 
 TRIGGERED = ("delivered", "unknown")
 

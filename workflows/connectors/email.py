@@ -14,10 +14,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from scheduler.connectors.base import Connector, MissingSecret, OutboundMessage, Stopwatch
-from scheduler.connectors.render import render
-from scheduler.connectors.secrets import from_env
 from store.services.deliveries import Outcome
+from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Stopwatch
+from workflows.connectors.render import render
+from workflows.connectors.secrets import from_env
 
 SUBJECT_LIMIT = 200
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scheduler.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
-from scheduler.connectors.http import post_json
-from scheduler.connectors.render import render
-from scheduler.connectors.secrets import from_env
 from store.services.deliveries import Outcome
+from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
+from workflows.connectors.http import post_json
+from workflows.connectors.render import render
+from workflows.connectors.secrets import from_env
 
 HEADER_LIMIT = 150  # Slack's limit for a header block
 SECTION_LIMIT = 3000

@@ -12,9 +12,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from scheduler.connectors.base import OutboundMessage
-from scheduler.connectors.outbox import OutboxConnector
-from scheduler.connectors.registry import ConnectorRegistry
 from store.audit import chain_head
 from store.checkpoints import (
     Checkpoint,
@@ -27,6 +24,9 @@ from store.checkpoints import (
 from store.errors import UserError
 from store.ids import new_id
 from store.services.context import StoreContext
+from workflows.connectors.base import OutboundMessage
+from workflows.connectors.outbox import OutboxConnector
+from workflows.connectors.registry import ConnectorRegistry
 
 log = logging.getLogger(__name__)
 
