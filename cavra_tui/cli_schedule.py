@@ -9,11 +9,11 @@ from cavra_tui.bootstrap import Runtime, configure_logging
 from cavra_tui.cli_output import emit_json, emit_lines
 from cavra_tui.cli_types import positive_int
 from scheduler.runner import run_headless
+from scheduler.schedules import add_schedule
 from scheduler.status import ScheduleStatus, read_scheduler_status
 from store.models import ReportSchedule
 from store.services.schedules import (
     DEFAULT_MISFIRE_GRACE_S,
-    add_schedule,
     describe_trigger,
     disable_schedule,
     enable_schedule,

@@ -9,6 +9,7 @@ from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.formatting import counts
+from scheduler.schedules import add_schedule
 from store.errors import UserError
 from store.models import Delivery, WorkerRunResult
 from store.services.escalation import build_plan
@@ -16,7 +17,6 @@ from store.services.listing import latest_ack_states, list_schedule_runs
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
 from store.services.schedules import (
-    add_schedule,
     describe_trigger,
     disable_schedule,
     enable_schedule,

@@ -12,8 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from scheduler.lease import LeaderLease
 from scheduler.triggers import build_trigger, latest_fire_at_or_before
 from store.clock import as_utc
@@ -22,7 +20,7 @@ from store.models import ReportSchedule
 from store.services.context import StoreContext
 from store.services.reports import create_schedule_run
 from store.services.schedules import get_schedule, last_handled, record_schedule_event
-from store.tables import ScheduleRunRow
+from store.services.send_state import schedule_run_exists
 from workflows.checkpoints import checkpoint_if_moved
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import deliver_report
@@ -114,10 +112,7 @@ def checkpoint(ctx: StoreContext, registry: ConnectorRegistry) -> None:
 
 
 def _has_run(ctx: StoreContext, schedule_id: str, slot: datetime) -> bool:
-    with ctx.db.read() as session:
-        return session.execute(select(ScheduleRunRow.run_id).where(
-            ScheduleRunRow.schedule_id == schedule_id, ScheduleRunRow.scheduled_for == slot)
-        ).first() is not None
+    return schedule_run_exists(ctx, schedule_id, slot)
 
 
 def _slot(ctx: StoreContext, schedule: ReportSchedule, slot_iso: str | None) -> datetime | None:

@@ -131,3 +131,15 @@ def plan_catch_up(trigger: BaseTrigger, baseline: datetime, now: datetime,
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def check_cron(expression: str, zone: ZoneInfo) -> str:
+    """A cron expression the scheduler can run, normalised; one line when it cannot."""
+    from store.errors import UserError
+
+    text = " ".join((expression or "").split())
+    try:
+        CronTrigger.from_crontab(text, timezone=zone)
+    except ValueError as exc:
+        raise UserError(f"cron {expression!r}: {exc}") from None
+    return text

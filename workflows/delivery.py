@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.digest import sha256_of
@@ -16,12 +15,17 @@ from store.policy import Decision
 from store.rules.messages import escalation_message, report_message
 from store.rules.retry import idempotency_key
 from store.services.context import StoreContext
-from store.services.deliveries import Outcome, attempts_so_far, begin_delivery, finish_delivery
+from store.services.deliveries import begin_delivery, finish_delivery
 from store.services.escalation import get_plan
+from store.services.provider_health import record_outcome
 from store.services.reports import get_schedule_run
-from store.tables import DeliveryRow, PairStateRow, ReportScheduleRow
-from workflows.circuit import record_outcome
-from workflows.connectors.base import OutboundMessage
+from store.services.send_state import (
+    next_escalation_attempt,
+    next_report_attempt,
+    providers_delivered,
+    schedule_providers,
+)
+from workflows.connectors.base import OutboundMessage, Outcome
 from workflows.connectors.registry import ConnectorRegistry
 
 log = logging.getLogger(__name__)
@@ -85,9 +89,7 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
     results: list[Delivery] = []
     busy: list[str] = []
     for provider in chosen:
-        with ctx.db.read() as session:
-            pair = session.get(PairStateRow, (plan.plan_id, provider))
-            attempt = (pair.definitive_count if pair else 0) + 1
+        attempt = next_escalation_attempt(ctx, plan.plan_id, provider)
         try:
             results.append(send_one(
                 ctx, registry, kind="escalation", provider=provider, plan_id=plan.plan_id,
@@ -109,13 +111,10 @@ def _raise_if_busy(results: list[Delivery], busy: list[str]) -> None:
         raise Conflict("; ".join(busy) + (f" (sent: {sent})" if sent else ""))
 
 
-def executive_providers(ctx: StoreContext, schedule_id: str | None, session: Session) -> list[str]:
+def executive_providers(ctx: StoreContext, schedule_id: str | None) -> list[str]:
     """The schedule's providers, else every executive channel; disabled ones are left out."""
-    names = [name for name in ctx.config.providers if ctx.config.is_executive(name)]
-    if schedule_id:
-        schedule = session.get(ReportScheduleRow, schedule_id)
-        if schedule is not None and schedule.providers:
-            names = list(schedule.providers)
+    names = schedule_providers(ctx, schedule_id) or [
+        name for name in ctx.config.providers if ctx.config.is_executive(name)]
     return [n for n in names if (p := ctx.config.provider(n)) is None or p.enabled]
 
 
@@ -123,11 +122,9 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
                    providers: list[str] | None = None) -> list[Delivery]:
     """Send the run's report to executive channels; providers that already succeeded are
     skipped, so delivering a run twice never sends twice."""
-    with ctx.db.read() as session:
-        run, report = get_schedule_run(session, run_id)
-        allowed = executive_providers(ctx, run.schedule_id, session)
-        done = set(session.execute(select(DeliveryRow.provider).where(
-            DeliveryRow.run_id == run_id, DeliveryRow.status == "delivered")).scalars())
+    run, report = get_schedule_run(ctx, run_id)
+    allowed = executive_providers(ctx, run.schedule_id)
+    done = providers_delivered(ctx, run_id)
     chosen = list(dict.fromkeys(providers or [])) or allowed
     if not chosen:
         raise UserError('no executive provider configured (audience = ["executive"])')
@@ -146,8 +143,7 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
     for provider in chosen:
         if provider in done:
             continue
-        with ctx.db.read() as session:
-            attempt = attempts_so_far(session, run_id=run_id, provider=provider) + 1
+        attempt = next_report_attempt(ctx, run_id, provider)
         try:
             results.append(send_one(
                 ctx, registry, kind="executive", provider=provider, plan_id=None,

@@ -10,19 +10,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from store.clock import fixed_clock
 from store.models import RecoveryItem
 from store.services.acknowledgements import acknowledge
 from store.services.context import StoreContext
-from store.services.deliveries import Outcome
 from store.services.escalation import build_plan
 from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
 from store.services.schedules import add_schedule
-from store.tables import RecoveryItemRow
-from workflows.connectors.base import Connector, OutboundMessage
+from store.services.send_state import recovery_item_count
+from workflows.connectors.base import Connector, OutboundMessage, Outcome
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import deliver_escalation, deliver_report
 from workflows.worker import run_retry_worker
@@ -62,8 +59,7 @@ ITEMS = [  # (id, connector, category, age in minutes, state, failures)
 
 def seed_demo_data(ctx: StoreContext, registry: ConnectorRegistry, *,
                    only_if_empty: bool = False) -> dict[str, Any]:
-    with ctx.db.read() as session:
-        existing = session.execute(select(func.count()).select_from(RecoveryItemRow)).scalar_one()
+    existing = recovery_item_count(ctx)
     if only_if_empty and existing:
         return {"seeded": 0}
     now = ctx.clock()

@@ -12,7 +12,6 @@ from store.ids import new_id
 from store.models import (
     ACK_CLEARS_LIVE_RETRY,
     Delivery,
-    EscalationPlan,
     ExecutionRecord,
     RetryDecision,
     WorkerRunResult,
@@ -28,9 +27,7 @@ from store.services.retry import (
     record_worker_run,
     store_retry_plan,
 )
-from store.tables import EscalationPlanRow, PairStateRow
-from workflows.circuit import SKIP_REASON as CIRCUIT_OPEN
-from workflows.circuit import is_open as circuit_is_open
+from store.services.send_state import pair_send_facts
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import send_one
 
@@ -41,11 +38,6 @@ def _summary() -> dict[str, int]:
     keys = ("retryable", "selected", "waiting", "suppressed", "acknowledgement_pending",
             "dry_run", "delivered", "failed", "unknown", "skipped", "blocked")
     return dict.fromkeys(keys, 0)
-
-
-def _plan(session: Session, plan_id: str) -> EscalationPlan | None:
-    row = session.get(EscalationPlanRow, plan_id)
-    return EscalationPlan.model_validate(row) if row else None
 
 
 def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bool = False,
@@ -119,19 +111,16 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, mode: s
         summary[status] = summary.get(status, 0) + 1
 
     for item in selected:
-        with ctx.db.read() as session:
-            plan = _plan(session, item.plan_id)
-            pair = session.get(PairStateRow, (item.plan_id, item.provider))
-            latest_ack = pair.latest_ack_state if pair else None
-            accepted_by = pair.accepted_by if pair else None
-            circuit_open = circuit_is_open(session, item.provider, ctx.clock())
+        facts = pair_send_facts(ctx, item.plan_id, item.provider, ctx.clock())
+        plan, latest_ack, accepted_by = facts.plan, facts.latest_ack, facts.accepted_by
+        circuit_open = facts.circuit_open
         message = escalation_message(plan, item.provider, item.attempt) if plan else {}
         digest = sha256_of(message)
         provider = ctx.config.provider(item.provider)
         skip_reason = ("plan_not_found" if plan is None else
                        "provider_not_configured" if provider is None else
                        "provider_disabled" if not provider.enabled else
-                       CIRCUIT_OPEN if circuit_open else None)
+                       "provider_circuit_open" if circuit_open else None)
         if skip_reason:
             with ctx.write() as session:
                 record(session, item, "skipped", skip_reason, digest)

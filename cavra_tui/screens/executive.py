@@ -128,11 +128,10 @@ class ExecutiveScreen(CavraScreen):
         if run_id is None or run_id == self._preview_for:
             return
         self._preview_for = run_id
-        db = self.runtime.db
+        ctx = self.runtime.ctx
 
         def fetch() -> tuple[ScheduleRun, ExecutiveReport]:
-            with db.read() as session:
-                return get_schedule_run(session, run_id)
+            return get_schedule_run(ctx, run_id)
 
         self.load("report", fetch)
 

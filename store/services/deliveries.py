@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, func, select, text, update
 from sqlalchemy.orm import Session
@@ -27,18 +27,31 @@ IN_FLIGHT_GRACE_S = 30
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a connector reports about one attempt."""
+class DeliveryOutcome(Protocol):
+    """What the store records about one attempt (a connector's ``Outcome`` has these)."""
 
-    status: str  # delivered | failed | unknown
+    @property
+    def status(self) -> str: ...  # delivered | failed | unknown
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def latency_ms(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def retry_after_s(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class _Interrupted:
+    status: str = "unknown"
     status_code: int | None = None
     latency_ms: int | None = None
-    error: str | None = None
+    error: str | None = "interrupted: process ended mid-send"
     retry_after_s: int | None = None
 
 
-INTERRUPTED = Outcome(status="unknown", error="interrupted: process ended mid-send")
+INTERRUPTED = _Interrupted()
 
 
 def pair_state(session: Session, plan_id: str, provider: str, now: datetime) -> PairStateRow:
@@ -155,7 +168,7 @@ def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: 
 
 
 def finish_delivery(ctx: StoreContext, session: Session, delivery_id: str,
-                    outcome: Outcome) -> Delivery:
+                    outcome: DeliveryOutcome) -> Delivery:
     """The single allowed transition out of ``in_flight``."""
     now = ctx.clock()
     result = session.execute(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from store.counters import change_version, read_all_time, read_hourly
 from store.db import Database
 from store.models import EXECUTION_STATUSES, AlertLevel
-from store.services.provider_health import read_all_health
+from store.services.provider_health import read_all_provider_health
 
 EVENT_COUNTERS = (
     *(f"retry_worker_runs.{mode}" for mode in ("dry_run", "live")),
@@ -57,7 +57,7 @@ def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
         totals = read_all_time(session, (*EVENT_COUNTERS, *GAUGES))
         hourly = read_hourly(session, EVENT_COUNTERS, now)
         version = change_version(session)
-        health = read_all_health(session, now)
+        health = read_all_provider_health(session, now)
     day = {name: sum(series) for name, series in hourly.items()}
     all_time = _shape(totals)
     recent = _shape(day)

@@ -122,9 +122,10 @@ def _existing_run(session: Session, schedule_id: str | None,
     return ScheduleRun.model_validate(row), ExecutiveReport.model_validate(report)
 
 
-def get_schedule_run(session: Session, run_id: str) -> tuple[ScheduleRun, ExecutiveReport]:
-    row = session.get(ScheduleRunRow, run_id)
-    if row is None:
-        raise NotFound(f"schedule run {run_id!r} not found")
-    report = session.get(ExecutiveReportRow, row.report_id)
-    return ScheduleRun.model_validate(row), ExecutiveReport.model_validate(report)
+def get_schedule_run(ctx: StoreContext, run_id: str) -> tuple[ScheduleRun, ExecutiveReport]:
+    with ctx.db.read() as session:
+        row = session.get(ScheduleRunRow, run_id)
+        if row is None:
+            raise NotFound(f"schedule run {run_id!r} not found")
+        report = session.get(ExecutiveReportRow, row.report_id)
+        return ScheduleRun.model_validate(row), ExecutiveReport.model_validate(report)

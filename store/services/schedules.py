@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -70,12 +69,13 @@ def check_timezone(name: str) -> ZoneInfo:
                         ) from None
 
 
-def check_cron(expression: str, zone: ZoneInfo) -> str:
+def cron_shape(expression: str) -> str:
+    """The store's own check of a cron expression: five fields of cron characters. What the
+    fields mean is the scheduler's to check (``scheduler.triggers.check_cron``), before this."""
     text = " ".join((expression or "").split())
-    try:
-        CronTrigger.from_crontab(text, timezone=zone)
-    except ValueError as exc:
-        raise UserError(f"cron {expression!r}: {exc}") from None
+    if len(text.split(" ")) != 5 or len(text) > 128 or not re.fullmatch(r"[0-9A-Za-z*,/\- ?]+",
+                                                                         text):
+        raise UserError(f"cron {expression!r}: expected 5 fields (minute hour day month weekday)")
     return text
 
 
@@ -119,7 +119,7 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
     if not 1 <= misfire_grace_s <= MAX_MISFIRE_GRACE_S:
         raise UserError(f"misfire grace must be between 1 and {MAX_MISFIRE_GRACE_S} seconds")
     zone = check_timezone(timezone)
-    cron_text = check_cron(cron, zone) if cron is not None else None
+    cron_text = cron_shape(cron) if cron is not None else None
     interval_s = None
     if every is not None:
         interval_s = every if isinstance(every, int) else parse_duration(every)
@@ -265,3 +265,37 @@ def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetim
             if schedule_id not in found or moment > found[schedule_id]:
                 found[schedule_id] = moment
     return found
+
+
+def schedule_overview(db: Database, lease: str, now: datetime) -> tuple[
+        str | None, datetime | None, list[ReportSchedule], dict[str, datetime],
+        dict[tuple[str, str], int]]:
+    """For the scheduler pane: the lease holder and expiry, the schedules, each one's latest
+    run and its missed/error counts. Four small queries, safe on every refresh."""
+    from store.clock import as_utc
+    from store.services.locks import current_holder
+
+    with db.read() as session:
+        holder, expires = current_holder(session, lease, now)
+        rows = [ReportSchedule.model_validate(row) for row in session.execute(
+            select(ReportScheduleRow).where(ReportScheduleRow.removed.is_(False))
+            .order_by(ReportScheduleRow.name)).scalars()]
+        ids = [row.schedule_id for row in rows]
+        last_runs: dict[str, datetime] = {}
+        counts: dict[tuple[str, str], int] = {}
+        if ids:
+            for query in (
+                    select(ScheduleRunRow.schedule_id, func.max(ScheduleRunRow.scheduled_for))
+                    .where(ScheduleRunRow.schedule_id.in_(ids))
+                    .group_by(ScheduleRunRow.schedule_id),
+                    select(WorkerRunRow.schedule_id, func.max(WorkerRunRow.started_at))
+                    .where(WorkerRunRow.schedule_id.in_(ids)).group_by(WorkerRunRow.schedule_id)):
+                for schedule_id, moment in session.execute(query).all():
+                    if schedule_id is not None and moment is not None:
+                        last_runs[schedule_id] = max(last_runs.get(schedule_id, as_utc(moment)),
+                                                     as_utc(moment))
+            counts = {(schedule_id, kind): count for schedule_id, kind, count in session.execute(
+                select(ScheduleEventRow.schedule_id, ScheduleEventRow.kind, func.count())
+                .where(ScheduleEventRow.schedule_id.in_(ids))
+                .group_by(ScheduleEventRow.schedule_id, ScheduleEventRow.kind)).all()}
+    return holder, expires, rows, last_runs, counts

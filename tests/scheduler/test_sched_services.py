@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from scheduler.schedules import add_schedule
 from store.errors import NotFound, PolicyDenied, UserError
 from store.services.schedules import (
-    add_schedule,
     disable_schedule,
     enable_schedule,
     get_schedule,

@@ -9,7 +9,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from store.config import CavraConfig
-from store.services.deliveries import Outcome
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a connector reports about one attempt (the store records it on the delivery)."""
+
+    status: str  # delivered | failed | unknown
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    retry_after_s: int | None = None
 
 
 @dataclass(frozen=True)

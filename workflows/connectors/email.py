@@ -14,8 +14,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from store.services.deliveries import Outcome
-from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Stopwatch
+from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, Stopwatch
 from workflows.connectors.render import render
 from workflows.connectors.secrets import from_env
 

@@ -10,8 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from store.services.deliveries import Outcome
-from workflows.connectors.base import Stopwatch, error_class
+from workflows.connectors.base import Outcome, Stopwatch, error_class
 
 MAX_RETRY_AFTER_S = 86_400
 # httpx logs every request's full URL at INFO, and webhook URLs carry tokens.

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from store.services.deliveries import Outcome
-from workflows.connectors.base import Connector, OutboundMessage, Stopwatch, error_class
+from workflows.connectors.base import Connector, OutboundMessage, Outcome, Stopwatch, error_class
 
 
 class OutboxConnector(Connector):

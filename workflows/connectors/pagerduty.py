@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from store.services.deliveries import Outcome
-from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
+from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, redact_url
 from workflows.connectors.http import post_json
 from workflows.connectors.render import render
 from workflows.connectors.secrets import from_env

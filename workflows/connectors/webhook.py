@@ -6,8 +6,7 @@ import hashlib
 import hmac
 import json
 
-from store.services.deliveries import Outcome
-from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, redact_url
+from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, redact_url
 from workflows.connectors.http import post_json
 from workflows.connectors.secrets import from_env
 

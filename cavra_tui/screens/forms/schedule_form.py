@@ -11,8 +11,9 @@ from textual.widgets import Button, Input, Label, Select
 
 from cavra_tui.screens.forms.saving import SavingForm
 from cavra_tui.workflow import ScheduleRequest
+from scheduler.triggers import check_cron
 from store.errors import UserError
-from store.services.schedules import KINDS, check_cron, check_timezone, parse_duration
+from store.services.schedules import KINDS, check_timezone, parse_duration
 
 
 class ScheduleForm(SavingForm):
