@@ -11,7 +11,7 @@ from cavra_tui.cli_types import positive_int
 from scheduler.runner import run_headless
 from scheduler.schedules import add_schedule
 from scheduler.status import ScheduleStatus, read_scheduler_status
-from store.models import ReportSchedule
+from store.models import Schedule
 from store.services.schedules import (
     DEFAULT_MISFIRE_GRACE_S,
     describe_trigger,
@@ -69,13 +69,13 @@ def register(sub: Any, command: Any) -> None:
     run.add_argument("--holder", help="lease holder name (default host:pid:random)")
 
 
-def _schedule_lines(schedule: ReportSchedule, verb: str) -> list[str]:
+def _schedule_lines(schedule: Schedule, verb: str) -> list[str]:
     return [f"{verb} {schedule.schedule_id}  {schedule.name}  {schedule.kind}  "
             f"{describe_trigger(schedule)}  {'enabled' if schedule.enabled else 'disabled'}"
             f"{'  live' if schedule.live else ''}"]
 
 
-def _emit(args: argparse.Namespace, schedule: ReportSchedule, verb: str) -> int:
+def _emit(args: argparse.Namespace, schedule: Schedule, verb: str) -> int:
     if getattr(args, "json", False):
         emit_json(schedule)
     else:

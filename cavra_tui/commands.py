@@ -156,9 +156,9 @@ class WorkflowCommands(App[None]):
             lambda request: workflow.new_schedule(self.runtime, request)))
         self.push_screen(form, self._form_saved("add schedule"))
 
-    def _noting_writes(self, save: Callable[[Any], workflow.Outcome]
-                       ) -> Callable[[Any], workflow.Outcome]:
-        def saving(request: Any) -> workflow.Outcome:
+    def _noting_writes(self, save: Callable[[Any], workflow.ActionResult]
+                       ) -> Callable[[Any], workflow.ActionResult]:
+        def saving(request: Any) -> workflow.ActionResult:
             try:
                 return save(request)
             finally:
@@ -166,10 +166,10 @@ class WorkflowCommands(App[None]):
 
         return saving
 
-    def _form_saved(self, name: str) -> Callable[[workflow.Outcome | None], None]:
+    def _form_saved(self, name: str) -> Callable[[workflow.ActionResult | None], None]:
         """A form saves itself (refusals show inline); report what it saved like any action."""
 
-        def saved(outcome: workflow.Outcome | None) -> None:
+        def saved(outcome: workflow.ActionResult | None) -> None:
             if outcome is not None:
                 self.post_message(ActionFinished(name, outcome.summary, outcome.severity,
                                                  outcome.result, outcome.focus))

@@ -28,7 +28,7 @@ from workflows.worker import run_retry_worker
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ActionResult:
     summary: str
     severity: str = "information"  # information | warning | error (Textual notify severities)
     result: Any = None
@@ -87,45 +87,46 @@ class LivePreview:
                          if e.status == "dry_run" and (e.plan_id, e.provider) not in blocked)
 
 
-def _deliveries_line(what: str, deliveries: list[Delivery]) -> Outcome:
+def _deliveries_line(what: str, deliveries: list[Delivery]) -> ActionResult:
     if not deliveries:
-        return Outcome(f"{what}: nothing to send (every provider already succeeded)")
+        return ActionResult(f"{what}: nothing to send (every provider already succeeded)")
     failed = [d for d in deliveries if d.status != "delivered"]
     text = ", ".join(f"{d.provider} {d.status}" for d in deliveries)
-    return Outcome(f"{what}: {text}", "warning" if failed else "information", deliveries)
+    return ActionResult(f"{what}: {text}", "warning" if failed else "information", deliveries)
 
 
-def plan_escalation(runtime: Runtime) -> Outcome:
+def plan_escalation(runtime: Runtime) -> ActionResult:
     plan = build_plan(runtime.ctx)
-    return Outcome(f"plan {plan.plan_id}: {plan.alert_level}, {len(plan.routes)} routes → "
+    return ActionResult(f"plan {plan.plan_id}: {plan.alert_level}, {len(plan.routes)} routes → "
                    f"{', '.join(plan.selected_providers) or 'no provider'}", result=plan,
                    focus=("plans", plan.plan_id))
 
 
-def deliver_plan(runtime: Runtime, plan_id: str | None) -> Outcome:
+def deliver_plan(runtime: Runtime, plan_id: str | None) -> ActionResult:
     deliveries = deliver_escalation(runtime.ctx, runtime.registry, plan_id or "latest")
     plan = deliveries[0].plan_id if deliveries else plan_id or "latest"
     return _deliveries_line(f"delivered plan {plan}", deliveries)
 
 
-def record_ack(runtime: Runtime, request: AckRequest) -> Outcome:
+def record_ack(runtime: Runtime, request: AckRequest) -> ActionResult:
     ack, resolves = acknowledge_and_resolve(runtime.ctx, runtime.registry, request.plan_id,
                                             request.provider, request.state,
                                             request.external_ref, request.notes)
     closed = ("; PagerDuty resolve: " + ", ".join(f"{d.provider} {d.status}" for d in resolves)
               if resolves else "")
-    return Outcome(f"acknowledged {ack.plan_id}/{ack.provider}: {ack.state}{closed}", result=ack)
+    return ActionResult(f"acknowledged {ack.plan_id}/{ack.provider}: {ack.state}{closed}",
+                        result=ack)
 
 
-def plan_retries(runtime: Runtime) -> Outcome:
+def plan_retries(runtime: Runtime) -> ActionResult:
     plan = build_retry_plan(runtime.ctx)
-    return Outcome(f"retry plan {plan.retry_plan_id}: {counts(plan.counts, keep_zero=True)}",
+    return ActionResult(f"retry plan {plan.retry_plan_id}: {counts(plan.counts, keep_zero=True)}",
                    result=plan, focus=("retry-plans", plan.retry_plan_id))
 
 
-def dry_run(runtime: Runtime) -> Outcome:
+def dry_run(runtime: Runtime) -> ActionResult:
     result = run_retry_worker(runtime.ctx, runtime.registry, live=False)
-    return Outcome(f"dry-run {result.run.run_id}: {counts(result.run.summary)}", result=result,
+    return ActionResult(f"dry-run {result.run.run_id}: {counts(result.run.summary)}", result=result,
                    focus=("runs", result.run.run_id))
 
 
@@ -135,7 +136,7 @@ def preview_live_run(runtime: Runtime) -> LivePreview:
     return LivePreview(dry_run=result, ack_states=latest_ack_states(runtime.db, pairs))
 
 
-def live_run(runtime: Runtime, previewed: frozenset[str]) -> Outcome:
+def live_run(runtime: Runtime, previewed: frozenset[str]) -> ActionResult:
     """Send only what the person confirmed; a pair that became due since waits for later."""
     result = run_retry_worker(runtime.ctx, runtime.registry, live=True, previewed=previewed)
     summary = result.run.summary
@@ -143,25 +144,25 @@ def live_run(runtime: Runtime, previewed: frozenset[str]) -> Outcome:
     blocked = [e for e in result.executions if e.status == "blocked"]
     if blocked:
         pairs = ", ".join(f"{e.plan_id}/{e.provider}" for e in blocked[:3])
-        return Outcome(f"{line} — {len(blocked)} blocked ({blocked[0].reason}): {pairs}",
+        return ActionResult(f"{line} — {len(blocked)} blocked ({blocked[0].reason}): {pairs}",
                        "warning", result)
     failed = summary.get("failed", 0) + summary.get("unknown", 0)
-    return Outcome(line, "warning" if failed else "information", result)
+    return ActionResult(line, "warning" if failed else "information", result)
 
 
-def refuse_live_run(runtime: Runtime) -> Outcome:
+def refuse_live_run(runtime: Runtime) -> ActionResult:
     """Ask the service anyway: it records the denial in the audit chain, then refuses."""
     run_retry_worker(runtime.ctx, runtime.registry, live=True)
     raise UserError("refused: live run needs the release_manager role")  # not reached
 
 
-def schedule_run(runtime: Runtime) -> Outcome:
+def schedule_run(runtime: Runtime) -> ActionResult:
     run, report, _ = create_schedule_run(runtime.ctx)
-    return Outcome(f"schedule run {run.run_id}: report {report.status}",
+    return ActionResult(f"schedule run {run.run_id}: report {report.status}",
                    result=(run, report), focus=("schedule-runs", run.run_id))
 
 
-def send_report(runtime: Runtime, run_id: str | None) -> Outcome:
+def send_report(runtime: Runtime, run_id: str | None) -> ActionResult:
     if run_id is None:
         latest = list_schedule_runs(runtime.db, limit=1).items
         if not latest:
@@ -171,21 +172,21 @@ def send_report(runtime: Runtime, run_id: str | None) -> Outcome:
                                                                run_id))
 
 
-def new_schedule(runtime: Runtime, request: ScheduleRequest) -> Outcome:
+def new_schedule(runtime: Runtime, request: ScheduleRequest) -> ActionResult:
     schedule = add_schedule(runtime.ctx, name=request.name, cron=request.cron,
                             every=request.every, timezone=request.timezone, kind=request.kind)
-    return Outcome(f"schedule {schedule.name} added: {describe_trigger(schedule)}",
+    return ActionResult(f"schedule {schedule.name} added: {describe_trigger(schedule)}",
                    result=schedule, focus=("schedules", schedule.schedule_id))
 
 
-def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> Outcome:
+def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> ActionResult:
     if schedule_id is None:
         raise UserError("highlight a schedule first (Executive screen, Schedules list)")
     current = get_schedule(runtime.db, schedule_id)
     change = disable_schedule if current.enabled else enable_schedule
     schedule = change(runtime.ctx, schedule_id)
     state = "enabled" if schedule.enabled else "disabled"
-    return Outcome(f"schedule {schedule.name} {state}", result=schedule)
+    return ActionResult(f"schedule {schedule.name} {state}", result=schedule)
 
 
 def local_witness_files(runtime: Runtime) -> list[str]:
@@ -200,28 +201,28 @@ def local_witness_files(runtime: Runtime) -> list[str]:
     return files
 
 
-def verify_audit(runtime: Runtime) -> Outcome:
+def verify_audit(runtime: Runtime) -> ActionResult:
     """The full check, as `cavra audit verify --witness …` for every local witness file."""
     from store.services.audit_verify import verify_audit as verify
 
     verdict = verify(runtime.db, runtime.config, witness_paths=local_witness_files(runtime))
     problem = verdict.first_problem()
     if problem:
-        return Outcome(problem, "error", verdict)
+        return ActionResult(problem, "error", verdict)
     files = [w for w in verdict.witnesses if not w.local]
     witnesses = f", {len(files)} witness file(s) agree" if files else ""
-    return Outcome(f"audit verified: {verdict.chain.events} events, "
+    return ActionResult(f"audit verified: {verdict.chain.events} events, "
                    f"{verdict.evidence.checked} records{witnesses}", "information", verdict)
 
 
-def write_checkpoint(runtime: Runtime) -> Outcome:
+def write_checkpoint(runtime: Runtime) -> ActionResult:
     from workflows.checkpoints import write_checkpoint as write
 
     result = write(runtime.ctx, runtime.registry)
     point = result.checkpoint
     sent = ", ".join(f"{w.witness} {w.status}" for w in result.witnesses)
     severity = "warning" if result.warnings or not result.delivered else "information"
-    return Outcome(f"checkpoint of seq {point.seq} → {sent}", severity, result)
+    return ActionResult(f"checkpoint of seq {point.seq} → {sent}", severity, result)
 
 
-Action = Callable[[Runtime], Outcome]
+Action = Callable[[Runtime], ActionResult]

@@ -16,7 +16,7 @@ from scheduler.lease import LeaderLease
 from scheduler.triggers import build_trigger, latest_fire_at_or_before
 from store.clock import as_utc
 from store.errors import NotFound, UserError
-from store.models import ReportSchedule
+from store.models import Schedule
 from store.services.context import StoreContext
 from store.services.reports import create_schedule_run
 from store.services.schedules import get_schedule, last_handled, record_schedule_event
@@ -115,7 +115,7 @@ def _has_run(ctx: StoreContext, schedule_id: str, slot: datetime) -> bool:
     return schedule_run_exists(ctx, schedule_id, slot)
 
 
-def _slot(ctx: StoreContext, schedule: ReportSchedule, slot_iso: str | None) -> datetime | None:
+def _slot(ctx: StoreContext, schedule: Schedule, slot_iso: str | None) -> datetime | None:
     if slot_iso is not None:
         return as_utc(datetime.fromisoformat(slot_iso))
     now = ctx.clock()
@@ -123,7 +123,7 @@ def _slot(ctx: StoreContext, schedule: ReportSchedule, slot_iso: str | None) -> 
     return latest_fire_at_or_before(build_trigger(schedule), now, not_before=floor)
 
 
-def run_slot(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSchedule,
+def run_slot(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
              slot: datetime) -> None:
     """Do the schedule's work for ``slot``; an error becomes a recorded ``error`` event."""
     try:
@@ -144,7 +144,7 @@ def run_slot(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSch
             log.exception("could not record the error of schedule %s", schedule.schedule_id)
 
 
-def fire_report(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSchedule,
+def fire_report(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
                 slot: datetime) -> None:
     """Build (or find) the run for this slot, then deliver to providers not yet reached."""
     run, _report, created = create_schedule_run(ctx, schedule.schedule_id, slot,
@@ -157,7 +157,7 @@ def fire_report(ctx: StoreContext, registry: ConnectorRegistry, schedule: Report
              slot.isoformat(), run.run_id, "new" if created else "existing", len(deliveries))
 
 
-def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: ReportSchedule,
+def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
                       slot: datetime) -> None:
     with ctx.db.read() as session:
         done = last_handled(session, [schedule.schedule_id]).get(schedule.schedule_id)

@@ -33,7 +33,7 @@ from scheduler.jobs import JobHost, fire_checkpoint, fire_schedule, register_hos
 from scheduler.lease import LeaderLease, default_holder
 from scheduler.triggers import build_trigger, plan_catch_up
 from store.checkpoints import latest_checkpoint
-from store.models import ReportSchedule
+from store.models import Schedule
 from store.policy import authorize
 from store.services.context import StoreContext
 from store.services.schedules import last_handled, list_schedules, record_schedule_event
@@ -46,7 +46,7 @@ RESUME_SUFFIX = "@resume"
 CHECKPOINT_JOB_ID = "@audit-checkpoint"
 
 
-def _fingerprint(schedule: ReportSchedule) -> tuple[Any, ...]:
+def _fingerprint(schedule: Schedule) -> tuple[Any, ...]:
     return (schedule.kind, schedule.cron, schedule.interval_s, schedule.timezone,
             tuple(schedule.providers), schedule.live, schedule.misfire_grace_s,
             schedule.updated_at)
@@ -187,7 +187,7 @@ class SchedulerService:
         for schedule in changed:
             self._load(schedule, handled.get(schedule.schedule_id), now)
 
-    def _load(self, schedule: ReportSchedule, handled: datetime | None, now: datetime) -> None:
+    def _load(self, schedule: Schedule, handled: datetime | None, now: datetime) -> None:
         assert self._scheduler is not None
         schedule_id = schedule.schedule_id
         trigger = build_trigger(schedule)

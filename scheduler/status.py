@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from store.db import Database
-from store.models import ReportSchedule
+from store.models import Schedule
 from store.services.schedules import schedule_overview
 
 LEADER_LOCK = "scheduler_leader"
@@ -39,13 +39,13 @@ class SchedulerStatus(BaseModel):
     schedules: list[ScheduleStatus]
 
 
-def _next_run(schedule: ReportSchedule, now: datetime) -> datetime | None:
+def _next_run(schedule: Schedule, now: datetime) -> datetime | None:
     from scheduler.triggers import build_trigger, next_fire_after
 
     return next_fire_after(build_trigger(schedule), now) if schedule.enabled else None
 
 
-def _trigger_text(schedule: ReportSchedule) -> str:
+def _trigger_text(schedule: Schedule) -> str:
     from store.services.schedules import describe_trigger
 
     return describe_trigger(schedule)

@@ -15,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from store.clock import as_utc
-from store.models import ReportSchedule
+from store.models import Schedule
 
 TICK = timedelta(microseconds=1)
 # Widening look-back windows used to find the latest fire time before a moment.
@@ -46,7 +46,7 @@ class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]  # untyped librar
         return moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
-def build_trigger(schedule: ReportSchedule) -> BaseTrigger:
+def build_trigger(schedule: Schedule) -> BaseTrigger:
     zone = ZoneInfo(schedule.timezone)
     if schedule.cron:
         return WallClockCronTrigger.from_crontab(schedule.cron, timezone=zone)

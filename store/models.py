@@ -177,7 +177,7 @@ class ExecutiveReport(Record):
     created_by: str
 
 
-class ReportSchedule(Record):
+class Schedule(Record):
     schedule_id: str
     name: str
     kind: Literal["report", "retry-worker"]

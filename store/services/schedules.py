@@ -19,7 +19,7 @@ from store.counters import bump
 from store.db import Database
 from store.errors import NotFound, UserError
 from store.ids import new_id
-from store.models import Record, ReportSchedule
+from store.models import Record, Schedule
 from store.services.context import StoreContext
 from store.tables import ReportScheduleRow, ScheduleEventRow, ScheduleRunRow, WorkerRunRow
 
@@ -109,7 +109,7 @@ def _check_providers(ctx: StoreContext, kind: str, providers: list[str]) -> list
 def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
                  every: str | int | None = None, timezone: str = "UTC",
                  kind: str = "report", providers: list[str] | None = None, live: bool = False,
-                 misfire_grace_s: int = DEFAULT_MISFIRE_GRACE_S) -> ReportSchedule:
+                 misfire_grace_s: int = DEFAULT_MISFIRE_GRACE_S) -> Schedule:
     if (cron is None) == (every is None):
         raise UserError("give exactly one of --cron EXPR or --every DURATION")
     if kind not in KINDS:
@@ -140,14 +140,14 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
             created_by=ctx.identity.actor)
         session.add(row)
         session.flush()
-        schedule = ReportSchedule.model_validate(row)
+        schedule = Schedule.model_validate(row)
         ctx.audit(session, "schedule.change", decision, [schedule.schedule_id],
                   f"add {kind} schedule {clean_name!r}: {describe_trigger(schedule)}",
                   {"change": "add", "schedule": schedule.model_dump(mode="json")})
     return schedule
 
 
-def describe_trigger(schedule: ReportSchedule) -> str:
+def describe_trigger(schedule: Schedule) -> str:
     if schedule.cron:
         return f"cron {schedule.cron} ({schedule.timezone})"
     return f"every {describe_duration(schedule.interval_s or 0)}"
@@ -164,22 +164,22 @@ def _find(session: Session, ref: str) -> ReportScheduleRow:
     return row
 
 
-def get_schedule(db: Database, ref: str) -> ReportSchedule:
+def get_schedule(db: Database, ref: str) -> Schedule:
     """By ID (``sch-…``) or by name."""
     with db.read() as session:
-        return ReportSchedule.model_validate(_find(session, ref))
+        return Schedule.model_validate(_find(session, ref))
 
 
-def list_schedules(db: Database) -> list[ReportSchedule]:
+def list_schedules(db: Database) -> list[Schedule]:
     with db.read() as session:
         rows = session.execute(select(ReportScheduleRow).where(
             ReportScheduleRow.removed.is_(False)).order_by(ReportScheduleRow.name)).scalars()
-        return [ReportSchedule.model_validate(row) for row in rows]
+        return [Schedule.model_validate(row) for row in rows]
 
 
-def _change(ctx: StoreContext, ref: str, change: str) -> ReportSchedule:
+def _change(ctx: StoreContext, ref: str, change: str) -> Schedule:
     with ctx.db.read() as session:
-        target = ReportSchedule.model_validate(_find(session, ref))
+        target = Schedule.model_validate(_find(session, ref))
     decision = ctx.require("schedule.change", [target.schedule_id])
     if change == "enable" and target.live:
         ctx.require("retry.run.live", [target.schedule_id])
@@ -192,22 +192,22 @@ def _change(ctx: StoreContext, ref: str, change: str) -> ReportSchedule:
             row.enabled = change == "enable"
         row.updated_at = now  # the scheduler notices the change and resets its catch-up baseline
         session.flush()
-        schedule = ReportSchedule.model_validate(row)
+        schedule = Schedule.model_validate(row)
         ctx.audit(session, "schedule.change", decision, [schedule.schedule_id],
                   f"{change} schedule {schedule.name!r}",
                   {"change": change, "schedule": schedule.model_dump(mode="json")})
     return schedule
 
 
-def enable_schedule(ctx: StoreContext, ref: str) -> ReportSchedule:
+def enable_schedule(ctx: StoreContext, ref: str) -> Schedule:
     return _change(ctx, ref, "enable")
 
 
-def disable_schedule(ctx: StoreContext, ref: str) -> ReportSchedule:
+def disable_schedule(ctx: StoreContext, ref: str) -> Schedule:
     return _change(ctx, ref, "disable")
 
 
-def remove_schedule(ctx: StoreContext, ref: str) -> ReportSchedule:
+def remove_schedule(ctx: StoreContext, ref: str) -> Schedule:
     """Removed schedules stay in the table (their runs refer to them) but never fire again."""
     return _change(ctx, ref, "remove")
 
@@ -268,7 +268,7 @@ def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetim
 
 
 def schedule_overview(db: Database, lease: str, now: datetime) -> tuple[
-        str | None, datetime | None, list[ReportSchedule], dict[str, datetime],
+        str | None, datetime | None, list[Schedule], dict[str, datetime],
         dict[tuple[str, str], int]]:
     """For the scheduler pane: the lease holder and expiry, the schedules, each one's latest
     run and its missed/error counts. Four small queries, safe on every refresh."""
@@ -277,7 +277,7 @@ def schedule_overview(db: Database, lease: str, now: datetime) -> tuple[
 
     with db.read() as session:
         holder, expires = current_holder(session, lease, now)
-        rows = [ReportSchedule.model_validate(row) for row in session.execute(
+        rows = [Schedule.model_validate(row) for row in session.execute(
             select(ReportScheduleRow).where(ReportScheduleRow.removed.is_(False))
             .order_by(ReportScheduleRow.name)).scalars()]
         ids = [row.schedule_id for row in rows]

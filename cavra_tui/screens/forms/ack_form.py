@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select
 
 from cavra_tui.screens.forms.saving import SavingForm
-from cavra_tui.workflow import AckRequest, Outcome
+from cavra_tui.workflow import AckRequest, ActionResult
 from store.errors import UserError
 from store.models import ACK_STATES
 from store.services.acknowledgements import validate_ack_input
@@ -23,7 +23,7 @@ class AckForm(SavingForm):
     SUBMIT_ID = "ack-submit"
 
     def __init__(self, plan_id: str, provider: str,
-                 save: Callable[[AckRequest], Outcome]) -> None:
+                 save: Callable[[AckRequest], ActionResult]) -> None:
         super().__init__(save)
         self._plan_id = plan_id
         self._provider = provider

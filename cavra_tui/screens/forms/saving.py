@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 from textual.worker import get_current_worker
 
-from cavra_tui.workflow import Outcome
+from cavra_tui.workflow import ActionResult
 from store.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FormSaved(Message):
-    outcome: Outcome
+    outcome: ActionResult
 
 
 @dataclass
@@ -29,14 +29,14 @@ class FormRefused(Message):
     reason: str
 
 
-class SavingForm(ModalScreen[Outcome | None]):
+class SavingForm(ModalScreen[ActionResult | None]):
     """Subclasses build a request from their fields and call ``save(request)``; the form
-    dismisses with the service's Outcome on success."""
+    dismisses with the service's ActionResult on success."""
 
     ERROR_ID: ClassVar[str] = ""
     SUBMIT_ID: ClassVar[str] = ""
 
-    def __init__(self, save: Callable[[Any], Outcome]) -> None:
+    def __init__(self, save: Callable[[Any], ActionResult]) -> None:
         super().__init__()
         self._save = save
 
