@@ -7,17 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit_config import witness_toml
 from tests.core.helpers import run_cli, table_dump
-
-WITNESS_CONFIG = """
-[providers.audit-witness]
-kind = "outbox"
-path = "{witness}"
-audience = ["audit"]
-
-[audit]
-key_env = "CAVRA_TEST_AUDIT_KEY"
-"""
 
 
 @pytest.fixture
@@ -25,7 +16,7 @@ def seeded(tmp_path: Path, capsys: pytest.CaptureFixture[str],
            monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CAVRA_TEST_AUDIT_KEY", "k")
     (tmp_path / "cavra.toml").write_text(
-        WITNESS_CONFIG.format(witness=tmp_path / "witness" / "audit.jsonl"))
+        witness_toml(tmp_path / "witness" / "audit.jsonl"))
     db = tmp_path / "cavra.db"
     code, _, err = run_cli(capsys, "--db", f"sqlite:///{db}", "--config",
                            str(tmp_path / "cavra.toml"), "escalation", "plan")

@@ -21,10 +21,10 @@ from scheduler.lease import LeaderLease
 from scheduler.runner import CHECKPOINT_JOB_ID, SchedulerService
 from scheduler.status import LEADER_LOCK
 from store.services.schedules import add_schedule, disable_schedule
+from tests.audit_config import KEY_ENV, witness_toml
 from workflows.checkpoints import write_checkpoint
 
 Wait = Callable[..., Awaitable[None]]
-KEY_ENV = "CAVRA_TEST_AUDIT_KEY"
 
 
 @pytest.fixture
@@ -37,20 +37,9 @@ def witness(tmp_path: Path) -> Path:
 def config(write_config: Callable[[str], Path], witness: Path,
            monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(KEY_ENV, "test-only checkpoint key")
-    return write_config(f"""
-[providers.exec-outbox]
-kind = "outbox"
-path = "exec-outbox.jsonl"
-audience = ["executive"]
-
-[providers.audit-witness]
-kind = "outbox"
-path = "{witness}"
-audience = ["audit"]
-
-[audit]
-key_env = "{KEY_ENV}"
-""")
+    return write_config('[providers.exec-outbox]\nkind = "outbox"\n'
+                        'path = "exec-outbox.jsonl"\naudience = ["executive"]\n'
+                        + witness_toml(witness, key_env=KEY_ENV))
 
 
 def _witnessed(witness: Path) -> list[dict[str, Any]]:

@@ -12,26 +12,17 @@ import pytest
 from textual.widgets import Static
 
 from cavra_tui.bootstrap import Runtime
+from tests.audit_config import witness_toml
 from tests.core.audit_attacker import recompute_chain
 from tests.tui.conftest import make_app, settle
 from workflows.demo import seed_demo_data
-
-WITNESSED = """
-[providers.audit-witness]
-kind = "outbox"
-path = "{witness}"
-audience = ["audit"]
-
-[audit]
-key_env = "CAVRA_TEST_AUDIT_KEY"
-"""
 
 
 @pytest.fixture
 def witnessed(open_runtime: Callable[..., Runtime], tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> Runtime:
     monkeypatch.setenv("CAVRA_TEST_AUDIT_KEY", "console key")
-    runtime = open_runtime(WITNESSED.format(witness=tmp_path / "witness" / "audit.jsonl"))
+    runtime = open_runtime(witness_toml(tmp_path / "witness" / "audit.jsonl"))
     seed_demo_data(runtime.ctx, runtime.registry)
     return runtime
 
