@@ -69,15 +69,25 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
         return Outcome(status="failed", latency_ms=watch.ms(), error="connect_timeout")
     except httpx.ConnectError as exc:
         return Outcome(status="failed", latency_ms=watch.ms(), error=_connect_failure(exc))
-    except httpx.TimeoutException as exc:
+    except (httpx.PoolTimeout, httpx.WriteTimeout, httpx.WriteError,
+            httpx.LocalProtocolError) as exc:
+        # The request never left whole: the provider cannot have acted on it.
+        return Outcome(status="failed", latency_ms=watch.ms(),
+                       error=f"not_sent: {error_class(exc)}")
+    except httpx.ReadTimeout as exc:
         # Sent but no answer in time: the provider may have acted on it.
         return Outcome(status="unknown", latency_ms=watch.ms(),
                        error=f"timeout_after_send: {error_class(exc)}")
+    except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+        # Sent, then the connection was reset or closed without an answer: the provider may
+        # have acted on it, so the retry must reuse the idempotency key.
+        return Outcome(status="unknown", latency_ms=watch.ms(),
+                       error=f"no_answer_after_send: {error_class(exc)}")
     except httpx.UnsupportedProtocol:
         return Outcome(status="failed", latency_ms=watch.ms(), error="invalid_url")
-    except httpx.HTTPError as exc:
-        return Outcome(status="failed", latency_ms=watch.ms(),
-                       error=f"http_error: {error_class(exc)}")
+    except httpx.HTTPError as exc:  # anything else came after the request was written
+        return Outcome(status="unknown", latency_ms=watch.ms(),
+                       error=f"http_error_after_send: {error_class(exc)}")
     except (httpx.InvalidURL, ValueError):  # a malformed URL from the environment
         return Outcome(status="failed", latency_ms=watch.ms(), error="invalid_url")
     code = response.status_code
