@@ -138,3 +138,79 @@ def test_a_connect_timeout_is_failed() -> None:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def _smtp_server(drop_after: bytes) -> tuple[socket.socket, list[bytes]]:
+    """A minimal SMTP peer that answers every command with 250 (354 for DATA) and drops the
+    connection once it has read a command starting with ``drop_after``."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(5)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(2)
+            conn.sendall(b"220 loopback ESMTP\r\n")
+            buffer = b""
+            in_data = False
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\r\n" in buffer:
+                    line, buffer = buffer.split(b"\r\n", 1)
+                    if in_data:
+                        if line == b".":
+                            seen.append(b"<message>")
+                            _close(conn)
+                            return
+                        continue
+                    seen.append(line)
+                    if line.upper().startswith(drop_after):
+                        _close(conn)
+                        return
+                    if line.upper().startswith(b"DATA"):
+                        in_data = True
+                        conn.sendall(b"354 go ahead\r\n")
+                    else:
+                        conn.sendall(b"250 ok\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, seen
+
+
+@pytest.mark.parametrize(("drop_after", "status", "error"), [
+    (b"MAIL FROM", "failed", "disconnected"),
+    (b"RCPT TO", "failed", "disconnected"),
+    (b"<never>", "unknown", "disconnected_after_send"),  # drops after the message's final dot
+], ids=["before-rcpt", "before-data", "after-the-message"])
+def test_smtp_failures_before_data_are_failed(drop_after: bytes, status: str,
+                                              error: str) -> None:
+    from store.config import CavraConfig, EmailProvider
+    from workflows.connectors.base import OutboundMessage
+    from workflows.connectors.email import EmailConnector
+
+    listener, seen = _smtp_server(drop_after)
+    try:
+        settings = EmailProvider(kind="email", host="127.0.0.1",
+                                 port=listener.getsockname()[1], starttls=False,
+                                 sender="cavra@example.invalid", to=["oncall@example.invalid"],
+                                 timeout_s=TIMEOUT_S)
+        connector = EmailConnector("mail", settings, CavraConfig())
+        outcome = connector.send(OutboundMessage(
+            delivery_id="dlv-0000000001", kind="escalation", provider="mail",
+            idempotency_key="cavra:esc-1:mail:1", plan_id="esc-1", run_id=None, attempt=1,
+            message={"title": "t", "summary": "s"}))
+    finally:
+        listener.close()
+    assert (outcome.status, outcome.error) == (status, error), seen

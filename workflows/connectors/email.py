@@ -13,6 +13,7 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 
 from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, Stopwatch
 from workflows.connectors.render import render
@@ -47,6 +48,17 @@ def _tls_failure(exc: BaseException) -> bool:
     return isinstance(exc, ssl.SSLError | ssl.CertificateError)
 
 
+class _SMTP(smtplib.SMTP):
+    """Notes when DATA begins: before it the server cannot have accepted the message, so a
+    failure there is definite (``failed``); after it, silence is ``unknown``."""
+
+    in_data = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.in_data = True
+        return super().data(msg)
+
+
 class EmailConnector(Connector):
     kind = "email"
 
@@ -65,7 +77,7 @@ class EmailConnector(Connector):
         mail = build_email(message, settings.sender, list(settings.to))
         phase = "connect"  # before "data" nothing can have been accepted: failures are definite
         try:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=self.timeout_s)
+            smtp = _SMTP(settings.host, settings.port, timeout=self.timeout_s)
             try:
                 phase = "handshake"
                 smtp.ehlo()
@@ -74,7 +86,7 @@ class EmailConnector(Connector):
                     smtp.ehlo()
                 if settings.username:
                     smtp.login(settings.username, password or "")
-                phase = "data"
+                phase = "envelope"
                 refused = smtp.send_message(mail)
             except BaseException:
                 smtp.close()
@@ -97,7 +109,8 @@ class EmailConnector(Connector):
             # smtplib turns a read timeout into "disconnected": look at what caused it.
             timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__,
                                                                    TimeoutError)
-            if phase == "data":  # the server may have queued the message before going quiet
+            if phase == "envelope" and smtp.in_data:
+                # The server may have queued the message before going quiet.
                 label = "timeout_after_send" if timed_out else "disconnected_after_send"
                 return Outcome(status="unknown", latency_ms=watch.ms(), error=label)
             return self._failed(watch, "timeout" if timed_out else "disconnected", None)
