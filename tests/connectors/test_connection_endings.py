@@ -4,6 +4,7 @@ the retry reuses the idempotency key (the receiver can drop the duplicate)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -126,10 +127,8 @@ def test_a_connect_timeout_is_failed() -> None:
         for _ in range(4):  # fill the queue (never accepted)
             filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             filler.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 filler.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
             fillers.append(filler)
         time.sleep(0.1)
         outcome = post_json(f"http://127.0.0.1:{port}/hook", b"{}", {}, TIMEOUT_S)
