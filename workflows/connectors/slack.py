@@ -22,17 +22,25 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def mrkdwn(text: str) -> str:
+    """Slack's own escaping for mrkdwn text: data can never become a mention (``<!channel>``,
+    ``<@U123>``) or a link (``<https://…|click>``), which Slack only parses between < and >."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(message: OutboundMessage) -> dict[str, Any]:
     rendered = render(message.kind, message.message)
     details = "\n".join(rendered.lines)
     return {
-        "text": _clip(rendered.title, SECTION_LIMIT),
+        # The fallback text is parsed as mrkdwn too (notifications, search).
+        "text": _clip(mrkdwn(rendered.title), SECTION_LIMIT),
         "blocks": [
+            # plain_text is shown as written: no mentions or links are parsed there.
             {"type": "header", "text": {"type": "plain_text",
                                         "text": _clip(rendered.title, HEADER_LIMIT)}},
             {"type": "section", "text": {"type": "mrkdwn",
-                                         "text": _clip(details, SECTION_LIMIT)}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                                         "text": _clip(mrkdwn(details), SECTION_LIMIT)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn(
                 f"{message.kind} · delivery {message.delivery_id} · "
                 f"key {message.idempotency_key}")}]},
         ],
