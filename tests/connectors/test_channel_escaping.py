@@ -1,6 +1,5 @@
 """Data never becomes markup in a channel: an imported name shaped like a mention, a link or a
 script arrives as text (Slack: escaped and valid per Slack's own SDK; email: no foreign tags)."""
-arrives escaped, in a body Slack's own SDK parses as valid blocks."""
 
 from __future__ import annotations
 
