@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from store.models import Delivery, EscalationPlan, WorkerRunResult
+from store.text import visible
 
 
 def emit_json(value: Any) -> None:
@@ -18,7 +19,9 @@ def emit_json(value: Any) -> None:
 
 
 def emit_lines(lines: list[str]) -> None:
-    sys.stdout.write("\n".join(lines) + "\n")
+    """Text output: any control character stored in the data (an older database) is written
+    as a visible escape, so output can never move the cursor or clear the screen."""
+    sys.stdout.write("\n".join(visible(line) for line in lines) + "\n")
 
 
 def plan_json(plan: EscalationPlan) -> dict[str, Any]:

@@ -7,6 +7,7 @@ its URL, token or password (``url_env``, ``secret_env``, ``password_env``, ``rou
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.errors import UserError
+from store.text import control_character
 
 PUBLIC_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 ROLE_NAMES = ("operator", "release_manager", "auditor", "executive")
@@ -26,8 +28,29 @@ Audience = Literal["operations", "executive", "audit"]
 WITNESS_KINDS = ("outbox", "webhook")
 
 
+PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        # Config strings end up in headers, file names and terminals.
+        for text in _strings(value):
+            bad = control_character(text)
+            if bad is not None:
+                raise ValueError(f"contains a control character ({bad})")
+        return value
 
 
 class _ProviderBase(_Strict):
@@ -87,6 +110,8 @@ class RetryPolicy(_Strict):
     multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
     allow_immediate: bool = False
     max_deliveries: int = Field(default=5, ge=1, le=100)
+    # Live sends in flight at once in one worker run (the dry run stays sequential).
+    concurrency: int = Field(default=8, ge=1, le=64)
 
 
 class RolesConfig(_Strict):
@@ -155,6 +180,10 @@ class CavraConfig(_Strict):
     @classmethod
     def _outbox_always_exists(
             cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for name in providers:
+            if not PROVIDER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a provider name: 1–63 lowercase letters, "
+                                 "digits, '.', '_' or '-', starting with a letter or digit")
         merged = dict(providers)
         existing = merged.get("outbox")
         if existing is not None and existing.kind != "outbox":
@@ -221,7 +250,8 @@ def _describe(error: ValidationError) -> str:
     # A discriminated union adds the kind as a path step: providers.NAME.webhook.url_env.
     if len(loc) >= 3 and loc[0] == "providers" and loc[2] in PROVIDER_KINDS:
         del loc[2]
-    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    message = ("unknown key" if first["type"] == "extra_forbidden"
+               else str(first["msg"]).removeprefix("Value error, "))
     where = ".".join(loc)
     return f"{where}: {message}" if where else message
 

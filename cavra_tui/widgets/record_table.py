@@ -5,14 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from cavra_tui.messages import CursorMovedByUser, NeedMoreRows
+from store.text import visible
 
 Row = tuple[str, tuple[Any, ...]]  # (record id used as the row key, cells)
 MIN_PREFETCH_ROWS = 3
+
+
+def safe_cell(cell: Any) -> Any:
+    """Stored text is data, never markup or terminal control: DataTable parses a plain str
+    cell as Rich markup (``[red]``, ``[link=…]``), so every cell becomes Text, with control
+    characters written as visible escapes."""
+    if isinstance(cell, str):
+        return Text(visible(cell), end="")
+    if isinstance(cell, Text) and visible(cell.plain) != cell.plain:
+        return Text(visible(cell.plain), end="")
+    return cell
+
+
+def safe_rows(rows: Sequence[Row]) -> list[Row]:
+    return [(key, tuple(safe_cell(cell) for cell in cells)) for key, cells in rows]
 
 
 class RecordTable(DataTable[Any]):
@@ -66,7 +83,7 @@ class RecordTable(DataTable[Any]):
 
     def show_rows(self, rows: Sequence[Row], *, has_more: bool, merge: bool = False) -> None:
         """Show the first page. With ``merge`` keep rows already loaded below it."""
-        fresh = list(rows)
+        fresh = safe_rows(rows)
         if merge:
             seen = {key for key, _ in fresh}
             fresh += [row for row in self._rows if row[0] not in seen]
@@ -81,7 +98,7 @@ class RecordTable(DataTable[Any]):
 
     def append_rows(self, rows: Sequence[Row], *, has_more: bool) -> None:
         seen = set(self.record_ids)
-        added = [row for row in rows if row[0] not in seen]
+        added = [row for row in safe_rows(rows) if row[0] not in seen]
         for key, cells in added:
             self.add_row(*cells, key=key)
         self._rows += added

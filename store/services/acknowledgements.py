@@ -11,6 +11,7 @@ from store.services.context import StoreContext
 from store.services.deliveries import pair_state, set_ack_pending
 from store.services.escalation import resolve_plan_id, track_plan_pair
 from store.tables import AcknowledgementRow, DeliveryRow
+from store.text import check_text
 
 MAX_REF = 255
 MAX_NOTES = 4000
@@ -24,6 +25,10 @@ def validate_ack_input(state: str, external_ref: str | None, notes: str | None) 
         raise UserError(f"--ref is longer than {MAX_REF} characters")
     if notes is not None and len(notes) > MAX_NOTES:
         raise UserError(f"--notes is longer than {MAX_NOTES} characters")
+    if external_ref is not None:
+        check_text(external_ref, "--ref")
+    if notes is not None:
+        check_text(notes, "--notes", prose=True)
 
 
 def acknowledge(ctx: StoreContext, plan_id: str, provider: str, state: str,

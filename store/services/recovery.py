@@ -19,12 +19,14 @@ from store.errors import UserError
 from store.models import RecoveryItem
 from store.services.context import StoreContext
 from store.tables import RecoveryItemRow
+from store.text import control_character
 
 MAX_IMPORT_ITEMS = 1_000_000
 BATCH = 1_000
 _CHUNK = 1 << 16
 _WS = " \t\r\n"
 _NUMBER = "0123456789.eE+-"
+TEXT_FIELDS = ("recovery_id", "connector", "category", "drill_id", "playbook_id")
 
 
 def _first_error(error: ValidationError) -> str:
@@ -34,7 +36,7 @@ def _first_error(error: ValidationError) -> str:
         return f"unknown field {field!r}"
     if first["type"] == "missing":
         return f"missing field {field!r}"
-    return f"field {field!r}: {first['msg']}"
+    return f"field {field!r}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def _array_entries(stream: IO[str], first: str) -> Iterator[tuple[str, Any]]:
@@ -119,6 +121,11 @@ def iter_recovery_items(stream: IO[str]) -> Iterator[RecoveryItem]:
     for label, entry in entries:
         if not isinstance(entry, dict):
             raise UserError(f"import: {label}: expected an object")
+        for field in TEXT_FIELDS:  # input only: rows an older cavra stored still read back
+            bad = control_character(entry[field]) if isinstance(entry.get(field), str) else None
+            if bad is not None:
+                raise UserError(f"import: {label}: field {field!r}: contains a control "
+                                f"character ({bad})")
         try:
             item = RecoveryItem.model_validate(entry)
         except ValidationError as exc:
