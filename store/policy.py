@@ -113,10 +113,15 @@ def resolve_identity(config: CavraConfig, *, read_only: bool = False,
 def authorize(identity: Identity, action: str) -> Decision:
     needed = RULES[action]
     rule = f"{action} requires {' or '.join(sorted(needed))}"
+    have = ", ".join(sorted(identity.roles)) or "no role"
+    if identity.read_only and not identity.roles:
+        # Read-only because the user holds no role: say what the action needs.
+        return Decision(False, rule, f"{identity.actor} holds no role; {action} needs "
+                        f"{' or '.join(sorted(needed))}")
     if identity.read_only:
-        return Decision(False, rule, "read-only mode: no changes allowed")
+        return Decision(False, rule, f"read-only mode: no changes allowed ({identity.actor} "
+                        f"has {have}; --read-only was given)")
     if identity.roles & needed:
         return Decision(True, rule, "allowed")
-    have = ", ".join(sorted(identity.roles)) or "no role"
     return Decision(False, rule, f"{identity.actor} has {have}; {action} needs "
                     f"{' or '.join(sorted(needed))}")

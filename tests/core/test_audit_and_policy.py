@@ -44,7 +44,8 @@ def test_unknown_user_is_read_only_and_denials_are_audited(make_runtime: Any, wr
                                                            clock: Any) -> None:
     runtime = make_runtime(write_config(_roles(operator=["someone-else"])))
     assert runtime.identity.read_only
-    with pytest.raises(PolicyDenied, match="read-only"):
+    with pytest.raises(PolicyDenied, match=f"{ME} holds no role; recovery.import needs "
+                       "operator or release_manager"):
         import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 5)])
     [event] = _audit(runtime)
     assert (event.actor, event.action, event.decision) == (ME, "recovery.import", "deny")
