@@ -1,48 +1,69 @@
-"""The CAVRA console: wires screens, keys, the scheduler and live refresh. Nothing else."""
+"""The CAVRA console: wires screens, keys, the scheduler and live refresh. Nothing else.
+
+It starts fast: this module imports only Textual and the console's own light modules, and
+each screen's module is imported when the screen is first shown. ``StartingCavraApp`` (what
+`cavra` runs) paints a placeholder first (header and footer), builds the runtime (store,
+SQLAlchemy, pydantic) in a thread worker after mount, then installs the real screens; a
+config or database error leaves a clear screen with the one-line reason instead.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from cavra_tui.bootstrap import Runtime
 from cavra_tui.commands import WorkflowCommands
-from cavra_tui.messages import DataChanged
+from cavra_tui.failures import describe_failure
+from cavra_tui.messages import DataChanged, RuntimeReady, StartFailed
 from cavra_tui.palette import CavraCommands
-from cavra_tui.screens.acknowledgements import AcknowledgementsScreen
-from cavra_tui.screens.audit import AuditScreen
-from cavra_tui.screens.base import CavraScreen
-from cavra_tui.screens.dashboard import DashboardScreen
-from cavra_tui.screens.escalations import EscalationsScreen
-from cavra_tui.screens.executive import ExecutiveScreen
-from cavra_tui.screens.help import HelpScreen
-from cavra_tui.screens.retry_runs import RetryRunsScreen
+from cavra_tui.screens.start_failed import StartFailedScreen
+from cavra_tui.screens.starting import StartingScreen
+from cavra_tui.start_up import without_collection
 from cavra_tui.widgets.header import HeaderInfo
-from scheduler.status import LEADER_LOCK
-from store.counters import change_version
-from store.services.locks import current_holder
+
+if TYPE_CHECKING:
+    from cavra_tui.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
 CHANGE_POLL_S = 2.0  # other processes' writes show within this (one tiny row read per poll)
-SCREEN_KEYS = ("dashboard", "escalations", "acknowledgements", "retry_runs", "executive",
-               "audit")
+# mode → (module under cavra_tui.screens, class): imported when the screen is first shown.
+SCREENS = {
+    "dashboard": ("dashboard", "DashboardScreen"),
+    "escalations": ("escalations", "EscalationsScreen"),
+    "acknowledgements": ("acknowledgements", "AcknowledgementsScreen"),
+    "retry_runs": ("retry_runs", "RetryRunsScreen"),
+    "executive": ("executive", "ExecutiveScreen"),
+    "audit": ("audit", "AuditScreen"),
+}
+SCREEN_KEYS = tuple(SCREENS)
+FIRST_MODE = "dashboard"
+
+
+def _screen_class(mode: str) -> type[Screen[Any]]:
+    module, name = SCREENS[mode]
+    found: type[Screen[Any]] = getattr(importlib.import_module(f"cavra_tui.screens.{module}"),
+                                       name)
+    return found
+
+
+def _lazy(mode: str) -> Callable[[], Screen[Any]]:
+    return lambda: _screen_class(mode)()
 
 
 class CavraApp(WorkflowCommands):
+    """The console on an opened runtime (tests, screenshots, benchmarks of the screens)."""
+
     CSS_PATH = "styles/console.tcss"
     TITLE = "CAVRA recovery console"
-    MODES: ClassVar[dict[str, Any]] = {
-        "dashboard": DashboardScreen,
-        "escalations": EscalationsScreen,
-        "acknowledgements": AcknowledgementsScreen,
-        "retry_runs": RetryRunsScreen,
-        "executive": ExecutiveScreen,
-        "audit": AuditScreen,
-    }
-    DEFAULT_MODE: ClassVar[str] = "dashboard"
+    MODES: ClassVar[dict[str, Any]] = {mode: _lazy(mode) for mode in SCREENS}
+    DEFAULT_MODE: ClassVar[str] = FIRST_MODE
     COMMANDS = WorkflowCommands.COMMANDS | {CavraCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         # One footer entry stands for all six screen keys.
@@ -53,10 +74,11 @@ class CavraApp(WorkflowCommands):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, runtime: Runtime, *, start_scheduler: bool = True,
+    def __init__(self, runtime: Runtime | None, *, start_scheduler: bool = True,
                  live_refresh: bool = True) -> None:
+        """``runtime`` is None only for StartingCavraApp, which builds it."""
         super().__init__()
-        self.runtime = runtime
+        self._runtime = runtime
         self.start_scheduler = start_scheduler
         self.live_refresh = live_refresh
         self.scheduler_service: Any = None
@@ -66,9 +88,25 @@ class CavraApp(WorkflowCommands):
         self._seen_version: tuple[int, str | None] | None = None
         self.data_generation = 0  # bumped on every known write; screens reload when behind
 
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the console has not opened its database yet")
+        return self._runtime
+
+    @property
+    def started(self) -> bool:
+        return self._runtime is not None
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.start_up()
+
+    def start_up(self) -> None:
+        self._open_console()
+
+    def _open_console(self) -> None:
         for warning in self.runtime.warnings:
             self.notify(warning, severity="error", timeout=15)
         if self.start_scheduler:
@@ -111,11 +149,15 @@ class CavraApp(WorkflowCommands):
     # -- live refresh ------------------------------------------------------------------------
 
     def _read_version(self) -> tuple[int, str | None]:
-        with self.runtime.db.read() as session:
+        from scheduler.status import LEADER_LOCK
+        from store.counters import change_version
+        from store.services.locks import current_holder
+
+        with self.runtime.db.connect() as conn:
             # Leadership moves without a write to the change marker (lease renewals are not
             # changes), so the leader is part of what is compared.
-            return (change_version(session),
-                    current_holder(session, LEADER_LOCK, self.runtime.ctx.clock())[0])
+            return (change_version(conn),
+                    current_holder(conn, LEADER_LOCK, self.runtime.ctx.clock())[0])
 
     def note_own_write(self) -> None:
         try:
@@ -142,16 +184,22 @@ class CavraApp(WorkflowCommands):
         if not first or self.scheduler_holder is not None:
             self.refresh_data()
 
+    def _console_screens(self) -> list[Any]:
+        from cavra_tui.screens.base import CavraScreen  # loaded with the first real screen
+
+        return [screen for screen in self.screen_stack
+                if isinstance(screen, CavraScreen) and screen.is_mounted]
+
     def refresh_header(self) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, CavraScreen) and screen.is_mounted:
+        if self.started:
+            for screen in self._console_screens():
                 screen.refresh_header()
 
     def refresh_data(self) -> None:
         """Reload the visible screen now; the others reload when they are shown."""
         self.data_generation += 1
-        for screen in self.screen_stack:
-            if isinstance(screen, CavraScreen) and screen.is_mounted:
+        if self.started:
+            for screen in self._console_screens():
                 screen.post_message(DataChanged())
 
     # -- what screens ask the app ------------------------------------------------------------
@@ -167,7 +215,61 @@ class CavraApp(WorkflowCommands):
         self.alert_level = level
 
     def action_help(self) -> None:
+        from cavra_tui.screens.help import HelpScreen  # Markdown: loaded when first asked
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         else:
             self.push_screen(HelpScreen())
+
+
+class StartingCavraApp(CavraApp):
+    """What `cavra` runs: the first frame is a placeholder, painted before the store loads;
+    ``opener`` builds the runtime in a thread worker (then ``prepare`` runs on it, e.g. the
+    demo's seed), then the dashboard replaces the placeholder."""
+
+    MODES: ClassVar[dict[str, Any]] = {"starting": StartingScreen, **CavraApp.MODES}
+    DEFAULT_MODE: ClassVar[str] = "starting"
+
+    def __init__(self, opener: Callable[[], Runtime], *,
+                 prepare: Callable[[Runtime], None] | None = None, start_scheduler: bool = True,
+                 live_refresh: bool = True) -> None:
+        super().__init__(None, start_scheduler=start_scheduler, live_refresh=live_refresh)
+        self._opener = opener
+        self._prepare = prepare
+
+    def start_up(self) -> None:
+        self._build_runtime()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="start-up")
+    def _build_runtime(self) -> None:
+        """Everything heavy happens here, off the event loop: importing the store, opening
+        the database (and migrating it), reading the config, importing the first screen."""
+        runtime: Runtime | None = None
+        try:
+            with without_collection():
+                runtime = self._opener()
+                _screen_class(FIRST_MODE)
+            if self._prepare is not None:
+                self._prepare(runtime)
+        except Exception as exc:  # a config or database error: shown, never raised
+            if runtime is not None:
+                runtime.close()
+            failure = describe_failure(exc)
+            reason = f"internal error: {failure.reason}" if failure.internal else failure.reason
+            self.post_message(StartFailed(reason, failure.exit_code))
+            return
+        if get_current_worker().is_cancelled:  # the person quit while it opened
+            runtime.close()
+            return
+        self.post_message(RuntimeReady(runtime))
+
+    def on_runtime_ready(self, message: RuntimeReady) -> None:
+        self._runtime = message.runtime
+        self.switch_mode(FIRST_MODE)
+        self.remove_mode("starting")
+        self.refresh_bindings()
+        self._open_console()
+
+    def on_start_failed(self, message: StartFailed) -> None:
+        self.push_screen(StartFailedScreen(message.reason, message.exit_code))

@@ -1,28 +1,47 @@
-"""The one wiring point: settings → database, config, identity, connectors (SPEC §2)."""
+"""The one wiring point: settings → database, config, identity, connectors (SPEC §2).
+
+Only what every command needs is imported here; the connectors are built on first use, so a
+read-only command (or a console that never sends) never loads them.
+"""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from store.audit import EventSigner
 from store.clock import Clock, system_clock
 from store.config import CavraConfig, EnvSettings, data_dir, load_config
 from store.db import Database, default_sqlite_url, open_database
 from store.errors import UserError
 from store.policy import Identity, resolve_identity
 from store.services.context import StoreContext
-from workflows.connectors.registry import ConnectorRegistry
+
+if TYPE_CHECKING:
+    from store.audit import EventSigner
+    from workflows.connectors.registry import ConnectorRegistry
 
 
 @dataclass
 class Runtime:
     ctx: StoreContext
-    registry: ConnectorRegistry
     data_dir: Path
+    outbox_dir: Path
     # Found on open: e.g. append-only triggers dropped behind cavra's back (one line each).
     warnings: tuple[str, ...] = ()
+    _registry: ConnectorRegistry | None = field(default=None, repr=False)
+    _registry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def registry(self) -> ConnectorRegistry:
+        """The configured connectors, built on first use (by whichever thread sends first)."""
+        with self._registry_lock:
+            if self._registry is None:
+                from workflows.connectors.registry import ConnectorRegistry
+
+                self._registry = ConnectorRegistry(self.config, self.outbox_dir)
+            return self._registry
 
     @property
     def db(self) -> Database:
@@ -62,8 +81,8 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
     identity = _identity(config, db, read_only=read_only, user=user)
     ctx = StoreContext(db=db, config=config, identity=identity, clock=clock,
                        event_signer=event_signer(config))
-    return Runtime(ctx=ctx, registry=ConnectorRegistry(config, outbox_dir(db, folder)),
-                   data_dir=folder, warnings=tuple(opening_warnings(db)))
+    return Runtime(ctx=ctx, data_dir=folder, outbox_dir=outbox_dir(db, folder),
+                   warnings=tuple(opening_warnings(db)))
 
 
 def opening_warnings(db: Database) -> list[str]:
@@ -108,15 +127,3 @@ def _identity(config: CavraConfig, db: Database, *, read_only: bool,
         return resolve_identity(config, read_only=read_only, user=db_user, groups=groups,
                                 source="database")
     return resolve_identity(config, read_only=read_only, user=user)
-
-
-def configure_logging(folder: Path, *, to_stderr: bool = False) -> Path:
-    """Logs go to a file: the screen belongs to the console."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "cavra.log"
-    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
-    if to_stderr:
-        handlers.append(logging.StreamHandler())
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return path

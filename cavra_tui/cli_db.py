@@ -6,24 +6,10 @@ Run it as the database owner (the role that runs the migrations), after every up
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import emit_json, emit_lines
 from store.pg_roles import apply_grants, grant_statements, grantable_tables
-
-
-def register(sub: Any, command: Any) -> None:
-    """Add the database commands to the parser (see cli.build_parser for `command`)."""
-    from cavra_tui.cli import OneLineParser
-
-    db = sub.add_parser("db", help="database roles (PostgreSQL)").add_subparsers(
-        dest="action", required=True, parser_class=OneLineParser)
-    grant = command("grant", db_grant, "let login roles append evidence, never delete it "
-                    "(run as the owner)", db)
-    grant.add_argument("roles", nargs="+", metavar="ROLE", help="existing PostgreSQL role")
-    grant.add_argument("--print", action="store_true", dest="print_only",
-                       help="write the SQL and change nothing")
 
 
 def db_grant(runtime: Runtime, args: argparse.Namespace) -> int:

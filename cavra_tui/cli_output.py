@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from store.models import Delivery, EscalationPlan, WorkerRunResult
 from store.text import visible
+
+if TYPE_CHECKING:
+    from store.models import Delivery, EscalationPlan, WorkerRunResult
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
 
 
 def emit_json(value: Any) -> None:

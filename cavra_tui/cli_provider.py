@@ -44,14 +44,3 @@ def provider_list(runtime: Runtime, args: argparse.Namespace) -> int:
                     f"failures {r['consecutive_failures']}  {r['target']}" for r in rows])
     return 0
 
-
-def register(sub: Any, command: Any) -> None:
-    """Add the provider commands to the parser (see cli.build_parser for `command`)."""
-    from cavra_tui.cli import OneLineParser
-
-    provider = sub.add_parser("provider", help="notification providers").add_subparsers(
-        dest="action", required=True, parser_class=OneLineParser)
-    command("test", provider_test, "send a clearly marked drill message (a drill delivery)",
-            provider).add_argument("name", help="provider name from the config")
-    command("list", provider_list, "configured providers, targets (redacted), circuit state",
-            provider)

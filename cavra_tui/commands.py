@@ -1,6 +1,10 @@
 """The console's workflow actions as Textual actions (keys, palette): each gathers what the
 action needs from the screen (the highlighted plan, run …), asks for input or confirmation in
-a modal when needed, and runs the workflow step in a thread worker."""
+a modal when needed, and runs the workflow step in a thread worker.
+
+This module is imported before the first frame, so the workflow steps and the forms (which
+load the store) are imported where an action first needs them, never at start-up.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,11 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 from textual.worker import Worker, get_current_worker
 
-from cavra_tui import workflow
 from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady
-from cavra_tui.screens.forms.ack_form import AckForm
-from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
-from cavra_tui.screens.forms.schedule_form import ScheduleForm
-from cavra_tui.widgets.record_table import RecordTable
 from store.errors import UserError
-from store.policy import authorize
 
 if TYPE_CHECKING:
+    from cavra_tui import workflow
     from cavra_tui.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,12 +27,12 @@ log = logging.getLogger(__name__)
 WRITE_ACTIONS = frozenset({"build_plan", "deliver_plan", "acknowledge", "retry_plan", "dry_run",
                            "live_run", "schedule_run", "deliver_report", "add_schedule",
                            "toggle_schedule", "checkpoint"})
+# Actions that need the database open: greyed out until the console has started.
+RUNTIME_ACTIONS = WRITE_ACTIONS | {"verify_audit", "show_evidence", "switch_mode"}
 
 
 class WorkflowCommands(App[None]):
     """CavraApp's base. Results come back as ActionFinished / ActionFailed messages."""
-
-    runtime: Runtime
 
     busy: list[str]
     _finishers: dict[Worker[Any], Callable[[], None]]
@@ -48,9 +47,23 @@ class WorkflowCommands(App[None]):
         """From a worker thread, after this console wrote: the reload that follows shows it,
         so the change poll must not reload for it again (CavraApp decides how)."""
 
+    @property
+    def runtime(self) -> Runtime:
+        """The opened database, config and identity (CavraApp decides when it exists)."""
+        raise NotImplementedError
+
+    @property
+    def started(self) -> bool:
+        """True once the runtime is there (CavraApp builds it after the first frame)."""
+        raise NotImplementedError
+
     def allows(self, action: str) -> bool:
-        """False for a write action in a read-only session (the palette leaves it out)."""
-        return not (action in WRITE_ACTIONS and self.runtime.identity.read_only)
+        """False for a write action in a read-only session, and for anything that needs the
+        database before it is open (the palette leaves it out)."""
+        name = action.partition("(")[0]
+        if not self.started:
+            return name not in RUNTIME_ACTIONS
+        return not (name in WRITE_ACTIONS and self.runtime.identity.read_only)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # None: the footer shows the key greyed out; pressing it does nothing.
@@ -104,24 +117,38 @@ class WorkflowCommands(App[None]):
     # -- the workflow, in order --------------------------------------------------------------
 
     def action_build_plan(self) -> None:
+        from cavra_tui import workflow
+
         self.start_action("build plan", lambda: workflow.plan_escalation(self.runtime))
 
     def action_deliver_plan(self) -> None:
+        from cavra_tui import workflow
+
         plan_id = self._selected("plan")
         self.start_action("deliver plan", lambda: workflow.deliver_plan(self.runtime, plan_id))
 
     def action_acknowledge(self) -> None:
+        from cavra_tui import workflow
+        from cavra_tui.screens.forms.ack_form import AckForm
+
         form = AckForm(self._selected("plan") or "latest", self._selected("provider") or "outbox",
                        self._noting_writes(lambda r: workflow.record_ack(self.runtime, r)))
         self.push_screen(form, self._form_saved("acknowledge"))
 
     def action_retry_plan(self) -> None:
+        from cavra_tui import workflow
+
         self.start_action("retry plan", lambda: workflow.plan_retries(self.runtime))
 
     def action_dry_run(self) -> None:
+        from cavra_tui import workflow
+
         self.start_action("dry-run", lambda: workflow.dry_run(self.runtime))
 
     def action_live_run(self) -> None:
+        from cavra_tui import workflow
+        from store.policy import authorize
+
         decision = authorize(self.runtime.identity, "retry.run.live")
         if not decision.allowed:
             # The service records the denial in the audit chain and raises the reason.
@@ -131,6 +158,9 @@ class WorkflowCommands(App[None]):
                           done=lambda preview: LivePreviewReady(preview))
 
     def on_live_preview_ready(self, message: LivePreviewReady) -> None:
+        from cavra_tui import workflow
+        from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
+
         self.refresh_data()  # the preview's dry-run is itself a recorded run
 
         previewed = message.preview.sendable_keys
@@ -145,13 +175,20 @@ class WorkflowCommands(App[None]):
         self.push_screen(ConfirmLiveRun(message.preview), confirmed)
 
     def action_schedule_run(self) -> None:
+        from cavra_tui import workflow
+
         self.start_action("schedule run", lambda: workflow.schedule_run(self.runtime))
 
     def action_deliver_report(self) -> None:
+        from cavra_tui import workflow
+
         run_id = self._selected("schedule_run")
         self.start_action("deliver report", lambda: workflow.send_report(self.runtime, run_id))
 
     def action_add_schedule(self) -> None:
+        from cavra_tui import workflow
+        from cavra_tui.screens.forms.schedule_form import ScheduleForm
+
         form = ScheduleForm(self._noting_writes(
             lambda request: workflow.new_schedule(self.runtime, request)))
         self.push_screen(form, self._form_saved("add schedule"))
@@ -177,14 +214,20 @@ class WorkflowCommands(App[None]):
         return saved
 
     def action_toggle_schedule(self) -> None:
+        from cavra_tui import workflow
+
         schedule_id = self._selected("schedule")
         self.start_action("enable/disable schedule",
                           lambda: workflow.toggle_schedule(self.runtime, schedule_id))
 
     def action_verify_audit(self) -> None:
+        from cavra_tui import workflow
+
         self.start_action("verify audit", lambda: workflow.verify_audit(self.runtime))
 
     def action_checkpoint(self) -> None:
+        from cavra_tui import workflow
+
         self.start_action("audit checkpoint", lambda: workflow.write_checkpoint(self.runtime))
 
     def action_show_evidence(self) -> None:
@@ -209,6 +252,8 @@ class WorkflowCommands(App[None]):
     def focus_record(self, table_id: str, record_id: str) -> None:
         """Highlight a record this console just created, once the reload shows it (so the
         next key acts on it, not on the record that was highlighted before)."""
+        from cavra_tui.widgets.record_table import RecordTable
+
         for table in self.screen.query(f"#{table_id}").results(RecordTable):
             table.focus_record(record_id)
 

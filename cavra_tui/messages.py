@@ -70,3 +70,18 @@ class CursorMovedByUser(Message):
     """A person moved a table's cursor (keys or mouse), as opposed to a reload moving it."""
 
     table_id: str
+
+
+@dataclass
+class RuntimeReady(Message):
+    """The start-up worker opened the database and config: the console can show its screens."""
+
+    runtime: Any  # cavra_tui.bootstrap.Runtime (not imported here: it loads the store)
+
+
+@dataclass
+class StartFailed(Message):
+    """The console could not start: ``reason`` is the line the command line would print."""
+
+    reason: str
+    exit_code: int

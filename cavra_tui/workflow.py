@@ -16,12 +16,8 @@ from store.services.escalation import build_plan
 from store.services.listing import latest_ack_states, list_schedule_runs
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
-from store.services.schedules import (
-    describe_trigger,
-    disable_schedule,
-    enable_schedule,
-    get_schedule,
-)
+from store.services.schedule_reads import describe_trigger
+from store.services.schedules import disable_schedule, enable_schedule, get_schedule
 from workflows.delivery import deliver_escalation, deliver_report
 from workflows.pagerduty_resolve import acknowledge_and_resolve
 from workflows.worker import run_retry_worker

@@ -258,8 +258,11 @@ class SchedulerService:
 
 
 class _HasRuntime(Protocol):
-    ctx: StoreContext
-    registry: ConnectorRegistry
+    @property
+    def ctx(self) -> StoreContext: ...
+
+    @property
+    def registry(self) -> ConnectorRegistry: ...
 
 
 def run_headless(runtime: _HasRuntime, *, lease_ttl_s: float = 10.0, poll_s: float = 2.0,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from store.db import Database
 from store.models import Schedule
-from store.services.schedules import schedule_overview
+from store.services.schedule_reads import describe_trigger, schedule_overview
 
 LEADER_LOCK = "scheduler_leader"
 
@@ -40,15 +40,9 @@ class SchedulerStatus(BaseModel):
 
 
 def _next_run(schedule: Schedule, now: datetime) -> datetime | None:
-    from scheduler.triggers import build_trigger, next_fire_after
+    from scheduler.triggers import build_trigger, next_fire_after  # APScheduler: when needed
 
     return next_fire_after(build_trigger(schedule), now) if schedule.enabled else None
-
-
-def _trigger_text(schedule: Schedule) -> str:
-    from store.services.schedules import describe_trigger
-
-    return describe_trigger(schedule)
 
 
 def read_scheduler_status(db: Database, now: datetime, me: str | None = None) -> SchedulerStatus:
@@ -58,7 +52,7 @@ def read_scheduler_status(db: Database, now: datetime, me: str | None = None) ->
     """
     holder, expires, rows, last_runs, counts = schedule_overview(db, LEADER_LOCK, now)
     schedules = [ScheduleStatus(
-        schedule_id=row.schedule_id, name=row.name, kind=row.kind, trigger=_trigger_text(row),
+        schedule_id=row.schedule_id, name=row.name, kind=row.kind, trigger=describe_trigger(row),
         enabled=row.enabled, live=row.live, next_run_at=_next_run(row, now),
         last_run_at=last_runs.get(row.schedule_id),
         missed=counts.get((row.schedule_id, "missed"), 0),

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.clock import as_utc
 from store.counters import touch
 from store.digest import sha256_of
-from store.models import AuditEvent
 from store.policy import Identity
 from store.record_digest import digests_of
 from store.tables import AuditEventRow, AuditHeadRow, AuditTargetRow
@@ -38,34 +39,94 @@ def _hashable(row: AuditEventRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Pending:
+    identity: Identity
+    action: str
+    target_ids: list[str]
+    rule: str
+    allowed: bool
+    detail: str
+    evidence_sha256: str
+    at: datetime
+    signer: EventSigner | None
+
+
+_BATCH = "cavra.audit_batch"  # session.info key: events waiting to be chained together
+
+
 def append_audit(session: Session, *, identity: Identity, action: str, target_ids: list[str],
                  rule: str, allowed: bool, detail: str, evidence: Any, at: datetime,
-                 signer: EventSigner | None = None) -> AuditEvent:
+                 signer: EventSigner | None = None) -> None:
     """Append one event. Must run inside a write transaction: the head row serialises appends.
 
-    The event records the digest of every evidence row it names, as the row stands now, so a
-    row rewritten later no longer matches the event that vouched for it."""
+    The event records the digest of every evidence row it names, as the row stands when the
+    event is written, so a row rewritten later no longer matches the event that vouched for
+    it. Inside ``batched_audit`` the event is written when the block ends."""
+    event = _Pending(identity, action, list(target_ids), rule, allowed, detail[:255],
+                     sha256_of(evidence), at, signer)
+    pending: list[_Pending] | None = session.info.get(_BATCH)
+    if pending is not None:
+        pending.append(event)
+    else:
+        _write(session, [event])
+
+
+@contextmanager
+def batched_audit(session: Session) -> Iterator[None]:
+    """Events appended inside the block are chained, in order, when it ends: one lock of
+    the head and one insert for all of them. The rows they name must not change after
+    their event is appended (each digest is taken when the block ends)."""
+    if _BATCH in session.info:  # nested: the outer block writes them
+        yield
+        return
+    session.info[_BATCH] = []
+    try:
+        yield
+        _write(session, session.info[_BATCH])
+    finally:
+        del session.info[_BATCH]
+
+
+def _write(session: Session, events: list[_Pending]) -> None:
+    if not events:
+        return
     session.flush()
-    records = digests_of(session, target_ids)
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)
-                           .with_for_update()).scalar_one()
-    row = AuditEventRow(
-        seq=head.seq + 1, at=at, actor=identity.actor, role=identity.role_label, action=action,
-        target_ids=list(target_ids), policy_rule=rule, decision="allow" if allowed else "deny",
-        detail=detail[:255], evidence_sha256=sha256_of(evidence), prev_sha256=head.sha256,
-        sha256="", records=records,
-    )
-    row.sha256 = _event_digest(_hashable(row))
-    if signer is not None:
-        row.signature = signer(row.sha256)
-    session.add(row)
-    session.add_all(AuditTargetRow(target_id=target, seq=row.seq)
-                    for target in dict.fromkeys(target_ids))
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
-                    .values(seq=row.seq, sha256=row.sha256))
+    digests = digests_of(session, [t for event in events for t in event.target_ids])
+    head = session.execute(_LOCK_HEAD).one()
+    seq, prev = head.seq, head.sha256
+    rows: list[dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
+    for event in events:
+        seq += 1
+        fields: dict[str, Any] = {
+            "seq": seq, "at": as_utc(event.at).isoformat(), "actor": event.identity.actor,
+            "role": event.identity.role_label, "action": event.action,
+            "target_ids": event.target_ids, "policy_rule": event.rule,
+            "decision": "allow" if event.allowed else "deny", "detail": event.detail,
+            "evidence_sha256": event.evidence_sha256, "prev_sha256": prev,
+            "records": {t: digests[t] for t in event.target_ids if t in digests},
+        }
+        sha = _event_digest(fields)
+        rows.append({**fields, "at": event.at, "sha256": sha,
+                     "signature": event.signer(sha) if event.signer else None})
+        targets += [{"target_id": target, "seq": seq}
+                    for target in dict.fromkeys(event.target_ids)]
+        prev = sha
+    session.execute(_INSERT_EVENTS, rows)
+    if targets:
+        session.execute(_INSERT_TARGETS, targets)
+    session.execute(_MOVE_HEAD, {"b_seq": seq, "b_sha256": prev})
     touch(session)
-    session.flush()
-    return AuditEvent.model_validate(row)
+
+
+# Built once: every audited write runs them.
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.sha256).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_EVENTS = insert(cast(Table, AuditEventRow.__table__))
+_INSERT_TARGETS = insert(cast(Table, AuditTargetRow.__table__))
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("b_seq"),
+                                                         sha256=bindparam("b_sha256"))
 
 
 class ChainReport(BaseModel):

@@ -12,11 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.errors import UserError
+from store.settings import EnvSettings as EnvSettings
+from store.settings import data_dir as data_dir
+from store.settings import default_config_path
 from store.text import control_character
 
 PUBLIC_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -223,25 +224,6 @@ class CavraConfig(_Strict):
     def is_executive(self, name: str) -> bool:
         provider = self.providers.get(name)
         return provider is not None and "executive" in provider.audience
-
-
-class EnvSettings(BaseSettings):
-    """Settings from the environment (``CAVRA_DB_URL``, ``CAVRA_CONFIG``, ``CAVRA_DATA_DIR``)."""
-
-    model_config = SettingsConfigDict(env_prefix="CAVRA_", extra="ignore")
-
-    db_url: str | None = None
-    config: str | None = None
-    data_dir: str | None = None
-
-
-def data_dir(env: EnvSettings | None = None) -> Path:
-    env = env or EnvSettings()
-    return Path(env.data_dir) if env.data_dir else Path(platformdirs.user_data_dir("cavra"))
-
-
-def default_config_path() -> Path:
-    return Path(platformdirs.user_config_dir("cavra")) / "config.toml"
 
 
 def _describe(error: ValidationError) -> str:

@@ -3,32 +3,72 @@ so the dashboard reads a handful of rows instead of scanning history (SPEC §6).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select, update
 
 from store.clock import as_utc
-from store.tables import ChangeMarkerRow, MetricCounterRow
+from store.core_tables import change_marker, metric_counters, upsert
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ALL_TIME = 0
+_FOLDED = "cavra.folded_counters"  # session.info key: counts waiting for one upsert
 
 
 def hour_bucket(moment: datetime) -> int:
     return int(as_utc(moment).timestamp()) // 3600
 
 
-def _add(session: Session, name: str, bucket: int, delta: int) -> None:
+def _upsert(session: Session, deltas: dict[tuple[str, int], int]) -> None:
+    """One statement for every (name, bucket), in key order: transactions that bump several
+    counters lock their rows in the same order, so two of them never deadlock."""
+    rows = [{"name": name, "bucket": bucket, "value": delta}
+            for (name, bucket), delta in sorted(deltas.items()) if delta]
+    if not rows:
+        return
+    session.execute(_counter_upsert(session), rows)
+
+
+_UPSERTS: dict[str, Any] = {}  # dialect → the statement, built once (a run's hot path)
+
+
+def _counter_upsert(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(MetricCounterRow).values(name=name, bucket=bucket, value=delta)
-    statement = statement.on_conflict_do_update(
-        index_elements=["name", "bucket"], set_={"value": MetricCounterRow.value + delta}
-    )
-    session.execute(statement)
+    if dialect not in _UPSERTS:
+        statement = upsert(session, metric_counters)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=["name", "bucket"],
+            set_={"value": metric_counters.c.value + statement.excluded.value})
+    return _UPSERTS[dialect]
+
+
+def _add(session: Session, name: str, bucket: int, delta: int) -> None:
+    pending: Counter[tuple[str, int]] | None = session.info.get(_FOLDED)
+    if pending is not None:
+        pending[(name, bucket)] += delta
+    else:
+        _upsert(session, {(name, bucket): delta})
+
+
+@contextmanager
+def folded(session: Session) -> Iterator[None]:
+    """Counters bumped inside the block are written once, together, when it ends (still in
+    the same transaction as the records they count). Nothing inside may read them."""
+    if _FOLDED in session.info:  # already folding: the outer block writes them
+        yield
+        return
+    session.info[_FOLDED] = Counter()
+    try:
+        yield
+        _upsert(session, dict(session.info[_FOLDED]))
+    finally:
+        del session.info[_FOLDED]
 
 
 def bump(session: Session, name: str, at: datetime, delta: int = 1) -> None:
@@ -44,32 +84,39 @@ def adjust_gauge(session: Session, name: str, delta: int) -> None:
 
 def touch(session: Session) -> None:
     """Mark that something changed, for consoles polling for other processes' writes."""
-    session.execute(update(ChangeMarkerRow).where(ChangeMarkerRow.id == 1)
-                    .values(version=ChangeMarkerRow.version + 1))
+    session.execute(_TOUCH)
 
 
-def read_all_time(session: Session, names: Iterable[str]) -> dict[str, int]:
+_TOUCH = update(change_marker).where(change_marker.c.id == 1).values(
+    version=change_marker.c.version + 1)
+
+
+# Reads take an ORM session or a Core connection: the quick paths (metrics, the change poll)
+# read on Core, without loading the ORM.
+
+def read_all_time(session: Session | Connection, names: Iterable[str]) -> dict[str, int]:
     wanted = list(names)
-    rows = session.execute(select(MetricCounterRow.name, MetricCounterRow.value).where(
-        MetricCounterRow.name.in_(wanted), MetricCounterRow.bucket == ALL_TIME)).all()
+    counters = metric_counters.c
+    rows = session.execute(select(counters.name, counters.value).where(
+        counters.name.in_(wanted), counters.bucket == ALL_TIME)).all()
     found = {name: value for name, value in rows}
     return {name: found.get(name, 0) for name in wanted}
 
 
-def read_hourly(session: Session, names: Iterable[str], now: datetime,
+def read_hourly(session: Session | Connection, names: Iterable[str], now: datetime,
                 hours: int = 24) -> dict[str, list[int]]:
     """Per-hour values for the last ``hours`` hours, oldest first (at most hours × names rows)."""
     wanted = list(names)
     last = hour_bucket(now)
     first = hour_bucket(now - timedelta(hours=hours - 1))
-    rows = session.execute(select(MetricCounterRow.name, MetricCounterRow.bucket,
-                                  MetricCounterRow.value).where(
-        MetricCounterRow.name.in_(wanted), MetricCounterRow.bucket.between(first, last))).all()
+    counters = metric_counters.c
+    rows = session.execute(select(counters.name, counters.bucket, counters.value).where(
+        counters.name.in_(wanted), counters.bucket.between(first, last))).all()
     series = {name: [0] * hours for name in wanted}
     for name, bucket, value in rows:
         series[name][bucket - first] = value
     return series
 
 
-def change_version(session: Session) -> int:
-    return session.execute(select(ChangeMarkerRow.version)).scalar_one()
+def change_version(session: Session | Connection) -> int:
+    return int(session.execute(select(change_marker.c.version)).scalar_one())

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 
 from store.errors import UserError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 # The newest migration in store/migrations/versions. Knowing it without importing Alembic
@@ -53,7 +53,10 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 
 
 class Database:
-    """Two engines on one URL: writers serialise (SQLite BEGIN IMMEDIATE), readers do not."""
+    """Two engines on one URL: writers serialise (SQLite BEGIN IMMEDIATE), readers do not.
+
+    The ORM (``sqlalchemy.orm``) is loaded with the first session: reads on Core
+    (``connect``) never need it, and a quick command should not pay for it."""
 
     def __init__(self, url: str) -> None:
         try:
@@ -75,23 +78,38 @@ class Database:
                 raise UserError(
                     f"database: cannot use {parsed.render_as_string()}: {exc}") from None
             self.read_engine = self.write_engine
-        self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
-        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._sessions: dict[bool, sessionmaker[Session]] = {}
 
     def describe(self) -> str:
         """The URL without a password, fit for a header or a log."""
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def _sessionmaker(self, write: bool) -> sessionmaker[Session]:
+        made = self._sessions.get(write)
+        if made is None:  # two threads racing here make two equal factories: harmless
+            from sqlalchemy.orm import sessionmaker
+
+            made = sessionmaker(self.write_engine if write else self.read_engine,
+                                expire_on_commit=False)
+            self._sessions[write] = made
+        return made
+
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One unit of work: commits on success, rolls back on any error."""
-        with self._writer() as session, session.begin():
+        with self._sessionmaker(write=True)() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session:
+        with self._sessionmaker(write=False)() as session:
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read on SQLAlchemy Core, in one transaction (one snapshot), never committed."""
+        with self.read_engine.connect() as conn:
+            yield conn
 
     def migrate(self) -> None:
         try:
@@ -103,6 +121,9 @@ class Database:
             reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
             raise UserError(f"database: cannot upgrade {self.describe()}: {reason} (upgrade as "
                             "the owner role, then run `cavra db grant` again)") from None
+        except DatabaseError as exc:  # e.g. SQLite: "file is not a database"
+            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            raise UserError(f"database: cannot open {self.describe()}: {reason}") from None
 
     def dispose(self) -> None:
         self.write_engine.dispose()

@@ -15,9 +15,9 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from store.core_tables import APPEND_ONLY_TABLES
 from store.db import Database
 from store.errors import UserError
-from store.tables import APPEND_ONLY_TABLES, Base
 
 # Evidence: read and append only. ``audit_checkpoints`` arrives with migration 0004.
 EVIDENCE_TABLES = tuple(dict.fromkeys(
@@ -49,6 +49,8 @@ def _valid_role(role: str) -> str:
 
 def known_tables() -> tuple[str, ...]:
     """Every table cavra's schema has or may have (metadata, 0004's table, Alembic's)."""
+    from store.tables import Base  # the ORM: only `db grant` needs every table's name
+
     return tuple(dict.fromkeys([*Base.metadata.tables, *EVIDENCE_TABLES, *READ_ONLY_TABLES]))
 
 

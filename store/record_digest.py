@@ -7,11 +7,12 @@ Core, not the ORM, so the digest is of what the database holds, not of a cached 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from store.clock import as_utc
@@ -64,12 +65,20 @@ def fetch_digests(session: Session, model: type[Base], ids: Iterable[str]) -> di
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
+    columns, position, query = _by_key(model)
+    rows = session.execute(query, {"ids": wanted}).all()
+    return {str(row[position]): row_digest(columns, row) for row in rows}
+
+
+@functools.cache
+def _by_key(model: type[Base]) -> tuple[list[str], int, Any]:
+    """Column names, the key's position, and the query (built once: every audit event runs
+    it)."""
     table: Any = model.__table__
     columns = [c.name for c in table.columns]
     key = primary_key(model)
-    rows = session.execute(select(*table.columns).where(key.in_(wanted))).all()
-    position = columns.index(key.name)
-    return {str(row[position]): row_digest(columns, row) for row in rows}
+    return columns, columns.index(key.name), select(*table.columns).where(
+        key.in_(bindparam("ids", expanding=True)))
 
 
 def digests_of(session: Session, target_ids: Iterable[str]) -> dict[str, str]:

@@ -286,19 +286,6 @@ class ChangeMarkerRow(Base):
     version: Mapped[int] = mapped_column(Integer)
 
 
-APPEND_ONLY_TABLES = (
-    "escalation_plans",
-    "acknowledgements",
-    "retry_plans",
-    "worker_runs",
-    "execution_records",
-    "executive_reports",
-    "schedule_runs",
-    "audit_events",
-    "audit_checkpoints",
-)
-
-
 class ProviderHealthRow(Base):
     """Circuit-breaker state per provider: derived from deliveries, updated with their outcome."""
 

@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that answers from a script and records what it received.
 
-Shared by the core and connector tests; nothing here talks to anything but loopback.
+Shared by the core and connector tests and the benchmarks; nothing here talks to anything
+but loopback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,25 +44,37 @@ class LoopbackHTTP:
     default_status: int = 200
     script: list[tuple[int, dict[str, str], float]] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    # Requests arrive on several threads at once (parallel sends): one takes each answer.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def answer(self, status: int, headers: dict[str, str] | None = None,
                delay_s: float = 0.0) -> None:
-        self.script.append((status, headers or {}, delay_s))
+        with self.lock:
+            self.script.append((status, headers or {}, delay_s))
+
+    def next_answer(self) -> tuple[int, dict[str, str], float]:
+        with self.lock:
+            return self.script.pop(0) if self.script else (self.default_status, {}, 0.0)
 
     def url(self, path: str = "/hook", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
 
-@pytest.fixture
-def http_server() -> Iterator[LoopbackHTTP]:
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # parallel senders connect at once (the default backlog is 5)
+
+
+@contextmanager
+def running_loopback() -> Iterator[LoopbackHTTP]:
+    """A server on its own thread for the block's duration (the fixture, or a benchmark)."""
     state = LoopbackHTTP()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             state.requests.append(Request(self.path, dict(self.headers.items()), body))
-            status, headers, delay = (state.script.pop(0) if state.script
-                                      else (state.default_status, {}, 0.0))
+            status, headers, delay = state.next_answer()
             if delay:
                 time.sleep(delay)
             try:
@@ -76,12 +90,19 @@ def http_server() -> Iterator[LoopbackHTTP]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackHTTP]:
+    with running_loopback() as state:
+        yield state

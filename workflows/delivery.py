@@ -13,11 +13,13 @@ from store.errors import AlreadyDelivered, Conflict, UserError
 from store.models import Delivery
 from store.policy import Decision
 from store.rules.messages import escalation_message, report_message
-from store.rules.retry import idempotency_key
+from store.rules.retry_decision import idempotency_key
 from store.services.context import StoreContext
-from store.services.deliveries import begin_delivery, finish_delivery
+from store.services.deliveries import begin_delivery
+from store.services.delivery_ledger import send_batch
+from store.services.delivery_outcomes import finish_deliveries
 from store.services.escalation import get_plan
-from store.services.provider_health import record_outcome
+from store.services.provider_health import record_outcomes
 from store.services.reports import get_schedule_run
 from store.services.send_state import (
     next_escalation_attempt,
@@ -25,43 +27,57 @@ from store.services.send_state import (
     providers_delivered,
     schedule_providers,
 )
-from workflows.connectors.base import OutboundMessage, Outcome
+from workflows.connectors.base import Connector, OutboundMessage, Outcome
 from workflows.connectors.registry import ConnectorRegistry
 
 log = logging.getLogger(__name__)
-OnFinish = Callable[[Session, Delivery], None]
+OnFinish = Callable[[Session, list[Delivery]], None]
+
+
+def safe_send(connector: Connector, outbound: OutboundMessage) -> Outcome:
+    """Exactly one attempt; a connector bug must still end as a record, not a crash."""
+    try:
+        return connector.send(outbound)
+    except Exception as exc:
+        log.exception("connector %s raised", outbound.provider)
+        return Outcome(status="unknown", error=f"connector_error: {exc.__class__.__name__}")
+
+
+def finish_sent(ctx: StoreContext, session: Session, sent: list[tuple[Delivery, Outcome]], *,
+                action: str, decision: Decision,
+                on_finish: OnFinish | None = None) -> list[Delivery]:
+    """Record what the providers answered: the deliveries, their circuits, the caller's own
+    records (``on_finish``), one audit event each — in the caller's transaction."""
+    finished = finish_deliveries(ctx, session, [(d.delivery_id, o) for d, o in sent])
+    record_outcomes(session, finished, ctx.config.circuit, ctx.clock())
+    if on_finish is not None:
+        on_finish(session, finished)
+    for delivery in finished:
+        ctx.audit(session, action, decision, [delivery.delivery_id, *(x for x in (
+            delivery.plan_id, delivery.run_id) if x)], f"{delivery.provider}: {delivery.status}",
+            delivery.model_dump(mode="json"))
+    return finished
 
 
 def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provider: str,
              plan_id: str | None, run_id: str | None, attempt: int, key: str,
              message: dict[str, Any], action: str, decision: Decision,
-             retry_plan_id: str | None = None, worker_run_id: str | None = None,
-             on_finish: OnFinish | None = None) -> Delivery:
+             retry_plan_id: str | None = None, worker_run_id: str | None = None) -> Delivery:
     connector = registry.get(provider)
     digest = sha256_of(message)
-    with ctx.write() as session:
+    with send_batch(ctx) as session:
         started = begin_delivery(ctx, session, kind=kind, provider=provider, plan_id=plan_id,
                                  run_id=run_id, attempt=attempt, idempotency_key=key,
                                  target=connector.target(), payload=message,
                                  payload_sha256=digest, timeout_s=connector.timeout_s,
                                  retry_plan_id=retry_plan_id, worker_run_id=worker_run_id,
                                  decision=decision)
-    outbound = OutboundMessage(delivery_id=started.delivery_id, kind=kind, provider=provider,
-                               idempotency_key=key, plan_id=plan_id, run_id=run_id,
-                               attempt=attempt, message=message)
-    try:
-        outcome = connector.send(outbound)
-    except Exception as exc:  # a connector bug must still end as a record, not a crash
-        log.exception("connector %s raised", provider)
-        outcome = Outcome(status="unknown", error=f"connector_error: {exc.__class__.__name__}")
-    with ctx.write() as session:
-        finished = finish_delivery(ctx, session, started.delivery_id, outcome)
-        record_outcome(session, finished, ctx.config.circuit, ctx.clock())
-        if on_finish is not None:
-            on_finish(session, finished)
-        ctx.audit(session, action, decision, [finished.delivery_id, *(x for x in (
-            plan_id, run_id) if x)], f"{provider}: {finished.status}",
-            finished.model_dump(mode="json"))
+    outcome = safe_send(connector, OutboundMessage(
+        delivery_id=started.delivery_id, kind=kind, provider=provider, idempotency_key=key,
+        plan_id=plan_id, run_id=run_id, attempt=attempt, message=message))
+    with send_batch(ctx) as session:
+        [finished] = finish_sent(ctx, session, [(started, outcome)], action=action,
+                                 decision=decision)
     return finished
 
 

@@ -14,7 +14,7 @@ from cavra_tui.widgets.hourly_sparkline import HourlySparkline
 from cavra_tui.widgets.metric_tile import MetricTile
 from cavra_tui.widgets.scheduler_pane import SchedulerPane
 from scheduler.status import SchedulerStatus, read_scheduler_status
-from store.services.listing import list_audit_events
+from store.services.audit_listing import list_audit_events
 from store.services.metrics import MetricsSnapshot, read_metrics
 
 ACTIVITY_LINES = 30  # as many as fit; the feed clips the rest

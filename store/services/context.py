@@ -6,17 +6,20 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from store.audit import EventSigner, append_audit
 from store.clock import Clock, system_clock
 from store.config import CavraConfig
 from store.db import Database
 from store.errors import PolicyDenied, UserError
 from store.policy import Decision, Identity, authorize
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from store.audit import EventSigner
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,8 @@ class StoreContext:
         """Record a refusal in its own transaction (best effort on a read-only database)."""
         try:
             with self.db.write() as session:
-                append_audit(session, identity=self.identity, action=action,
-                             target_ids=target_ids, rule=decision.rule, allowed=False,
-                             detail=decision.reason, evidence={"action": action,
-                                                               "targets": target_ids},
-                             at=self.clock(), signer=self.event_signer)
+                self._append(session, action, target_ids, decision.rule, False,
+                             decision.reason, {"action": action, "targets": target_ids})
         except (SQLAlchemyError, UserError):  # a read-only copy; no key to sign with
             log.warning("could not record the denial of %s", action)
 
@@ -58,12 +58,18 @@ class StoreContext:
     def audit_deny(self, session: Session, action: str, rule: str, target_ids: list[str],
                    detail: str, evidence: Any) -> None:
         """A refusal decided inside a unit of work (e.g. separation of duties in a run)."""
-        append_audit(session, identity=self.identity, action=action, target_ids=target_ids,
-                     rule=rule, allowed=False, detail=detail, evidence=evidence,
-                     at=self.clock(), signer=self.event_signer)
+        self._append(session, action, target_ids, rule, False, detail, evidence)
 
     def audit(self, session: Session, action: str, decision: Decision, target_ids: list[str],
               detail: str, evidence: Any) -> None:
+        self._append(session, action, target_ids, decision.rule, True, detail, evidence)
+
+    def _append(self, session: Session, action: str, target_ids: list[str], rule: str,
+                allowed: bool, detail: str, evidence: Any) -> None:
+        # The audit chain is ORM work: loaded with the first write, so a read-only command
+        # (metrics, schedule list) never imports it.
+        from store.audit import append_audit
+
         append_audit(session, identity=self.identity, action=action, target_ids=target_ids,
-                     rule=decision.rule, allowed=True, detail=detail, evidence=evidence,
+                     rule=rule, allowed=allowed, detail=detail, evidence=evidence,
                      at=self.clock(), signer=self.event_signer)

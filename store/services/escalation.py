@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from store.counters import adjust_gauge, bump
@@ -76,21 +77,41 @@ def get_plan(ctx: StoreContext, plan_id: str) -> EscalationPlan:
         return EscalationPlan.model_validate(row)
 
 
+_PLAN_STATE = cast(Table, PlanStateRow.__table__)
+_PLAN_STATES = select(
+    _PLAN_STATE.c.plan_id, _PLAN_STATE.c.alert_level, _PLAN_STATE.c.open,
+    _PLAN_STATE.c.unresolved_providers).where(_PLAN_STATE.c.plan_id.in_(
+        bindparam("plans", expanding=True))).order_by(_PLAN_STATE.c.plan_id).with_for_update()
+_SET_PLAN_STATE = update(_PLAN_STATE).where(_PLAN_STATE.c.plan_id == bindparam("b_plan")).values(
+    unresolved_providers=bindparam("b_unresolved"), open=bindparam("b_open"))
+
+
 def track_plan_pair(session: Session, plan_id: str, provider: str, settled: bool) -> None:
-    """Keep the plan's open state: open while any provider it was delivered to lacks a
-    resolved/dismissed latest acknowledgement."""
-    plan_state = session.get(PlanStateRow, plan_id, with_for_update=True, populate_existing=True)
-    if plan_state is None:
+    track_plan_pairs(session, [(plan_id, provider, settled)])
+
+
+def track_plan_pairs(session: Session, changes: list[tuple[str, str, bool]]) -> None:
+    """Keep each plan's open state: open while any provider it was delivered to lacks a
+    resolved/dismissed latest acknowledgement. ``changes``: (plan, provider, settled), in
+    order; one read and at most one write per plan."""
+    if not changes:
         return
-    unresolved = [p for p in plan_state.unresolved_providers if p != provider]
-    if not settled:
-        unresolved.append(provider)
-    was_open = plan_state.open
-    now_open = bool(unresolved) and plan_state.alert_level != "healthy"
-    plan_state.unresolved_providers = sorted(unresolved)
-    plan_state.open = now_open
-    if was_open != now_open:
-        delta = 1 if now_open else -1
-        adjust_gauge(session, "open_escalations", delta)
-        if plan_state.alert_level == "critical":
-            adjust_gauge(session, "open_critical_escalations", delta)
+    wanted = sorted({plan_id for plan_id, _, _ in changes})
+    rows = {row.plan_id: row for row in session.execute(_PLAN_STATES, {"plans": wanted}).all()}
+    unresolved = {plan_id: list(row.unresolved_providers) for plan_id, row in rows.items()}
+    for plan_id, provider, settled in changes:
+        if plan_id in unresolved:
+            unresolved[plan_id] = [p for p in unresolved[plan_id] if p != provider] + (
+                [] if settled else [provider])
+    for plan_id, row in rows.items():
+        now_unresolved = sorted(unresolved[plan_id])
+        now_open = bool(now_unresolved) and row.alert_level != "healthy"
+        if now_unresolved == list(row.unresolved_providers) and now_open == row.open:
+            continue
+        session.execute(_SET_PLAN_STATE, {"b_plan": plan_id, "b_unresolved": now_unresolved,
+                                          "b_open": now_open})
+        if row.open != now_open:
+            delta = 1 if now_open else -1
+            adjust_gauge(session, "open_escalations", delta)
+            if row.alert_level == "critical":
+                adjust_gauge(session, "open_critical_escalations", delta)

@@ -15,8 +15,14 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from store.clock import as_utc
 from store.counters import read_all_time, read_hourly
-from store.models import PairState, RetryDecision
-from store.rules.retry import decide
+from store.models import RetryDecision
+from store.rules.retry_decision import (
+    PairHistory,
+    decide,
+    fold_delivery,
+    history_pair,
+    provider_counts_as_enabled,
+)
 from store.services.context import StoreContext
 from store.tables import DeliveryRow, PairStateRow, ReportScheduleRow, RetryPlanRow, WorkerRunRow
 
@@ -90,40 +96,32 @@ def _retry_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[He
 def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
     """retry/wait/suppress for failed executive deliveries; no acknowledgement gate applies
     to executive reports. No history window: every (run, provider) pair that ever failed is
-    considered, found through the status index rather than a scan of all deliveries."""
+    considered, found through the status index rather than a scan of all deliveries. Each
+    pair is folded with the same rule that keeps escalation pairs' state."""
     failed_runs = select(DeliveryRow.run_id).where(
         DeliveryRow.kind == "executive", DeliveryRow.status.in_(("failed", "unknown")))
-    rows = session.execute(select(DeliveryRow).where(
+    rows = session.execute(select(
+        DeliveryRow.run_id, DeliveryRow.provider, DeliveryRow.delivery_id, DeliveryRow.status,
+        DeliveryRow.status_code, DeliveryRow.retry_after_s, DeliveryRow.finished_at,
+        DeliveryRow.created_at).where(
         DeliveryRow.kind == "executive", DeliveryRow.run_id.in_(failed_runs),
-        DeliveryRow.status != "in_flight").order_by(DeliveryRow.created_at)).scalars()
-    pairs: dict[tuple[str, str], PairState] = {}
-    for row in rows:
-        key = (row.run_id or "", row.provider)
-        pair = pairs.get(key) or PairState(
-            plan_id=key[0], provider=row.provider, definitive_count=0, failures_since_success=0,
-            failed_status_codes=[], last_failure_at=None, last_success_at=None,
-            retry_after_s=None, latest_delivery_id=None, latest_status=None, latest_ack_id=None,
-            latest_ack_state=None, latest_ack_by=None, ack_pending=False)
-        update: dict[str, object] = {"latest_delivery_id": row.delivery_id,
-                                     "latest_status": row.status}
-        if row.status in ("delivered", "failed"):
-            update["definitive_count"] = pair.definitive_count + 1
-        if row.status == "delivered":
-            update.update(failures_since_success=0, failed_status_codes=[], retry_after_s=None,
-                          last_success_at=as_utc(row.finished_at or row.created_at))
-        else:
-            codes = [*pair.failed_status_codes, *([row.status_code] if row.status_code else [])]
-            update.update(failures_since_success=pair.failures_since_success + 1,
-                          failed_status_codes=codes[-10:], retry_after_s=row.retry_after_s,
-                          last_failure_at=as_utc(row.finished_at or row.created_at))
-        pairs[key] = pair.model_copy(update=update)
+        DeliveryRow.status != "in_flight").order_by(DeliveryRow.created_at)).all()
+    pairs: dict[tuple[str, str], PairHistory] = {}
+    for run_id, provider, delivery_id, status, code, retry_after, finished, created in rows:
+        key = (run_id or "", provider)
+        pairs[key] = fold_delivery(pairs.get(key, PairHistory()), delivery_id=delivery_id,
+                                   status=status, status_code=code, retry_after_s=retry_after,
+                                   at=as_utc(finished or created))
     decisions = []
-    for pair in pairs.values():
-        if pair.failures_since_success == 0:
+    for (run_id, provider), history in pairs.items():
+        if history.failures_since_success == 0:
             continue
-        provider = ctx.config.provider(pair.provider)
-        decisions.append(decide(pair, ctx.config.retry, now=now,
-                                provider_enabled=provider is not None and provider.enabled))
+        settings = ctx.config.provider(provider)
+        enabled = provider_counts_as_enabled(configured=settings is not None,
+                                             enabled=settings is not None and settings.enabled,
+                                             kind="executive")
+        decisions.append(decide(history_pair(run_id, provider, history), ctx.config.retry,
+                                now=now, provider_enabled=enabled))
     return decisions
 
 

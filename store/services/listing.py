@@ -20,7 +20,6 @@ from store.db import Database
 from store.errors import UserError
 from store.models import (
     Acknowledgement,
-    AuditEvent,
     Delivery,
     EscalationPlan,
     ExecutionRecord,
@@ -30,9 +29,10 @@ from store.models import (
     ScheduleRun,
     WorkerRun,
 )
+from store.services.audit_listing import DEFAULT_PAGE, MAX_PAGE
+from store.services.audit_listing import list_audit_events as list_audit_events
 from store.tables import (
     AcknowledgementRow,
-    AuditEventRow,
     DeliveryRow,
     EscalationPlanRow,
     ExecutionRecordRow,
@@ -41,9 +41,6 @@ from store.tables import (
     ScheduleRunRow,
     WorkerRunRow,
 )
-
-DEFAULT_PAGE = 50
-MAX_PAGE = 500
 
 
 class RetryPlanSummary(Record):
@@ -161,29 +158,6 @@ def list_schedule_runs(db: Database, *, cursor: str | None = None, limit: int = 
                  limit=limit, search=search,
                  search_columns=(ScheduleRunRow.run_id, ScheduleRunRow.schedule_id,
                                  ScheduleRunRow.report_id, ScheduleRunRow.trigger))
-
-
-def list_audit_events(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
-                      search: str | None = None) -> Page:
-    """The chain newest first; ``seq`` is both the order and the cursor."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise UserError(f"page size must be between 1 and {MAX_PAGE}")
-    query = select(AuditEventRow)
-    if cursor is not None:
-        try:
-            query = query.where(AuditEventRow.seq < int(cursor))
-        except ValueError:
-            raise UserError("list cursor is not valid; start from the first page") from None
-    if search:
-        query = query.where(or_(*(column.contains(search, autoescape=True) for column in (
-            AuditEventRow.action, AuditEventRow.actor, AuditEventRow.detail,
-            AuditEventRow.decision))))
-    query = query.order_by(AuditEventRow.seq.desc()).limit(limit + 1)
-    with db.read() as session:
-        rows = session.execute(query).scalars().all()
-        items = [AuditEvent.model_validate(row) for row in rows[:limit]]
-    next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
 
 
 def latest_ack_states(db: Database,

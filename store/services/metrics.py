@@ -53,11 +53,11 @@ def _shape(values: dict[str, int]) -> dict[str, Any]:
 
 
 def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
-    with db.read() as session:
-        totals = read_all_time(session, (*EVENT_COUNTERS, *GAUGES))
-        hourly = read_hourly(session, EVENT_COUNTERS, now)
-        version = change_version(session)
-        health = read_all_provider_health(session, now)
+    with db.connect() as conn:  # Core: the dashboard and `cavra metrics` never load the ORM
+        totals = read_all_time(conn, (*EVENT_COUNTERS, *GAUGES))
+        hourly = read_hourly(conn, EVENT_COUNTERS, now)
+        version = change_version(conn)
+        health = read_all_provider_health(conn, now)
     day = {name: sum(series) for name, series in hourly.items()}
     all_time = _shape(totals)
     recent = _shape(day)

@@ -9,18 +9,20 @@ closes or re-opens the circuit.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from store.clock import as_utc
-from store.config import CircuitConfig
-from store.models import Delivery
-from store.tables import ProviderHealthRow
+from store.core_tables import provider_health, upsert
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from store.config import CircuitConfig
+    from store.models import Delivery
 
 CircuitState = Literal["closed", "open", "half_open"]
 COUNTED_STATUSES = frozenset({"delivered", "failed", "unknown"})
@@ -38,8 +40,9 @@ class ProviderHealth(BaseModel):
     last_success_at: datetime | None = None
 
 
-def effective_state(row: ProviderHealthRow | None, now: datetime) -> CircuitState:
-    """An open circuit whose cool-down has passed lets one trial through (half-open)."""
+def effective_state(row: Any, now: datetime) -> CircuitState:
+    """An open circuit whose cool-down has passed lets one trial through (half-open).
+    ``row``: the provider's row (ORM or Core, both have ``state`` and ``opened_until``)."""
     if row is None or row.state != "open":
         return "closed"
     if row.opened_until is None or as_utc(row.opened_until) <= as_utc(now):
@@ -47,7 +50,7 @@ def effective_state(row: ProviderHealthRow | None, now: datetime) -> CircuitStat
     return "open"
 
 
-def _model(name: str, row: ProviderHealthRow | None, now: datetime) -> ProviderHealth:
+def _model(name: str, row: Any, now: datetime) -> ProviderHealth:
     if row is None:
         return ProviderHealth(name=name, state="closed")
     return ProviderHealth(
@@ -59,48 +62,76 @@ def _model(name: str, row: ProviderHealthRow | None, now: datetime) -> ProviderH
         last_success_at=as_utc(row.last_success_at) if row.last_success_at else None)
 
 
-def read_provider_health(session: Session, name: str, now: datetime) -> ProviderHealth:
-    return _model(name, session.get(ProviderHealthRow, name), now)
+# Reads run on Core (a session or a connection): the dashboard's metrics never load the ORM.
+
+def read_provider_health(session: Session | Connection, name: str,
+                         now: datetime) -> ProviderHealth:
+    row = session.execute(select(provider_health).where(
+        provider_health.c.name == name)).first()
+    return _model(name, row, now)
 
 
-def read_all_provider_health(session: Session, now: datetime) -> dict[str, ProviderHealth]:
-    rows = session.execute(select(ProviderHealthRow).order_by(ProviderHealthRow.name)
-                           .limit(MAX_PROVIDERS_SHOWN)).scalars()
+def read_all_provider_health(session: Session | Connection,
+                             now: datetime) -> dict[str, ProviderHealth]:
+    rows = session.execute(select(provider_health).order_by(provider_health.c.name)
+                           .limit(MAX_PROVIDERS_SHOWN)).all()
     return {row.name: _model(row.name, row, now) for row in rows}
-
-
-def locked_health_row(session: Session, name: str, now: datetime) -> ProviderHealthRow:
-    """The provider's row, created if missing and locked for this transaction."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(ProviderHealthRow).values(
-        name=name, consecutive_failures=0, state="closed", updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["name"]))
-    row = session.execute(select(ProviderHealthRow).where(ProviderHealthRow.name == name)
-                          .with_for_update().execution_options(populate_existing=True)
-                          ).scalar_one()
-    return row
 
 
 def record_outcome(session: Session, delivery: Delivery, policy: CircuitConfig,
                    now: datetime) -> None:
     """Fold one finished delivery into its provider's breaker, in the delivery's transaction."""
-    if delivery.status not in COUNTED_STATUSES:
+    record_outcomes(session, [delivery], policy, now)
+
+
+def record_outcomes(session: Session, deliveries: list[Delivery], policy: CircuitConfig,
+                    now: datetime) -> None:
+    """Fold finished deliveries, in order, into their providers' breakers: each provider's
+    row is created if missing, locked (in name order), and written once."""
+    counted = [d for d in deliveries if d.status in COUNTED_STATUSES]
+    names = sorted({d.provider for d in counted})
+    if not names:
         return
-    row = locked_health_row(session, delivery.provider, now)
-    row.updated_at = now
+    rows = {row.name: dict(row._mapping) for row in session.execute(
+        _LOCKED_ROWS, {"names": names}).all()}
+    missing = [name for name in names if name not in rows]
+    if missing:  # a provider's first counted outcome
+        dialect = session.get_bind().dialect.name
+        if dialect not in _ENSURE_ROW:
+            _ENSURE_ROW[dialect] = upsert(session, provider_health).on_conflict_do_nothing(
+                index_elements=["name"])
+        session.execute(_ENSURE_ROW[dialect], [
+            {"name": name, "consecutive_failures": 0, "state": "closed", "updated_at": now}
+            for name in missing])
+        rows.update((row.name, dict(row._mapping)) for row in session.execute(
+            _LOCKED_ROWS, {"names": missing}).all())
+    for delivery in counted:
+        _fold(rows[delivery.provider], delivery, policy, now)
+    session.execute(_WRITE_ROW, [{f"b_{k}": v for k, v in rows[name].items()}
+                                 for name in names])
+
+
+# Built once (the retry worker's hot path); the insert depends on the dialect.
+_ENSURE_ROW: dict[str, Any] = {}
+_LOCKED_ROWS = select(provider_health).where(provider_health.c.name.in_(
+    bindparam("names", expanding=True))).order_by(provider_health.c.name).with_for_update()
+_WRITE_ROW = provider_health.update().where(provider_health.c.name == bindparam("b_name")).values(
+    {c.name: bindparam(f"b_{c.name}") for c in provider_health.c if c.name != "name"})
+
+
+def _fold(row: dict[str, Any], delivery: Delivery, policy: CircuitConfig,
+          now: datetime) -> None:
+    row["updated_at"] = now
     if delivery.status == "delivered":
-        row.consecutive_failures = 0
-        row.state = "closed"
-        row.opened_until = None
-        row.last_success_at = now
+        row.update(consecutive_failures=0, state="closed", opened_until=None,
+                   last_success_at=now)
         return
     # failed or unknown: a timeout counts too, the provider did not answer in time.
-    was = effective_state(row, now)
-    row.consecutive_failures += 1
-    row.last_failure_at = now
-    row.last_error = delivery.error
-    if row.consecutive_failures >= policy.failure_threshold or was == "half_open":
+    was = effective_state(SimpleNamespace(**row), now)
+    row["consecutive_failures"] += 1
+    row["last_failure_at"] = now
+    row["last_error"] = delivery.error
+    if row["consecutive_failures"] >= policy.failure_threshold or was == "half_open":
         cooldown = max(policy.cooldown_s, delivery.retry_after_s or 0)
-        row.state = "open"
-        row.opened_until = now + timedelta(seconds=cooldown)
+        row["state"] = "open"
+        row["opened_until"] = now + timedelta(seconds=cooldown)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from store.counters import bump
+from store.counters import bump, folded
 from store.digest import sha256_of
 from store.ids import new_id
 from store.models import ExecutionRecord, PairState, RetryDecision, RetryPlan, WorkerRun
-from store.rules.retry import decide
+from store.rules.retry_decision import decide, provider_counts_as_enabled
 from store.services.context import StoreContext
 from store.tables import ExecutionRecordRow, PairStateRow, RetryPlanRow, WorkerRunRow
 
@@ -23,8 +24,10 @@ def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[R
     decisions = []
     for row in rows:
         pair = PairState.model_validate(row)
-        provider = ctx.config.provider(pair.provider)
-        enabled = provider is None or provider.enabled  # not configured → the worker skips it
+        settings = ctx.config.provider(pair.provider)
+        enabled = provider_counts_as_enabled(configured=settings is not None,
+                                             enabled=settings is not None and settings.enabled,
+                                             kind="escalation")
         decisions.append(decide(pair, ctx.config.retry, provider_enabled=enabled, now=now))
     return decisions
 
@@ -54,9 +57,10 @@ def build_retry_plan(ctx: StoreContext) -> RetryPlan:
     return plan
 
 
-def record_execution(ctx: StoreContext, session: Session, *, run_id: str, retry_plan_id: str,
+def execution_record(ctx: StoreContext, *, run_id: str, retry_plan_id: str,
                      decision: RetryDecision, mode: str, status: str, reason: str,
                      payload_sha256: str, delivery_id: str | None) -> ExecutionRecord:
+    """One execution record, digested, not yet written (``record_executions`` writes it)."""
     now = ctx.clock()
     fields = {
         "execution_id": new_id("execution"), "status": status, "reason": reason,
@@ -66,12 +70,35 @@ def record_execution(ctx: StoreContext, session: Session, *, run_id: str, retry_
         "attempt": decision.attempt, "mode": mode, "executed_by": ctx.identity.actor,
         "executed_at": now.isoformat(),
     }
-    row = ExecutionRecordRow(**{**fields, "executed_at": now}, execution_sha256=sha256_of(fields),
-                             created_at=now, created_by=ctx.identity.actor)
-    session.add(row)
-    bump(session, f"retry_executions.{status}", now)
-    session.flush()
-    return ExecutionRecord.model_validate(row)
+    return ExecutionRecord.model_validate({**fields, "executed_at": now,
+                                           "execution_sha256": sha256_of(fields)})
+
+
+def record_executions(ctx: StoreContext, session: Session,
+                      records: list[ExecutionRecord]) -> None:
+    """Write execution records (one statement) and count them, in the caller's transaction."""
+    if not records:
+        return
+    now = ctx.clock()
+    session.execute(_INSERT_EXECUTIONS, [
+        {**record.model_dump(), "created_at": now, "created_by": ctx.identity.actor}
+        for record in records])
+    with folded(session):
+        for record in records:
+            bump(session, f"retry_executions.{record.status}", now)
+
+
+_INSERT_EXECUTIONS = insert(cast(Table, ExecutionRecordRow.__table__))
+
+
+def record_execution(ctx: StoreContext, session: Session, *, run_id: str, retry_plan_id: str,
+                     decision: RetryDecision, mode: str, status: str, reason: str,
+                     payload_sha256: str, delivery_id: str | None) -> ExecutionRecord:
+    record = execution_record(ctx, run_id=run_id, retry_plan_id=retry_plan_id,
+                              decision=decision, mode=mode, status=status, reason=reason,
+                              payload_sha256=payload_sha256, delivery_id=delivery_id)
+    record_executions(ctx, session, [record])
+    return record
 
 
 def record_worker_run(ctx: StoreContext, session: Session, *, run_id: str, mode: str,

@@ -20,16 +20,21 @@ from store.db import Database
 from store.errors import NotFound, UserError
 from store.ids import new_id
 from store.models import Record, Schedule
+from store.schedule_limits import (
+    DEFAULT_MISFIRE_GRACE_S,
+    DURATION_UNITS,
+    KINDS,
+    MAX_INTERVAL_S,
+    MAX_MISFIRE_GRACE_S,
+    MIN_INTERVAL_S,
+)
 from store.services.context import StoreContext
+from store.services.schedule_reads import describe_trigger
+from store.services.schedule_reads import list_schedules as list_schedules
+from store.services.schedule_reads import schedule_overview as schedule_overview
 from store.tables import ReportScheduleRow, ScheduleEventRow, ScheduleRunRow, WorkerRunRow
 
 ScheduleKind = Literal["report", "retry-worker"]
-KINDS: tuple[str, ...] = ("report", "retry-worker")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MIN_INTERVAL_S = 1
-MAX_INTERVAL_S = 366 * 86400
-MAX_MISFIRE_GRACE_S = 86400
-DEFAULT_MISFIRE_GRACE_S = 300
 EVENT_COUNTERS = {"missed": "schedule_missed", "error": "schedule_errors"}
 
 
@@ -52,13 +57,6 @@ def parse_duration(text: str) -> int:
     if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
         raise UserError(f"duration {text!r}: must be between 1s and 366d")
     return seconds
-
-
-def describe_duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -147,12 +145,6 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
     return schedule
 
 
-def describe_trigger(schedule: Schedule) -> str:
-    if schedule.cron:
-        return f"cron {schedule.cron} ({schedule.timezone})"
-    return f"every {describe_duration(schedule.interval_s or 0)}"
-
-
 def _find(session: Session, ref: str) -> ReportScheduleRow:
     row = session.get(ReportScheduleRow, ref)
     if row is None:
@@ -168,13 +160,6 @@ def get_schedule(db: Database, ref: str) -> Schedule:
     """By ID (``sch-…``) or by name."""
     with db.read() as session:
         return Schedule.model_validate(_find(session, ref))
-
-
-def list_schedules(db: Database) -> list[Schedule]:
-    with db.read() as session:
-        rows = session.execute(select(ReportScheduleRow).where(
-            ReportScheduleRow.removed.is_(False)).order_by(ReportScheduleRow.name)).scalars()
-        return [Schedule.model_validate(row) for row in rows]
 
 
 def _change(ctx: StoreContext, ref: str, change: str) -> Schedule:
@@ -265,37 +250,3 @@ def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetim
             if schedule_id not in found or moment > found[schedule_id]:
                 found[schedule_id] = moment
     return found
-
-
-def schedule_overview(db: Database, lease: str, now: datetime) -> tuple[
-        str | None, datetime | None, list[Schedule], dict[str, datetime],
-        dict[tuple[str, str], int]]:
-    """For the scheduler pane: the lease holder and expiry, the schedules, each one's latest
-    run and its missed/error counts. Four small queries, safe on every refresh."""
-    from store.clock import as_utc
-    from store.services.locks import current_holder
-
-    with db.read() as session:
-        holder, expires = current_holder(session, lease, now)
-        rows = [Schedule.model_validate(row) for row in session.execute(
-            select(ReportScheduleRow).where(ReportScheduleRow.removed.is_(False))
-            .order_by(ReportScheduleRow.name)).scalars()]
-        ids = [row.schedule_id for row in rows]
-        last_runs: dict[str, datetime] = {}
-        counts: dict[tuple[str, str], int] = {}
-        if ids:
-            for query in (
-                    select(ScheduleRunRow.schedule_id, func.max(ScheduleRunRow.scheduled_for))
-                    .where(ScheduleRunRow.schedule_id.in_(ids))
-                    .group_by(ScheduleRunRow.schedule_id),
-                    select(WorkerRunRow.schedule_id, func.max(WorkerRunRow.started_at))
-                    .where(WorkerRunRow.schedule_id.in_(ids)).group_by(WorkerRunRow.schedule_id)):
-                for schedule_id, moment in session.execute(query).all():
-                    if schedule_id is not None and moment is not None:
-                        last_runs[schedule_id] = max(last_runs.get(schedule_id, as_utc(moment)),
-                                                     as_utc(moment))
-            counts = {(schedule_id, kind): count for schedule_id, kind, count in session.execute(
-                select(ScheduleEventRow.schedule_id, ScheduleEventRow.kind, func.count())
-                .where(ScheduleEventRow.schedule_id.in_(ids))
-                .group_by(ScheduleEventRow.schedule_id, ScheduleEventRow.kind)).all()}
-    return holder, expires, rows, last_runs, counts

@@ -1,18 +1,21 @@
-"""What the workflows read before they send: the facts of one pair, attempt numbers, which
-providers a run reached, the PagerDuty keys still to resolve. Each is one short read that
-returns models, so no ORM row leaves ``store``."""
+"""What the workflows read before they send: the facts of the pairs a run acts on, attempt
+numbers, which providers a run reached, the PagerDuty keys still to resolve. Each is one
+short read that returns models, so no ORM row leaves ``store``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from store.core_tables import provider_health
 from store.models import EscalationPlan
+from store.rules.retry_decision import SendFacts
 from store.services.context import StoreContext
-from store.services.provider_health import read_provider_health
+from store.services.provider_health import effective_state
 from store.tables import (
     DeliveryRow,
     EscalationPlanRow,
@@ -26,26 +29,45 @@ from store.tables import (
 TRIGGERED = ("delivered", "unknown")
 
 
-@dataclass(frozen=True)
-class PairSendFacts:
-    """Everything the live gate and the skip reasons need about one (plan, provider)."""
-
-    plan: EscalationPlan | None
-    latest_ack: str | None
-    accepted_by: str | None
-    circuit_open: bool
-
-
-def pair_send_facts(ctx: StoreContext, plan_id: str, provider: str,
-                    now: datetime) -> PairSendFacts:
+def read_plans(ctx: StoreContext, plan_ids: Collection[str]) -> dict[str, EscalationPlan]:
+    """The plans a run will send (plans are append-only: read once per run)."""
+    wanted = sorted(set(plan_ids))
     with ctx.db.read() as session:
-        plan = session.get(EscalationPlanRow, plan_id)
-        pair = session.get(PairStateRow, (plan_id, provider))
-        circuit = read_provider_health(session, provider, now).state == "open"
-        return PairSendFacts(plan=EscalationPlan.model_validate(plan) if plan else None,
-                             latest_ack=pair.latest_ack_state if pair else None,
-                             accepted_by=pair.accepted_by if pair else None,
-                             circuit_open=circuit)
+        rows = session.execute(select(EscalationPlanRow).where(
+            EscalationPlanRow.plan_id.in_(wanted))).scalars()
+        return {row.plan_id: EscalationPlan.model_validate(row) for row in rows}
+
+
+_PAIR = cast(Table, PairStateRow.__table__).c
+_ACKS = select(_PAIR.plan_id, _PAIR.provider, _PAIR.latest_ack_state, _PAIR.accepted_by).where(
+    tuple_(_PAIR.plan_id, _PAIR.provider).in_(bindparam("keys", expanding=True)))
+_CIRCUITS = select(provider_health.c.name, provider_health.c.state,
+                   provider_health.c.opened_until).where(provider_health.c.name.in_(
+                       bindparam("names", expanding=True)))
+
+
+def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[str, str]],
+                    plans: Collection[str], now: datetime) -> dict[tuple[str, str], SendFacts]:
+    """What the skip reasons and the live gate need about each (plan, provider), read in the
+    transaction that acts on it: two queries, however many pairs. ``plans``: those found."""
+    keys = sorted(set(pairs))
+    if not keys:
+        return {}
+    acks = {(row.plan_id, row.provider): row for row in session.execute(
+        _ACKS, {"keys": keys}).all()}
+    circuits = {row.name: effective_state(row, now) for row in session.execute(
+        _CIRCUITS, {"names": sorted({p for _, p in keys})}).all()}
+    facts = {}
+    for plan_id, provider in keys:
+        settings = ctx.config.provider(provider)
+        ack = acks.get((plan_id, provider))
+        facts[(plan_id, provider)] = SendFacts(
+            plan_found=plan_id in plans, provider_configured=settings is not None,
+            provider_enabled=settings is not None and settings.enabled,
+            circuit=circuits.get(provider, "closed"),
+            latest_ack=ack.latest_ack_state if ack else None,
+            accepted_by=ack.accepted_by if ack else None)
+    return facts
 
 
 def next_escalation_attempt(ctx: StoreContext, plan_id: str, provider: str) -> int:

@@ -51,6 +51,7 @@ class FrameClock:
 
     def __init__(self, app: App[Any]) -> None:
         self.times: list[float] = []
+        self.screens: list[str] = []  # the class of the screen each frame showed
         self.cursors: list[int | None] = []
         self.table: DataTable[Any] | None = None
         original: Callable[[Screen[Any], Any], None] = app._display
@@ -60,6 +61,7 @@ class FrameClock:
                 if isinstance(renderable, CompositorUpdate):
                     renderable.render_segments(app.console)
                 self.times.append(time.perf_counter())
+                self.screens.append(type(screen).__name__)
                 self.cursors.append(self.table.cursor_row if self.table else None)
             original(screen, renderable)
 
@@ -68,19 +70,27 @@ class FrameClock:
     def after(self, moment: float) -> list[float]:
         return [t for t in self.times if t >= moment]
 
+    def first_of(self, screen: str) -> float | None:
+        return next((t for t, shown in zip(self.times, self.screens, strict=True)
+                     if shown == screen), None)
+
     def first_with_cursor(self, moment: float, row: int) -> float | None:
         return next((t for t, cursor in zip(self.times, self.cursors, strict=True)
                      if t >= moment and cursor == row), None)
 
 
-async def settle(app: App[Any], clock: FrameClock, since: float) -> float | None:
+async def settle(app: App[Any], clock: FrameClock, since: float,
+                 showing: str | None = None) -> float | None:
     """The time of the last frame after ``since`` once the app has gone quiet: no worker
-    running and no new frame for QUIET_S. None if nothing was painted."""
+    running and no new frame for QUIET_S (and, with ``showing``, a frame of that screen was
+    painted: between the console's start-up worker ending and the dashboard's first frame
+    nothing runs, but the console is not done). None if nothing was painted."""
     deadline = since + LIMIT_S
     while True:
         await asyncio.sleep(0.005)
         now = time.perf_counter()
         busy = any(worker.is_running or worker.state.name == "PENDING" for worker in app.workers)
+        busy = busy or (showing is not None and showing not in clock.screens)
         frames = clock.after(since)
         if not frames and not busy and now - since >= NOTHING_S:
             return None
@@ -170,7 +180,8 @@ async def probe_bare(args: argparse.Namespace) -> dict[str, Any]:
         height, loaded = table.size.height, table.row_count
     return {"t_start": T_START, "t_imported": t_imported, "imported_kib": imported_kib,
             "t_run": t_run,
-            "first_frame": clock.times[0], "ready": ready, "rss_kib": memory["VmRSS"],
+            "first_frame": clock.times[0], "dashboard_frame": clock.times[0], "runtime_s": None,
+            "ready": ready, "rss_kib": memory["VmRSS"],
             "switch_s": first_visit, "revisit_s": revisit, "visible_rows": height,
             "pagedown_s": paging.shown_s, "pagedown_settled_s": paging.settled_s,
             "fetched": paging.fetched, "stalled": paging.stalled, "rows_loaded": loaded,
@@ -179,23 +190,34 @@ async def probe_bare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def probe_console(args: argparse.Namespace) -> dict[str, Any]:
-    from bulk_story import END
+    """The console as `cavra` starts it: StartingCavraApp paints its placeholder, its worker
+    builds the runtime (importing the store there), then the dashboard replaces it."""
+    from datetime import datetime
 
-    from cavra_tui.app import CavraApp
-    from cavra_tui.bootstrap import build_runtime
-    from store.clock import fixed_clock
+    from cavra_tui.app import StartingCavraApp
 
     t_imported = time.perf_counter()
     imported_kib = memory_kib()["VmRSS"]
-    runtime = build_runtime(db_url=f"sqlite:///{args.db}", config_path=args.config,
-                            clock=fixed_clock(END))
-    t_runtime = time.perf_counter()
-    app = CavraApp(runtime, start_scheduler=False, live_refresh=False)
+    built: dict[str, Any] = {}
+
+    def open_runtime() -> Any:
+        started = time.perf_counter()
+        from cavra_tui.bootstrap import build_runtime
+        from store.clock import fixed_clock
+
+        built["runtime"] = build_runtime(db_url=f"sqlite:///{args.db}", config_path=args.config,
+                                         clock=fixed_clock(datetime.fromisoformat(args.now)))
+        built["seconds"] = time.perf_counter() - started
+        return built["runtime"]
+
+    app = StartingCavraApp(open_runtime, start_scheduler=False, live_refresh=False)
     clock = FrameClock(app)
     t_run = time.perf_counter()
     try:
         async with app.run_test(headless=True, size=SIZE) as pilot:
-            ready = await settle(app, clock, t_run)
+            ready = await settle(app, clock, t_run, showing="DashboardScreen")
+            if type(app.screen).__name__ != "DashboardScreen":
+                raise SystemExit(f"probe: the console did not start: {app.screen!r}")
             memory = memory_kib()
             first_visit = await switch(app, pilot, clock, "4")
             await switch(app, pilot, clock, "1")
@@ -207,9 +229,11 @@ async def probe_console(args: argparse.Namespace) -> dict[str, Any]:
             memory_end = memory_kib()
             height, loaded = table.size.height, table.row_count
     finally:
-        runtime.close()
+        if "runtime" in built:
+            built["runtime"].close()
     return {"t_start": T_START, "t_imported": t_imported, "imported_kib": imported_kib,
-            "t_runtime": t_runtime,
+            "runtime_s": built.get("seconds"), "dashboard_frame": clock.first_of(
+                "DashboardScreen"),
             "t_run": t_run, "first_frame": clock.times[0], "ready": ready,
             "rss_kib": memory["VmRSS"],
             "switch_s": first_visit, "revisit_s": revisit, "visible_rows": height,
@@ -225,6 +249,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--db")
     parser.add_argument("--config")
+    parser.add_argument("--now", help="the console's frozen clock (ISO 8601)")
     parser.add_argument("--presses", type=int, default=20)
     parser.add_argument("--profile", help="write a cProfile of the event loop thread here")
     args = parser.parse_args()

@@ -75,6 +75,12 @@ CASES: list[tuple[str, Any, str]] = [
      "invalid TOML"),
     ("unknown config key", lambda p: ["--config", _bad(
         p, "c2.toml", "[retry]\nmax_attempt = 3\n"), "metrics"], "retry.max_attempt: unknown key"),
+    ("no live sends at once", lambda p: ["--config", _bad(
+        p, "c5.toml", "[retry]\nconcurrency = 0\n"), "metrics"],
+     "retry.concurrency: Input should be greater than or equal to 1"),
+    ("too many live sends at once", lambda p: ["--config", _bad(
+        p, "c6.toml", "[retry]\nconcurrency = 65\n"), "metrics"],
+     "retry.concurrency: Input should be less than or equal to 64"),
     ("unknown provider key", lambda p: ["--config", _bad(
         p, "c3.toml", "[providers.h]\nkind='webhook'\nurl_env='U'\nurl='http://x'\n"),
         "metrics"], "providers.h.url: unknown key"),

@@ -56,14 +56,21 @@ def _connect_failure(exc: httpx.ConnectError) -> str:
     return "connect_error"
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for every send, shared by the parallel senders (httpx clients are
+    thread-safe): building one per send cost more than a loopback request. Connections are
+    not kept alive, so each attempt still opens its own, as a fresh client would."""
+    return httpx.Client(follow_redirects=False, verify=_tls_context(),
+                        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
+
+
 def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Outcome:
     watch = Stopwatch()
     timeout = httpx.Timeout(timeout_s)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False,
-                          verify=_tls_context()) as client:
-            response = client.post(url, content=body, headers={
-                "Content-Type": "application/json", "User-Agent": "cavra/0.1", **headers})
+        response = _client().post(url, content=body, timeout=timeout, headers={
+            "Content-Type": "application/json", "User-Agent": "cavra/0.1", **headers})
     except httpx.ConnectTimeout:
         # Never connected: the request was not sent, so this is a plain failure.
         return Outcome(status="failed", latency_ms=watch.ms(), error="connect_timeout")

@@ -13,7 +13,8 @@ from cavra_tui.screens.forms.saving import SavingForm
 from cavra_tui.workflow import ScheduleRequest
 from scheduler.triggers import check_cron
 from store.errors import UserError
-from store.services.schedules import KINDS, check_timezone, parse_duration
+from store.schedule_limits import KINDS
+from store.services.schedules import check_timezone, parse_duration
 
 
 class ScheduleForm(SavingForm):

@@ -1,0 +1,251 @@
+"""The whole retry decision, in one place (SPEC §5.4, §5.5, §5.7).
+
+Pure: no database, no clock, no I/O; every fact is passed in. The services read the facts,
+the retry worker asks these functions what to do and records the answer:
+
+- ``fold_delivery``: what a pair's deliveries add up to (escalation and executive pairs alike);
+- ``decide``: retry, wait or suppress one pair, and why;
+- ``select_for_run``: which ``retry`` decisions one worker run takes;
+- ``judge``: what a run does with a selected pair — skip it, preview it, block it at a gate,
+  or send it; ``staleness``: whether it is still due when its send is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from store.config import RetryPolicy
+from store.errors import UserError
+from store.models import ACK_CLEARS_LIVE_RETRY, PairState, RetryAction, RetryDecision
+
+SkipReason = Literal["plan_not_found", "provider_not_configured", "provider_disabled",
+                     "provider_circuit_open", "decision_stale", "delivery_in_flight"]
+GateReason = Literal["acknowledgement_required", "separation_of_duties"]
+CircuitState = Literal["closed", "open", "half_open"]
+VerdictStatus = Literal["skipped", "dry_run", "blocked", "send"]
+
+WOULD_BLOCK = "live_would_block: "  # a dry run's reason when a gate would stop the live run
+WOULD_DELIVER = "would_deliver"
+SEPARATION_RULE = "roles.separate_duties: who accepted a pair may not live-retry it"
+MAX_STATUS_CODES = 10
+SUMMARY_KEYS = ("retryable", "selected", "waiting", "suppressed", "acknowledgement_pending",
+                "dry_run", "delivered", "failed", "unknown", "skipped", "blocked")
+
+
+def idempotency_key(subject_id: str, provider: str, attempt: int) -> str:
+    """Same (subject, provider, attempt) → same key, so a resend after a crash dedupes."""
+    return f"cavra:{subject_id}:{provider}:{attempt}"
+
+
+# --- what a pair's deliveries add up to -------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PairHistory:
+    """The counting part of a pair's state: kept in ``pair_state`` for escalations, folded
+    on read for executive reports — by the same function, so both count alike."""
+
+    definitive_count: int = 0
+    failures_since_success: int = 0
+    failed_status_codes: tuple[int, ...] = ()
+    last_failure_at: datetime | None = None
+    last_success_at: datetime | None = None
+    retry_after_s: int | None = None
+    latest_delivery_id: str | None = None
+    latest_status: str | None = None
+
+
+def fold_delivery(history: PairHistory, *, delivery_id: str, status: str,
+                  status_code: int | None, retry_after_s: int | None,
+                  at: datetime) -> PairHistory:
+    """One finished delivery (delivered, failed or unknown) folded into its pair.
+
+    A success closes the pair: only failures after the latest success count."""
+    definitive = history.definitive_count + (status in ("delivered", "failed"))
+    if status == "delivered":
+        return PairHistory(definitive_count=definitive, last_failure_at=history.last_failure_at,
+                           last_success_at=at, latest_delivery_id=delivery_id,
+                           latest_status=status)
+    codes = history.failed_status_codes
+    if status_code is not None:
+        codes = (*codes, status_code)[-MAX_STATUS_CODES:]
+    return PairHistory(definitive_count=definitive,
+                       failures_since_success=history.failures_since_success + 1,
+                       failed_status_codes=codes, last_failure_at=at,
+                       last_success_at=history.last_success_at, retry_after_s=retry_after_s,
+                       latest_delivery_id=delivery_id, latest_status=status)
+
+
+def history_pair(subject_id: str, provider: str, history: PairHistory) -> PairState:
+    """A folded pair without acknowledgements (executive reports have none)."""
+    return PairState(plan_id=subject_id, provider=provider,
+                     definitive_count=history.definitive_count,
+                     failures_since_success=history.failures_since_success,
+                     failed_status_codes=list(history.failed_status_codes),
+                     last_failure_at=history.last_failure_at,
+                     last_success_at=history.last_success_at,
+                     retry_after_s=history.retry_after_s,
+                     latest_delivery_id=history.latest_delivery_id,
+                     latest_status=history.latest_status, latest_ack_id=None,
+                     latest_ack_state=None, latest_ack_by=None, ack_pending=False)
+
+
+# --- retry, wait or suppress ----------------------------------------------------------
+
+def delay_minutes(retry_count: int, policy: RetryPolicy) -> float:
+    delay = policy.base_delay_minutes * policy.multiplier ** max(0, retry_count - 1)
+    return delay if policy.allow_immediate else max(1.0, delay)
+
+
+def provider_counts_as_enabled(*, configured: bool, enabled: bool, kind: str) -> bool:
+    """An escalation pair whose provider left the config is still planned (the worker then
+    skips it as ``provider_not_configured``); an executive one is suppressed."""
+    if not configured:
+        return kind == "escalation"
+    return enabled
+
+
+def decide(pair: PairState, policy: RetryPolicy, *, provider_enabled: bool,
+           now: datetime) -> RetryDecision:
+    retry_count = pair.failures_since_success
+    wait = timedelta(minutes=delay_minutes(retry_count, policy))
+    if pair.retry_after_s:
+        wait = max(wait, timedelta(seconds=pair.retry_after_s))
+    next_at = (pair.last_failure_at + wait) if pair.last_failure_at else now
+    action: RetryAction
+    if retry_count >= policy.max_attempts:
+        action, reason = "suppress", "max_attempts_reached"
+    elif pair.latest_ack_state == "dismissed":
+        action, reason = "suppress", "acknowledgement_dismissed"
+    elif not provider_enabled:
+        action, reason = "suppress", "provider_disabled"
+    elif now < next_at:
+        action, reason = "wait", ("retry_after" if pair.retry_after_s and
+                                  timedelta(seconds=pair.retry_after_s) >= wait else "backoff")
+    else:
+        action, reason = "retry", f"{retry_count} failure(s) since last success"
+    attempt = pair.definitive_count + 1
+    return RetryDecision(
+        plan_id=pair.plan_id, provider=pair.provider, action=action, reason=reason,
+        retry_count=retry_count, next_retry_at=next_at if action != "suppress" else None,
+        latest_delivery_id=pair.latest_delivery_id,
+        failed_status_codes=list(pair.failed_status_codes), attempt=attempt,
+        idempotency_key=idempotency_key(pair.plan_id, pair.provider, attempt),
+    )
+
+
+# --- which decisions a run takes ------------------------------------------------------
+
+def run_limit(requested: int | None, policy: RetryPolicy) -> int:
+    limit = requested if requested is not None else policy.max_deliveries
+    if not 1 <= limit <= 100:
+        raise UserError("--max must be between 1 and 100")
+    return limit
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    retryable: list[RetryDecision]
+    selected: list[RetryDecision]
+    waiting: int
+    suppressed: int
+
+    def summary(self) -> dict[str, int]:
+        """The run's counts before anything is recorded (the keys every summary has)."""
+        counts = dict.fromkeys(SUMMARY_KEYS, 0)
+        counts.update(retryable=len(self.retryable), selected=len(self.selected),
+                      waiting=self.waiting, suppressed=self.suppressed)
+        return counts
+
+
+def select_for_run(decisions: Iterable[RetryDecision], *, limit: int,
+                   previewed: Collection[str] | None = None) -> RunSelection:
+    """``retry`` decisions in plan order, the first ``limit`` of them. ``previewed``: the
+    idempotency keys a person confirmed from a dry run; a pair that became due since is
+    left for a later run."""
+    decisions = list(decisions)
+    retryable = [d for d in decisions if d.action == "retry"]
+    if previewed is not None:
+        retryable = [d for d in retryable if d.idempotency_key in previewed]
+    return RunSelection(retryable=retryable, selected=retryable[:limit],
+                        waiting=sum(d.action == "wait" for d in decisions),
+                        suppressed=sum(d.action == "suppress" for d in decisions))
+
+
+# --- what a run does with one selected pair -------------------------------------------
+
+@dataclass(frozen=True)
+class SendFacts:
+    """What is true of a pair when the run reaches it."""
+
+    plan_found: bool
+    provider_configured: bool
+    provider_enabled: bool
+    circuit: CircuitState
+    latest_ack: str | None
+    accepted_by: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: VerdictStatus
+    reason: str
+    acknowledgement_pending: bool = False  # counted in the run's summary
+
+
+def skip_reason(facts: SendFacts) -> SkipReason | None:
+    """Why the pair cannot be sent at all (it takes its record, nothing is sent)."""
+    if not facts.plan_found:
+        return "plan_not_found"
+    if not facts.provider_configured:
+        return "provider_not_configured"
+    if not facts.provider_enabled:
+        return "provider_disabled"
+    if facts.circuit == "open":
+        return "provider_circuit_open"
+    return None
+
+
+def live_gate(latest_ack: str | None, accepted_by: str | None, *, actor: str,
+              separate_duties: bool) -> GateReason | None:
+    """Why a live run may not send to this pair, or None."""
+    if latest_ack not in ACK_CLEARS_LIVE_RETRY:
+        return "acknowledgement_required"
+    if separate_duties and accepted_by == actor:
+        return "separation_of_duties"
+    return None
+
+
+def judge(facts: SendFacts, *, live: bool, actor: str, separate_duties: bool) -> Verdict:
+    """Skip reasons first, then the gates; a dry run says what live would do, gates
+    included (SPEC §5.5)."""
+    skip = skip_reason(facts)
+    if skip is not None:
+        return Verdict("skipped", skip)
+    gate = live_gate(facts.latest_ack, facts.accepted_by, actor=actor,
+                     separate_duties=separate_duties)
+    pending = gate == "acknowledgement_required"
+    if not live:
+        return Verdict("dry_run", f"{WOULD_BLOCK}{gate}" if gate else WOULD_DELIVER, pending)
+    if gate is not None:
+        return Verdict("blocked", gate, pending)
+    return Verdict("send", "", pending)
+
+
+def staleness(*, retrying: bool, failures_since_success: int, definitive_count: int,
+              attempt: int) -> Literal["delivered_since", "moved_on"] | None:
+    """Why a decision went stale between planning and sending (checked again under the
+    write lock, just before the attempt is recorded): a retry whose pair was delivered
+    since, or an attempt that is no longer the pair's next one."""
+    if retrying and failures_since_success == 0:
+        return "delivered_since"
+    if definitive_count + 1 != attempt:
+        return "moved_on"
+    return None
+
+
+def sent_reason(status: str, error: str | None) -> str:
+    """A sent pair's execution reason: the connector's error class, else its status."""
+    return error or status

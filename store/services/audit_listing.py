@@ -1,0 +1,38 @@
+"""The audit chain as keyset pages, newest first (SPEC §3): ``seq`` is the order and the
+cursor. SQLAlchemy Core on ``store.core_tables``: the dashboard's activity feed reads it on
+every refresh, and its first frame should not wait for the ORM."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from store.core_tables import audit_events
+from store.db import Database
+from store.errors import UserError
+from store.models import AuditEvent, Page
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+_SEARCHED = (audit_events.c.action, audit_events.c.actor, audit_events.c.detail,
+             audit_events.c.decision)
+
+
+def list_audit_events(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+                      search: str | None = None) -> Page:
+    if not 1 <= limit <= MAX_PAGE:
+        raise UserError(f"page size must be between 1 and {MAX_PAGE}")
+    query = select(audit_events)
+    if cursor is not None:
+        try:
+            query = query.where(audit_events.c.seq < int(cursor))
+        except ValueError:
+            raise UserError("list cursor is not valid; start from the first page") from None
+    if search:
+        query = query.where(or_(*(column.contains(search, autoescape=True)
+                                  for column in _SEARCHED)))
+    query = query.order_by(audit_events.c.seq.desc()).limit(limit + 1)
+    with db.connect() as conn:
+        rows = conn.execute(query).all()
+    items = [AuditEvent.model_validate(row) for row in rows[:limit]]
+    next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)
