@@ -1,4 +1,4 @@
-"""Start-up benchmark of two read-only commands (issue 11): `cavra metrics` and
+"""Start-up benchmark of two read-only commands (issue 9): `cavra metrics` and
 `cavra schedule list`, each a fresh process, against a bare script that opens the same SQLite
 file with SQLAlchemy Core and reads the same rows — measured in the same run, interleaved.
 
