@@ -30,6 +30,7 @@ class Runtime:
     outbox_dir: Path
     # Found on open: e.g. append-only triggers dropped behind cavra's back (one line each).
     warnings: tuple[str, ...] = ()
+    created_database: Path | None = None  # a SQLite file this start created
     _registry: ConnectorRegistry | None = field(default=None, repr=False)
     _registry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -66,9 +67,26 @@ def outbox_dir(db: Database, fallback: Path) -> Path:
     return fallback
 
 
+def _new_sqlite_file(url: str) -> Path | None:
+    """The SQLite file a URL names, if it does not exist yet (None for :memory: or a server)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # a bad URL is the database layer's to report
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
                   read_only: bool = False, clock: Clock = system_clock,
-                  default_db_name: str = "cavra.db", user: str | None = None) -> Runtime:
+                  default_db_name: str = "cavra.db", user: str | None = None,
+                  existing_only: bool = False) -> Runtime:
+    """``existing_only``: a read-only command never creates a database (a mistyped path
+    must not pass for a healthy, empty loop)."""
     env = EnvSettings()
     config = load_config(config_path or env.config)
     folder = data_dir(env)
@@ -77,12 +95,16 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
         # Refuse before the file is created: a SQLite file has no users to authenticate.
         raise UserError('identity: source = "database" needs PostgreSQL (a SQLite file has '
                         'no users); use source = "os"')
+    created = _new_sqlite_file(url)
+    if created is not None and existing_only:
+        raise UserError(f"database: {created} does not exist (this command only reads, and "
+                        "creates nothing: check --db / CAVRA_DB_URL)")
     db = open_database(url)
     identity = _identity(config, db, read_only=read_only, user=user)
     ctx = StoreContext(db=db, config=config, identity=identity, clock=clock,
                        event_signer=event_signer(config))
     return Runtime(ctx=ctx, data_dir=folder, outbox_dir=outbox_dir(db, folder),
-                   warnings=tuple(opening_warnings(db)))
+                   warnings=tuple(opening_warnings(db)), created_database=created)
 
 
 def opening_warnings(db: Database) -> list[str]:

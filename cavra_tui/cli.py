@@ -44,6 +44,12 @@ def _console(args: argparse.Namespace) -> int:
         read_only=getattr(args, "read_only", False), demo=args.command == "demo"))
 
 
+# Commands that only read: they refuse a database that does not exist instead of creating one.
+READS = frozenset({"cli_metrics:metrics", "cli_inspect:health", "cli_inspect:evidence_show",
+                   "cli_audit:audit_verify", "cli_audit:audit_export",
+                   "cli_schedule_list:schedule_list", "cli_provider:provider_list"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -66,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     config_path=getattr(args, "config", None),
                                     read_only=getattr(args, "read_only", False),
                                     default_db_name="demo.db" if args.command == "demo"
-                                    else "cavra.db")
+                                    else "cavra.db", existing_only=reference in READS)
         if args.command != "audit":  # audit verify says it in full
             for warning in runtime.warnings:
                 sys.stderr.write(f"cavra: warning: {warning}\n")

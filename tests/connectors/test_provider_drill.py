@@ -102,6 +102,7 @@ def test_read_only_drill_is_refused(cli: Cli, monkeypatch: pytest.MonkeyPatch) -
 def test_provider_list_shows_redacted_targets_and_circuit(
         cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     _slack(cli, "https://hooks.slack.example/services/T/B/SECRETPATH", monkeypatch)
+    cli.json("escalation", "plan")  # a read-only command never creates the database
     rows = cli.json("provider", "list")
     by_name = {r["name"]: r for r in rows}
     assert set(by_name) == {"outbox", "team-slack"}

@@ -133,3 +133,16 @@ async def test_stored_escapes_and_markup_never_reach_the_console(db: Path) -> No
             assert ESC not in screen
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize("command", [["metrics"], ["health"], ["audit", "verify"],
+                                     ["audit", "export"], ["schedule", "list"],
+                                     ["provider", "list"], ["evidence", "show", "exe-1"]])
+def test_a_read_only_command_never_creates_a_database(tmp_path: Path, command: list[str],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    typo = tmp_path / "cavra-typo.db"
+    code, out, err = run_cli(capsys, "--db", f"sqlite:///{typo}", *command)
+    assert (code, out) == (2, "")
+    assert err == (f"cavra: error: database: {typo} does not exist (this command only reads, "
+                   "and creates nothing: check --db / CAVRA_DB_URL)\n")
+    assert not typo.exists()
