@@ -65,7 +65,10 @@ class Lanes:
         for pair in pairs:
             self.waiting.setdefault(pair[1].provider, deque()).append(pair)
         self.busy: Counter[str] = Counter()
-        self.one_at_a_time = set(self.waiting)  # until a pair shows the circuit closed
+        # Sends a provider may have out at once: one until a pair shows its circuit closed,
+        # then the failures it may still have before the circuit opens (so a failing
+        # provider gets no more requests than a sequential run would send it).
+        self.cap: dict[str, int] = dict.fromkeys(self.waiting, 1)
 
     def __bool__(self) -> bool:
         return any(self.waiting.values())
@@ -73,8 +76,8 @@ class Lanes:
     def pick(self, free: int) -> list[Pair]:
         picked: list[Pair] = []
         while len(picked) < free:
-            ready = [p for p, queue in self.waiting.items() if queue and (
-                p not in self.one_at_a_time or self.busy[p] == 0)]
+            ready = [p for p, queue in self.waiting.items()
+                     if queue and self.busy[p] < self.cap.get(p, 1)]
             if not ready:
                 break
             provider = min(ready, key=lambda p: (self.busy[p], self.waiting[p][0][0]))
@@ -82,14 +85,27 @@ class Lanes:
             self.busy[provider] += 1
         return picked
 
-    def learn(self, provider: str, circuit: CircuitState) -> None:
-        if circuit == "closed":
-            self.one_at_a_time.discard(provider)
-        else:
-            self.one_at_a_time.add(provider)
+    def learn(self, provider: str, circuit: CircuitState, headroom: int) -> None:
+        self.cap[provider] = max(1, headroom) if circuit == "closed" else 1
 
     def done(self, provider: str) -> None:
         self.busy[provider] -= 1
+
+    def hold_back(self, judged: list[Judged]) -> list[Judged]:
+        """Pairs to send beyond their provider's cap (learned from these very facts) go back
+        to the front of its queue; the rest are returned in order."""
+        kept: list[Judged] = []
+        returned: dict[str, list[Pair]] = {}
+        for pair in judged:
+            provider = pair.item.provider
+            if pair.verdict.status == "send" and self.busy[provider] > self.cap.get(provider, 1):
+                self.busy[provider] -= 1
+                returned.setdefault(provider, []).append((pair.index, pair.item))
+                continue
+            kept.append(pair)
+        for provider, pairs in returned.items():
+            self.waiting[provider].extendleft(reversed(pairs))
+        return kept
 
 
 def send_live(scope: RunScope, pairs: list[Pair], concurrency: int) -> Tally:
@@ -130,11 +146,17 @@ def _outbound(started: _Sending) -> OutboundMessage:
 
 def _turn(scope: RunScope, answered: list[tuple[_Sending, Outcome]], picked: list[Pair],
           lanes: Lanes, tally: Tally) -> list[_Sending]:
-    """One write transaction per turn of the loop: record what the providers answered, then
+    """Two write transactions per turn of the loop: record what the providers answered, then
     begin the pairs picked for the freed slots, judged on facts that include those answers.
+    Kept apart so each takes its row locks in the same order as a manual send's begin and
+    finish (on PostgreSQL one transaction doing both deadlocked with a manual finish).
     (A run that fails mid-turn reports nothing, so the tally may move before the commit.)"""
+    if answered:
+        with send_batch(scope.ctx) as session:
+            _finish(scope, session, answered, tally)
+    if not picked:
+        return []
     with send_batch(scope.ctx) as session:
-        _finish(scope, session, answered, tally)
         return _begin(scope, session, picked, lanes, tally)
 
 
@@ -146,7 +168,8 @@ def _begin(scope: RunScope, session: Session, picked: list[Pair], lanes: Lanes,
         return []
     judged = judge_pairs(scope, session, picked)
     for pair in judged:
-        lanes.learn(pair.item.provider, pair.circuit)
+        lanes.learn(pair.item.provider, pair.circuit, pair.headroom)
+    judged = lanes.hold_back(judged)  # picked on an older cap: wait for a free slot
     to_send = record_unsent(scope, session, judged, tally)
     connectors = [scope.registry.get(pair.item.provider) for pair in to_send]
     begun = begin_deliveries(scope.ctx, session, [SendRequest(

@@ -46,6 +46,7 @@ class Judged:
     message: dict[str, Any]
     digest: str
     circuit: CircuitState  # the provider's breaker when the pair was judged
+    headroom: int = 1  # failures the provider may still have before its circuit opens
 
 
 @dataclass
@@ -73,7 +74,7 @@ def judge_pairs(scope: RunScope, session: Session,
         verdict = judge(pair_facts, live=scope.live, actor=ctx.identity.actor,
                         separate_duties=separate)
         judged.append(Judged(index, item, verdict, message, sha256_of(message),
-                             pair_facts.circuit))
+                             pair_facts.circuit, pair_facts.headroom))
     return judged
 
 

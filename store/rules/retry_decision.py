@@ -186,6 +186,9 @@ class SendFacts:
     circuit: CircuitState
     latest_ack: str | None
     accepted_by: str | None
+    # Failures the provider may still have before its circuit opens: at most this many sends
+    # to it may be out at once, so a parallel run opens the circuit when a sequential one would.
+    headroom: int = 1
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ _PAIR = cast(Table, PairStateRow.__table__).c
 _ACKS = select(_PAIR.plan_id, _PAIR.provider, _PAIR.latest_ack_state, _PAIR.accepted_by).where(
     tuple_(_PAIR.plan_id, _PAIR.provider).in_(bindparam("keys", expanding=True)))
 _CIRCUITS = select(provider_health.c.name, provider_health.c.state,
-                   provider_health.c.opened_until).where(provider_health.c.name.in_(
+                   provider_health.c.opened_until,
+                   provider_health.c.consecutive_failures).where(provider_health.c.name.in_(
                        bindparam("names", expanding=True)))
 
 
@@ -55,8 +56,10 @@ def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[s
         return {}
     acks = {(row.plan_id, row.provider): row for row in session.execute(
         _ACKS, {"keys": keys}).all()}
-    circuits = {row.name: effective_state(row, now) for row in session.execute(
-        _CIRCUITS, {"names": sorted({p for _, p in keys})}).all()}
+    rows = session.execute(_CIRCUITS, {"names": sorted({p for _, p in keys})}).all()
+    circuits = {row.name: effective_state(row, now) for row in rows}
+    threshold = ctx.config.circuit.failure_threshold
+    headroom = {row.name: max(1, threshold - row.consecutive_failures) for row in rows}
     facts = {}
     for plan_id, provider in keys:
         settings = ctx.config.provider(provider)
@@ -66,7 +69,8 @@ def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[s
             provider_enabled=settings is not None and settings.enabled,
             circuit=circuits.get(provider, "closed"),
             latest_ack=ack.latest_ack_state if ack else None,
-            accepted_by=ack.accepted_by if ack else None)
+            accepted_by=ack.accepted_by if ack else None,
+            headroom=headroom.get(provider, threshold))
     return facts
 
 

@@ -69,7 +69,7 @@ def test_each_light_table_matches_the_orm_schema(light: TableClause) -> None:
     for column in light.columns:
         assert column.name in orm.columns, f"{light.name}.{column.name}"
         mapped = orm.columns[column.name].type
-        assert type(column.type)._type_affinity is type(mapped)._type_affinity, column.name
+        assert column.type._type_affinity is mapped._type_affinity, column.name
         if isinstance(mapped, DateTime):
             assert column.type.timezone == mapped.timezone, column.name
 
