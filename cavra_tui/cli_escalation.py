@@ -8,6 +8,7 @@ from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import (
     delivery_json,
     delivery_lines,
+    emit_deliveries,
     emit_json,
     emit_lines,
     plan_json,
@@ -27,10 +28,7 @@ def escalation_plan(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def escalation_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
     deliveries = deliver_escalation(runtime.ctx, runtime.registry, args.plan_id, args.provider)
-    if wants_json(args):
-        emit_json([delivery_json(d) for d in deliveries])
-    else:
-        emit_lines(delivery_lines(deliveries))
+    emit_deliveries(deliveries, wants_json(args))
     return 0
 
 

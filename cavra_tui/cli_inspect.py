@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cavra_tui.bootstrap import Runtime
-from cavra_tui.cli_output import emit_json, emit_lines, wants_json
+from cavra_tui.cli_output import decision_line, emit_json, emit_lines, wants_json
 from store.services.evidence import evidence_chain
 from store.services.health import read_health
 
@@ -19,9 +19,7 @@ def health(runtime: Runtime, args: argparse.Namespace) -> int:
     lines += [f"  {a.severity:<8} {a.code}: {a.message}" for a in report.alerts]
     lines.append(f"executive delivery retry plan: {len(report.executive_retry)} pair(s)")
     for d in report.executive_retry:
-        when = d.next_retry_at.isoformat(timespec="seconds") if d.next_retry_at else "-"
-        lines.append(f"  {d.action:<8} {d.plan_id}/{d.provider}  retries {d.retry_count}  "
-                     f"next {when}  {d.reason}")
+        lines.append(decision_line(d))
     emit_lines(lines)
     return 0
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from store.text import visible
 
 if TYPE_CHECKING:
-    from store.models import Delivery, EscalationPlan, WorkerRunResult
+    from store.models import Delivery, EscalationPlan, RetryDecision, WorkerRunResult
 
 
 def wants_json(args: argparse.Namespace) -> bool:
@@ -77,3 +77,17 @@ def worker_lines(result: WorkerRunResult) -> list[str]:
         lines.append(f"  {e.execution_id}  {e.status:<9} {e.plan_id}/{e.provider}  "
                      f"{e.reason}  key {e.idempotency_key}  payload {e.payload_sha256[:12]}")
     return lines
+
+
+def decision_line(d: RetryDecision) -> str:
+    """One retry / wait / suppress decision, as `retry plan` and `health` print it."""
+    when = d.next_retry_at.isoformat(timespec="seconds") if d.next_retry_at else "-"
+    return (f"  {d.action:<8} {d.plan_id}/{d.provider}  retries {d.retry_count}  "
+            f"next {when}  {d.reason}")
+
+
+def emit_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
+    if as_json:
+        emit_json([delivery_json(d) for d in deliveries])
+    else:
+        emit_lines(delivery_lines(deliveries))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cavra_tui.bootstrap import Runtime
-from cavra_tui.cli_output import delivery_json, delivery_lines, emit_json, emit_lines, wants_json
+from cavra_tui.cli_output import emit_deliveries, emit_json, emit_lines, wants_json
 from store.services.reports import create_schedule_run
 from workflows.delivery import deliver_report
 
@@ -23,8 +23,5 @@ def report_schedule_run(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def report_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
     deliveries = deliver_report(runtime.ctx, runtime.registry, args.run_id, args.provider)
-    if wants_json(args):
-        emit_json([delivery_json(d) for d in deliveries])
-    else:
-        emit_lines(delivery_lines(deliveries))
+    emit_deliveries(deliveries, wants_json(args))
     return 0

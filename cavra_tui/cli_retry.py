@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from cavra_tui.bootstrap import Runtime
-from cavra_tui.cli_output import emit_json, emit_lines, wants_json, worker_json, worker_lines
+from cavra_tui.cli_output import (
+    decision_line,
+    emit_json,
+    emit_lines,
+    wants_json,
+    worker_json,
+    worker_lines,
+)
 from store.services.retry import build_retry_plan
 from workflows.worker import run_retry_worker
 
@@ -18,9 +25,7 @@ def retry_plan(runtime: Runtime, args: argparse.Namespace) -> int:
     lines = [f"retry plan {plan.retry_plan_id}  " + ", ".join(
         f"{k} {v}" for k, v in plan.counts.items())]
     for d in plan.decisions:
-        when = d.next_retry_at.isoformat(timespec="seconds") if d.next_retry_at else "-"
-        lines.append(f"  {d.action:<8} {d.plan_id}/{d.provider}  retries {d.retry_count}  "
-                     f"next {when}  {d.reason}")
+        lines.append(decision_line(d))
     emit_lines(lines)
     return 0
 
