@@ -21,10 +21,10 @@ def schedule_list(runtime: Runtime, args: argparse.Namespace) -> int:
     by_id: dict[str, ScheduleStatus] = {s.schedule_id: s for s in status.schedules}
     schedules = list_schedules(runtime.db)
     if wants_json(args):
+        shown = {"trigger", "next_run_at", "next_run_local", "last_run_at", "missed", "errors"}
         emit_json({"leader": status.leader, "lease_expires_at": status.lease_expires_at,
                    "schedules": [{**s.model_dump(mode="json"), **by_id[s.schedule_id].model_dump(
-                       mode="json", include={"trigger", "next_run_at", "last_run_at", "missed",
-                                             "errors"})} for s in schedules]})
+                       mode="json", include=shown)} for s in schedules]})
         return 0
     lines = [f"scheduler leader: {status.leader or 'none (no scheduler running)'}"]
     if not schedules:
@@ -34,7 +34,7 @@ def schedule_list(runtime: Runtime, args: argparse.Namespace) -> int:
         lines.append(f"{schedule.schedule_id}  {schedule.name}  {schedule.kind}"
                      f"{' live' if schedule.live else ''}  {state.trigger}  "
                      f"{'enabled' if schedule.enabled else 'disabled'}")
-        lines.append(f"  next {_when(state.next_run_at)}  last {_when(state.last_run_at)}  "
+        lines.append(f"  next {state.next_run_local or '-'}  last {_when(state.last_run_at)}  "
                      f"missed {state.missed}  errors {state.errors}  grace "
                      f"{schedule.misfire_grace_s}s  providers "
                      f"{', '.join(schedule.providers) or '-'}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +27,7 @@ class ScheduleStatus(BaseModel):
     enabled: bool
     live: bool
     next_run_at: datetime | None = None
+    next_run_local: str | None = None  # "Mon 12-07 08:00 Europe/Berlin": what the cron means
     last_run_at: datetime | None = None
     missed: int = 0
     errors: int = 0
@@ -45,6 +47,39 @@ def _next_run(schedule: Schedule, now: datetime) -> datetime | None:
     return next_fire_after(build_trigger(schedule), now) if schedule.enabled else None
 
 
+def local_fire_label(moment: datetime, zone_name: str, now: datetime | None = None,
+                     with_zone: bool = True) -> str:
+    """A fire time as the schedule's zone sees it, weekday first: ``Mon 12-07 08:00
+    Europe/Berlin`` (English day names whatever the locale); the year only when it is not
+    the year of ``now``."""
+    zone = ZoneInfo(zone_name)
+    local = moment.astimezone(zone)
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[local.weekday()]
+    date = f"{local:%m-%d}" if now is None or now.astimezone(zone).year == local.year else (
+        f"{local:%Y-%m-%d}")
+    return f"{day} {date} {local:%H:%M}" + (f" {zone_name}" if with_zone else "")
+
+
+def next_fire_line(schedule: Schedule, now: datetime, count: int = 3) -> str:
+    """The next ``count`` fire times in one line, the zone once; what `schedule add` echoes."""
+    from scheduler.triggers import build_trigger, fire_times
+
+    later = now.replace(year=now.year + 10)  # a yearly cron fires three times in ten years
+    fires = [fire for fire, _ in zip(fire_times(build_trigger(schedule), now, later),
+                                     range(count), strict=False)]
+    labels = [local_fire_label(fire, schedule.timezone, now, with_zone=False) for fire in fires]
+    return f"{', '.join(labels) or 'never'} ({schedule.timezone})"
+
+
+def next_fire_labels(schedule: Schedule, now: datetime, count: int = 3) -> list[str]:
+    """The next ``count`` fire times, each labelled with its zone (for --json)."""
+    from scheduler.triggers import build_trigger, fire_times
+
+    later = now.replace(year=now.year + 10)
+    return [local_fire_label(fire, schedule.timezone, now) for fire, _ in zip(
+        fire_times(build_trigger(schedule), now, later), range(count), strict=False)]
+
+
 def read_scheduler_status(db: Database, now: datetime, me: str | None = None) -> SchedulerStatus:
     """``me`` is this process's lease holder name, if it runs a scheduler.
 
@@ -53,7 +88,8 @@ def read_scheduler_status(db: Database, now: datetime, me: str | None = None) ->
     holder, expires, rows, last_runs, counts = schedule_overview(db, LEADER_LOCK, now)
     schedules = [ScheduleStatus(
         schedule_id=row.schedule_id, name=row.name, kind=row.kind, trigger=describe_trigger(row),
-        enabled=row.enabled, live=row.live, next_run_at=_next_run(row, now),
+        enabled=row.enabled, live=row.live, next_run_at=(next_at := _next_run(row, now)),
+        next_run_local=local_fire_label(next_at, row.timezone, now) if next_at else None,
         last_run_at=last_runs.get(row.schedule_id),
         missed=counts.get((row.schedule_id, "missed"), 0),
         errors=counts.get((row.schedule_id, "error"), 0)) for row in rows]

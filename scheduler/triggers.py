@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from scheduler.crontab import Crontab, CrontabError, next_fire, parse_crontab
 from store.clock import as_utc
 from store.models import Schedule
 
@@ -23,33 +23,42 @@ _LOOKBACK = (timedelta(hours=3), timedelta(days=1), timedelta(days=8),
              timedelta(days=62), timedelta(days=400), timedelta(days=3660))
 
 
-class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]  # untyped library
-    """A cron trigger that fires once per wall-clock time when clocks fall back.
+class CrontabTrigger(BaseTrigger):  # type: ignore[misc]  # untyped library
+    """An APScheduler trigger with crontab's meaning (``scheduler.crontab``).
 
-    APScheduler 3.11 fires a fixed-hour job (``30 2 * * *``) twice on the night the clock
-    falls back (02:30 CEST and 02:30 CET). Like cron, we keep the first occurrence; jobs
-    whose hour field is ``*`` still fire every real hour.
+    APScheduler 3's own ``CronTrigger.from_crontab`` counts weekdays from Monday = 0, ANDs
+    the two day fields, skips a day after clocks spring forward and can step backwards in a
+    30-minute DST change; this trigger does none of that.
     """
+
+    def __init__(self, crontab: Crontab, timezone: ZoneInfo) -> None:
+        self.crontab = crontab
+        self.timezone = timezone
+        self.jitter = None
 
     def get_next_fire_time(self, previous_fire_time: datetime | None,
                            now: datetime) -> datetime | None:
-        candidate = super().get_next_fire_time(previous_fire_time, now)
-        for _ in range(3):  # a repeat is followed by a normal time; never loop for ever
-            if candidate is None or not self._repeats_wall_clock(candidate):
-                break
-            candidate = super().get_next_fire_time(candidate, candidate)
-        return candidate  # type: ignore[no-any-return]
+        # APScheduler's convention (as in its CronTrigger): catch up from the previous fire.
+        # In UTC: arithmetic and comparison of two times in one zone ignore DST's fold.
+        start = as_utc(now)
+        if previous_fire_time is not None:
+            previous = as_utc(previous_fire_time)
+            start = min(start, previous + TICK)
+            if start == previous:
+                start += TICK
+        return next_fire(self.crontab, self.timezone, start)
 
-    def _repeats_wall_clock(self, moment: datetime) -> bool:
-        if moment.fold != 1 or str(self.fields[5]) == "*":  # fields[5] is the hour field
-            return False
-        return moment.replace(fold=0).utcoffset() != moment.utcoffset()
+    def __str__(self) -> str:
+        return f"crontab[{self.crontab.text}]"
+
+    def __repr__(self) -> str:
+        return f"<CrontabTrigger ({self.crontab.text!r}, timezone={str(self.timezone)!r})>"
 
 
 def build_trigger(schedule: Schedule) -> BaseTrigger:
     zone = ZoneInfo(schedule.timezone)
     if schedule.cron:
-        return WallClockCronTrigger.from_crontab(schedule.cron, timezone=zone)
+        return CrontabTrigger(parse_crontab(schedule.cron), zone)
     # Anchored at creation (whole seconds), so every process computes the same fire times.
     anchor = as_utc(schedule.created_at).replace(microsecond=0)
     return IntervalTrigger(seconds=schedule.interval_s or 1, start_date=anchor, timezone=zone)
@@ -137,9 +146,7 @@ def check_cron(expression: str, zone: ZoneInfo) -> str:
     """A cron expression the scheduler can run, normalised; one line when it cannot."""
     from store.errors import UserError
 
-    text = " ".join((expression or "").split())
     try:
-        CronTrigger.from_crontab(text, timezone=zone)
-    except ValueError as exc:
+        return parse_crontab(expression).text
+    except CrontabError as exc:
         raise UserError(f"cron {expression!r}: {exc}") from None
-    return text

@@ -22,7 +22,8 @@ RUN_COLUMNS = (("When", "when"), ("Run", "run"), ("Trigger", "trigger"), ("Repor
 DELIVERY_COLUMNS = (("When", "when"), ("Provider", "provider"), ("Status", "status"),
                     ("Code", "code"), ("Run", "run"))
 # State first: at 80 columns the last column is cut off.
-SCHEDULE_COLUMNS = (("On", "on"), ("Name", "name"), ("Kind", "kind"), ("Trigger", "trigger"))
+SCHEDULE_COLUMNS = (("On", "on"), ("Name", "name"), ("Next", "next"), ("Kind", "kind"),
+                    ("Trigger", "trigger"))
 
 
 def run_row(run: ScheduleRun) -> Row:
@@ -36,7 +37,7 @@ def delivery_row(d: Delivery) -> Row:
 
 
 def schedule_row(s: ScheduleStatus) -> Row:
-    return s.schedule_id, ("yes" if s.enabled else "no", s.name,
+    return s.schedule_id, ("yes" if s.enabled else "no", s.name, s.next_run_local or "-",
                            s.kind + (" live" if s.live else ""), s.trigger)
 
 

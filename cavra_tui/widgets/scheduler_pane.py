@@ -31,6 +31,7 @@ class SchedulerPane(Static):
             if item.missed or item.errors:
                 head.append(f" ✗{item.missed} missed {item.errors} err", style="yellow")
             lines.append(head)
-            lines.append(Text(f"  next {when(item.next_run_at)} · last {when(item.last_run_at)}",
-                              no_wrap=True, overflow="ellipsis"))
+            # The next fire in the schedule's own zone comes first: a narrow pane cuts "last".
+            lines.append(Text(f"  next {item.next_run_local or '-'} · last "
+                              f"{when(item.last_run_at)} UTC", no_wrap=True, overflow="ellipsis"))
         self.update(Group(*lines))

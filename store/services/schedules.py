@@ -71,9 +71,12 @@ def cron_shape(expression: str) -> str:
     """The store's own check of a cron expression: five fields of cron characters. What the
     fields mean is the scheduler's to check (``scheduler.triggers.check_cron``), before this."""
     text = " ".join((expression or "").split())
+    if re.fullmatch(r"@[a-z]{5,9}", text):  # @hourly … @annually
+        return text
     if len(text.split(" ")) != 5 or len(text) > 128 or not re.fullmatch(r"[0-9A-Za-z*,/\- ?]+",
                                                                          text):
-        raise UserError(f"cron {expression!r}: expected 5 fields (minute hour day month weekday)")
+        raise UserError(f"cron {expression!r}: expected 5 fields (minute hour day month weekday)"
+                        " or a macro (@hourly, @daily, @weekly, @monthly, @yearly)")
     return text
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from croniter import croniter
 
 from cavra_tui.cli import main
 
@@ -50,8 +53,28 @@ def test_add_list_disable_enable_remove(cavra: Any) -> None:
     assert [s["name"] for s in json.loads(out)["schedules"]] == ["exec morning"]
 
 
+def test_add_echoes_the_next_three_fires_in_the_schedules_zone(cavra: Any) -> None:
+    code, out, _ = cavra("schedule", "add", "weekdays", "--cron", "0 8 * * MON-FRI",
+                         "--timezone", "America/New_York")
+    assert code == 0
+    echoed = out.splitlines()[1]
+    zone = ZoneInfo("America/New_York")
+    it = croniter("0 8 * * 1-5", datetime.now(zone))  # the reference, read the same way
+    expected = [it.get_next(datetime) for _ in range(3)]
+    labels = [f"{d:%a} {d:%m-%d}" if d.year == datetime.now(zone).year else f"{d:%a %Y-%m-%d}"
+              for d in expected]
+    assert echoed == ("  next fires: " + ", ".join(f"{label} 08:00" for label in labels)
+                      + " (America/New_York)")
+    code, out, _ = cavra("schedule", "list")
+    assert f"next {labels[0]} 08:00 America/New_York" in out
+
+
 @pytest.mark.parametrize("argv", [
     ("schedule", "add", "x", "--cron", "0 25 * * *"),
+    ("schedule", "add", "x", "--cron", "0 8 * * 1-9"),
+    ("schedule", "add", "x", "--cron", "0 0 30 2 *"),
+    ("schedule", "add", "x", "--cron", "@reboot"),
+    ("schedule", "add", "x", "--cron", "0 8 * * 5-1"),
     ("schedule", "add", "x", "--every", "ten minutes"),
     ("schedule", "add", "x", "--every", "5m", "--timezone", "Berlin"),
     ("schedule", "add", "x", "--every", "5m", "--provider", "ops-outbox"),

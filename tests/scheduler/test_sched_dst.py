@@ -34,8 +34,8 @@ def test_spring_forward_fires_once_right_after_the_gap(make_runtime: Any, clock:
     fires = list(fire_times(build_trigger(schedule), _utc(2026, 3, 27), _utc(2026, 4, 1)))
     local_days = [f.astimezone(BERLIN).date().isoformat() for f in fires]
     assert local_days == ["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30", "2026-03-31"]
-    # 02:30 does not exist on 29 March: it fires at 03:30 CEST, the first moment after the jump.
-    assert fires[2] == _utc(2026, 3, 29, 1, 30)
+    # 02:30 does not exist on 29 March: it fires at 03:00 CEST, the first moment after the jump.
+    assert fires[2] == _utc(2026, 3, 29, 1, 0)
     assert fires[3] == _utc(2026, 3, 30, 0, 30)  # 02:30 CEST
 
 

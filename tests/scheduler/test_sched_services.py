@@ -47,7 +47,10 @@ def test_no_provider_named_means_every_executive_channel(make_runtime: Any,
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"cron": "61 * * * *"}, "cron '61 * * * *'"),
-    ({"cron": "* * *"}, "Wrong number of fields"),
+    ({"cron": "* * *"}, "3 fields: give five"),
+    ({"cron": "0 8 * * 1-8"}, "day of week value 8 is outside 0-7"),
+    ({"cron": "0 0 30 2 *"}, "day of month 30 never occurs"),
+    ({"cron": "@reboot"}, "unknown macro"),
     ({"every": "5x"}, "duration '5x'"),
     ({"every": "0s"}, "between 1s and 366d"),
     ({"every": "1m", "timezone": "Mars/Olympus"}, "not a known IANA zone"),
