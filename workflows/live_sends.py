@@ -108,9 +108,10 @@ class Lanes:
         return kept
 
 
-def send_live(scope: RunScope, pairs: list[Pair], concurrency: int) -> Tally:
+def send_live(scope: RunScope, pairs: list[Pair], concurrency: int,
+              tally: Tally | None = None) -> Tally:
     lanes = Lanes(pairs)
-    tally = Tally()
+    tally = tally if tally is not None else Tally()
     sending: dict[Future[Outcome], _Sending] = {}
     answered: list[tuple[_Sending, Outcome]] = []
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cavra-send") as pool:

@@ -4,6 +4,7 @@ live run: read the facts, ask the rules, record what is not sent."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -47,6 +48,7 @@ class Judged:
     digest: str
     circuit: CircuitState  # the provider's breaker when the pair was judged
     headroom: int = 1  # failures the provider may still have before its circuit opens
+    last_failure_at: datetime | None = None
 
 
 @dataclass
@@ -74,7 +76,8 @@ def judge_pairs(scope: RunScope, session: Session,
         verdict = judge(pair_facts, live=scope.live, actor=ctx.identity.actor,
                         separate_duties=separate)
         judged.append(Judged(index, item, verdict, message, sha256_of(message),
-                             pair_facts.circuit, pair_facts.headroom))
+                             pair_facts.circuit, pair_facts.headroom,
+                             pair_facts.last_failure_at))
     return judged
 
 

@@ -12,7 +12,7 @@ from store.errors import Conflict
 from store.ids import new_id
 from store.models import WorkerRunResult
 from store.policy import Decision
-from store.rules.retry_decision import run_limit, select_for_run
+from store.rules.retry_decision import due_pairs, run_limit, select_for_run
 from store.services.context import StoreContext
 from store.services.deliveries import sweep_stale_in_flight
 from store.services.delivery_ledger import send_batch
@@ -66,19 +66,31 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         retry_plan = store_retry_plan(ctx, session, decisions, ctx.clock())
         ctx.audit(session, "retry.plan", decision, [retry_plan.retry_plan_id, run_id],
                   f"fresh plan for worker run {run_id}", retry_plan.model_dump(mode="json"))
-    selection = select_for_run(decisions, limit=limit, previewed=previewed)
+    due = due_pairs(decisions, previewed)
     scope = RunScope(ctx=ctx, registry=registry, run_id=run_id,
                      retry_plan_id=retry_plan.retry_plan_id, live=live, decision=decision,
-                     plans=read_plans(ctx, {d.plan_id for d in selection.selected}))
-    items = list(enumerate(selection.selected))
+                     plans=read_plans(ctx, {d.plan_id for d in due}))
+    tally = Tally()
+    # Fair: every due pair is judged before a slot is counted, so pairs a gate stops (which
+    # get their record) never starve the sendable ones behind them.
+    with send_batch(ctx) as session:
+        judged = judge_pairs(scope, session, list(enumerate(due)))
+        selection = select_for_run(
+            decisions, {j.item.idempotency_key: j.verdict for j in judged},
+            {j.item.idempotency_key: j.last_failure_at for j in judged}, limit=limit,
+            previewed=previewed)
+        held = {d.idempotency_key for d in selection.held}
+        record_unsent(scope, session, [j for j in judged if j.item.idempotency_key in held],
+                      tally)
+    first = len(due)  # records of the selected follow the held ones, in sending order
+    items = list(enumerate(selection.selected, start=first))
     if live:
-        tally = send_live(scope, items, ctx.config.retry.concurrency)
+        tally = send_live(scope, items, ctx.config.retry.concurrency, tally)
     else:
-        tally = Tally()
         for pair in items:  # the preview stays sequential and exact
             with send_batch(ctx) as session:
-                [judged] = judge_pairs(scope, session, [pair])
-                record_unsent(scope, session, [judged], tally)
+                [judged_now] = judge_pairs(scope, session, [pair])
+                record_unsent(scope, session, [judged_now], tally)
     executions = [tally.records[index] for index in sorted(tally.records)]
     summary = selection.summary()
     summary["acknowledgement_pending"] = tally.acknowledgement_pending

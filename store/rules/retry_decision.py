@@ -5,18 +5,20 @@ the retry worker asks these functions what to do and records the answer:
 
 - ``fold_delivery``: what a pair's deliveries add up to (escalation and executive pairs alike);
 - ``decide``: retry, wait or suppress one pair, and why;
-- ``select_for_run``: which ``retry`` decisions one worker run takes;
-- ``judge``: what a run does with a selected pair — skip it, preview it, block it at a gate,
-  or send it; ``staleness``: whether it is still due when its send is recorded.
+- ``judge``: what a run does with a due pair — skip it, preview it, block it at a gate,
+  or send it; ``staleness``: whether it is still due when its send is recorded;
+- ``select_for_run``: which judged pairs one worker run takes (fair: a pair that cannot be
+  sent gets its record but no slot; the oldest failure goes first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from store.clock import as_utc
 from store.config import RetryPolicy
 from store.errors import UserError
 from store.models import ACK_CLEARS_LIVE_RETRY, PairState, RetryAction, RetryDecision
@@ -31,6 +33,7 @@ WOULD_BLOCK = "live_would_block: "  # a dry run's reason when a gate would stop 
 WOULD_DELIVER = "would_deliver"
 SEPARATION_RULE = "roles.separate_duties: who accepted a pair may not live-retry it"
 MAX_STATUS_CODES = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SUMMARY_KEYS = ("retryable", "selected", "waiting", "suppressed", "acknowledgement_pending",
                 "dry_run", "delivered", "failed", "unknown", "skipped", "blocked")
 
@@ -145,10 +148,21 @@ def run_limit(requested: int | None, policy: RetryPolicy) -> int:
     return limit
 
 
+def due_pairs(decisions: Iterable[RetryDecision],
+              previewed: Collection[str] | None = None) -> list[RetryDecision]:
+    """The ``retry`` decisions, in plan order. ``previewed``: the idempotency keys a person
+    confirmed from a dry run; a pair that became due since is left for a later run."""
+    due = [d for d in decisions if d.action == "retry"]
+    if previewed is not None:
+        due = [d for d in due if d.idempotency_key in previewed]
+    return due
+
+
 @dataclass(frozen=True)
 class RunSelection:
     retryable: list[RetryDecision]
-    selected: list[RetryDecision]
+    selected: list[RetryDecision]  # take a slot: sent (live) or previewed as sent (dry run)
+    held: list[RetryDecision]  # skipped or stopped at a gate: a record each, no slot
     waiting: int
     suppressed: int
 
@@ -160,16 +174,26 @@ class RunSelection:
         return counts
 
 
-def select_for_run(decisions: Iterable[RetryDecision], *, limit: int,
+def select_for_run(decisions: Iterable[RetryDecision], verdicts: Mapping[str, Verdict],
+                   failed_at: Mapping[str, datetime | None], *, limit: int,
                    previewed: Collection[str] | None = None) -> RunSelection:
-    """``retry`` decisions in plan order, the first ``limit`` of them. ``previewed``: the
-    idempotency keys a person confirmed from a dry run; a pair that became due since is
-    left for a later run."""
+    """Fair selection (SPEC §5.5). ``verdicts`` and ``failed_at`` are keyed by idempotency
+    key: every due pair judged before any slot is counted. A pair that cannot be sent
+    (skipped, or a gate stops it) is held: it gets its record and takes no slot. Among the
+    sendable, the oldest failure goes first (plan order breaks ties), ``limit`` of them."""
     decisions = list(decisions)
-    retryable = [d for d in decisions if d.action == "retry"]
-    if previewed is not None:
-        retryable = [d for d in retryable if d.idempotency_key in previewed]
-    return RunSelection(retryable=retryable, selected=retryable[:limit],
+    due = due_pairs(decisions, previewed)
+    held = [d for d in due if not verdicts[d.idempotency_key].takes_slot]
+    order = {d.idempotency_key: position for position, d in enumerate(due)}
+
+    def oldest_first(d: RetryDecision) -> tuple[bool, datetime, int]:
+        failed = failed_at.get(d.idempotency_key)
+        return (failed is not None, as_utc(failed) if failed else _EPOCH,
+                order[d.idempotency_key])
+
+    sendable = sorted((d for d in due if verdicts[d.idempotency_key].takes_slot),
+                      key=oldest_first)
+    return RunSelection(retryable=due, selected=sendable[:limit], held=held,
                         waiting=sum(d.action == "wait" for d in decisions),
                         suppressed=sum(d.action == "suppress" for d in decisions))
 
@@ -189,6 +213,7 @@ class SendFacts:
     # Failures the provider may still have before its circuit opens: at most this many sends
     # to it may be out at once, so a parallel run opens the circuit when a sequential one would.
     headroom: int = 1
+    last_failure_at: datetime | None = None  # fair selection: the oldest failure goes first
 
 
 @dataclass(frozen=True)
@@ -196,6 +221,11 @@ class Verdict:
     status: VerdictStatus
     reason: str
     acknowledgement_pending: bool = False  # counted in the run's summary
+
+    @property
+    def takes_slot(self) -> bool:
+        """Sent by a live run, or previewed as sent by a dry run: counts against --max."""
+        return self.status == "send" or (self.status == "dry_run" and self.reason == WOULD_DELIVER)
 
 
 def skip_reason(facts: SendFacts) -> SkipReason | None:

@@ -39,7 +39,8 @@ def read_plans(ctx: StoreContext, plan_ids: Collection[str]) -> dict[str, Escala
 
 
 _PAIR = cast(Table, PairStateRow.__table__).c
-_ACKS = select(_PAIR.plan_id, _PAIR.provider, _PAIR.latest_ack_state, _PAIR.accepted_by).where(
+_ACKS = select(_PAIR.plan_id, _PAIR.provider, _PAIR.latest_ack_state, _PAIR.accepted_by,
+               _PAIR.last_failure_at).where(
     tuple_(_PAIR.plan_id, _PAIR.provider).in_(bindparam("keys", expanding=True)))
 _CIRCUITS = select(provider_health.c.name, provider_health.c.state,
                    provider_health.c.opened_until,
@@ -70,7 +71,8 @@ def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[s
             circuit=circuits.get(provider, "closed"),
             latest_ack=ack.latest_ack_state if ack else None,
             accepted_by=ack.accepted_by if ack else None,
-            headroom=headroom.get(provider, threshold))
+            headroom=headroom.get(provider, threshold),
+            last_failure_at=ack.last_failure_at if ack else None)
     return facts
 
 

@@ -13,8 +13,12 @@ from store.config import RetryPolicy
 from store.errors import UserError
 from store.models import PairState, RetryDecision
 from store.rules.retry_decision import (
+    WOULD_BLOCK,
+    WOULD_DELIVER,
     PairHistory,
+    RunSelection,
     SendFacts,
+    Verdict,
     decide,
     delay_minutes,
     fold_delivery,
@@ -186,6 +190,25 @@ PLAN = [_decision("esc-a", "retry"), _decision("esc-b", "wait"), _decision("esc-
         _decision("esc-f", "suppress")]
 
 
+SEND = Verdict("send", "")
+BLOCKED = Verdict("blocked", "acknowledgement_required", acknowledgement_pending=True)
+SKIPPED = Verdict("skipped", "provider_circuit_open")
+WOULD = Verdict("dry_run", WOULD_DELIVER)
+WOULD_STOP = Verdict("dry_run", f"{WOULD_BLOCK}acknowledgement_required", True)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _select(limit: int, previewed: set[str] | None = None,
+            verdicts: dict[str, Verdict] | None = None,
+            failed: dict[str, datetime] | None = None) -> RunSelection:
+    verdicts = verdicts or {}
+    keys = [d.idempotency_key for d in PLAN]
+    return select_for_run(
+        PLAN, {k: verdicts.get(k.split(":")[1], SEND) for k in keys},
+        {k: (failed or {}).get(k.split(":")[1], T0) for k in keys}, limit=limit,
+        previewed=previewed)
+
+
 @pytest.mark.parametrize(("limit", "previewed", "selected", "retryable"), [
     (5, None, ["esc-a", "esc-c", "esc-e"], 3),
     (2, None, ["esc-a", "esc-c"], 3),
@@ -195,13 +218,36 @@ PLAN = [_decision("esc-a", "retry"), _decision("esc-b", "wait"), _decision("esc-
 ])
 def test_select_for_run(limit: int, previewed: set[str] | None, selected: list[str],
                         retryable: int) -> None:
-    selection = select_for_run(PLAN, limit=limit, previewed=previewed)
+    selection = _select(limit, previewed)
     assert [d.plan_id for d in selection.selected] == selected
+    assert selection.held == []
     summary = selection.summary()
     assert (summary["retryable"], summary["selected"], summary["waiting"],
             summary["suppressed"]) == (retryable, len(selected), 1, 2)
     assert set(summary) >= {"acknowledgement_pending", "delivered", "failed", "unknown",
                             "skipped", "blocked", "dry_run"}
+
+
+@pytest.mark.parametrize(("verdicts", "limit", "selected", "held"), [
+    ({"esc-a": BLOCKED, "esc-c": BLOCKED}, 2, ["esc-e"], ["esc-a", "esc-c"]),
+    ({"esc-a": SKIPPED}, 1, ["esc-c"], ["esc-a"]),
+    ({"esc-a": WOULD_STOP, "esc-c": WOULD}, 1, ["esc-c"], ["esc-a"]),  # a dry run alike
+    ({"esc-a": BLOCKED, "esc-c": BLOCKED, "esc-e": BLOCKED}, 5, [], ["esc-a", "esc-c", "esc-e"]),
+    ({"esc-a": Verdict("blocked", "separation_of_duties")}, 5, ["esc-c", "esc-e"], ["esc-a"]),
+], ids=["blocked pairs take no slot", "skipped pairs take no slot", "dry run",
+        "nothing sendable", "separation of duties"])
+def test_pairs_that_cannot_be_sent_take_no_slot(verdicts: dict[str, Verdict], limit: int,
+                                                selected: list[str], held: list[str]) -> None:
+    selection = _select(limit, verdicts=verdicts)
+    assert [d.plan_id for d in selection.selected] == selected
+    assert [d.plan_id for d in selection.held] == held
+
+
+def test_the_oldest_failure_goes_first() -> None:
+    failed = {"esc-a": T0 + timedelta(hours=2), "esc-c": T0.replace(tzinfo=None),  # naive
+              "esc-e": T0 + timedelta(hours=1)}  # (SQLite) and aware times compare as UTC
+    selection = _select(2, failed=failed)
+    assert [d.plan_id for d in selection.selected] == ["esc-c", "esc-e"]
 
 
 @pytest.mark.parametrize(("requested", "expected"), [(None, 5), (1, 1), (100, 100)])
