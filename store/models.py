@@ -21,7 +21,8 @@ ExecutionStatus = Literal["dry_run", "delivered", "failed", "skipped", "blocked"
 ACK_STATES: tuple[str, ...] = ("acknowledged", "accepted", "deferred", "escalated", "resolved",
                                "dismissed")
 ACK_CLEARS_LIVE_RETRY = frozenset({"accepted", "acknowledged", "resolved"})
-ACK_SETTLED = frozenset({"accepted", "acknowledged", "resolved", "dismissed"})
+ACK_ANSWERED = frozenset({"accepted", "acknowledged", "resolved", "dismissed"})  # not pending
+ACK_SETTLED = frozenset({"resolved", "dismissed"})  # a settled pair is never sent again
 EXECUTION_STATUSES: tuple[str, ...] = ("dry_run", "delivered", "failed", "skipped", "blocked",
                                        "unknown")
 
@@ -240,6 +241,7 @@ class PairState(Record):
     latest_ack_by: str | None
     accepted_by: str | None = None
     ack_pending: bool
+    latest_status_code: int | None = None  # read with the latest delivery, not stored here
 
 
 class Page(BaseModel):

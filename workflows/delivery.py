@@ -26,6 +26,7 @@ from store.services.send_state import (
     next_report_attempt,
     providers_delivered,
     schedule_providers,
+    settled_providers,
 )
 from workflows.connectors.base import Connector, OutboundMessage, Outcome
 from workflows.connectors.registry import ConnectorRegistry
@@ -101,6 +102,7 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
     disabled = [n for n in chosen if not registry.config.providers[n].enabled]
     if disabled:
         raise UserError(f"provider {disabled[0]!r} is disabled in the config")
+    chosen = _unsettled(ctx, plan.plan_id, chosen, named=bool(providers))
     decision = ctx.require("escalation.deliver", [plan.plan_id])
     results: list[Delivery] = []
     busy: list[str] = []
@@ -117,6 +119,19 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
             busy.append(str(exc))
     _raise_if_busy(results, busy)
     return results
+
+
+def _unsettled(ctx: StoreContext, plan_id: str, chosen: list[str], *, named: bool) -> list[str]:
+    """A settled pair (resolved or dismissed) is never sent again: PagerDuty would open a new
+    incident for an escalation someone closed. Named explicitly, it is refused; by default
+    it is left out, and refused only when nothing is left."""
+    settled = settled_providers(ctx, plan_id)
+    closed = [n for n in chosen if n in settled]
+    if closed and (named or len(closed) == len(chosen)):
+        name = closed[0]
+        raise UserError(f"plan {plan_id} is {settled[name]} for {name}: a settled pair is "
+                        "never sent again (build a new plan for a new escalation)")
+    return [n for n in chosen if n not in settled]
 
 
 def _raise_if_busy(results: list[Delivery], busy: list[str]) -> None:

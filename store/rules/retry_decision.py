@@ -21,9 +21,9 @@ from typing import Literal
 from store.clock import as_utc
 from store.config import RetryPolicy
 from store.errors import UserError
-from store.models import ACK_CLEARS_LIVE_RETRY, PairState, RetryAction, RetryDecision
+from store.models import ACK_CLEARS_LIVE_RETRY, ACK_SETTLED, PairState, RetryAction, RetryDecision
 
-SkipReason = Literal["plan_not_found", "provider_not_configured", "provider_disabled",
+SkipReason = Literal["plan_not_found", "settled", "provider_not_configured", "provider_disabled",
                      "provider_circuit_open", "decision_stale", "delivery_in_flight"]
 GateReason = Literal["acknowledgement_required", "separation_of_duties"]
 CircuitState = Literal["closed", "open", "half_open"]
@@ -58,6 +58,7 @@ class PairHistory:
     retry_after_s: int | None = None
     latest_delivery_id: str | None = None
     latest_status: str | None = None
+    latest_status_code: int | None = None
 
 
 def fold_delivery(history: PairHistory, *, delivery_id: str, status: str,
@@ -70,7 +71,7 @@ def fold_delivery(history: PairHistory, *, delivery_id: str, status: str,
     if status == "delivered":
         return PairHistory(definitive_count=definitive, last_failure_at=history.last_failure_at,
                            last_success_at=at, latest_delivery_id=delivery_id,
-                           latest_status=status)
+                           latest_status=status, latest_status_code=status_code)
     codes = history.failed_status_codes
     if status_code is not None:
         codes = (*codes, status_code)[-MAX_STATUS_CODES:]
@@ -78,7 +79,8 @@ def fold_delivery(history: PairHistory, *, delivery_id: str, status: str,
                        failures_since_success=history.failures_since_success + 1,
                        failed_status_codes=codes, last_failure_at=at,
                        last_success_at=history.last_success_at, retry_after_s=retry_after_s,
-                       latest_delivery_id=delivery_id, latest_status=status)
+                       latest_delivery_id=delivery_id, latest_status=status,
+                       latest_status_code=status_code)
 
 
 def history_pair(subject_id: str, provider: str, history: PairHistory) -> PairState:
@@ -91,7 +93,8 @@ def history_pair(subject_id: str, provider: str, history: PairHistory) -> PairSt
                      last_success_at=history.last_success_at,
                      retry_after_s=history.retry_after_s,
                      latest_delivery_id=history.latest_delivery_id,
-                     latest_status=history.latest_status, latest_ack_id=None,
+                     latest_status=history.latest_status,
+                     latest_status_code=history.latest_status_code, latest_ack_id=None,
                      latest_ack_state=None, latest_ack_by=None, ack_pending=False)
 
 
@@ -110,6 +113,15 @@ def provider_counts_as_enabled(*, configured: bool, enabled: bool, kind: str) ->
     return enabled
 
 
+def permanent_error(status: str | None, status_code: int | None) -> str | None:
+    """A failure that resending cannot fix (HTTP 4xx other than 408 and 429, which ask to
+    try again; PagerDuty's 400 "invalid event" included): the configuration needs a fix."""
+    if status == "failed" and status_code is not None and 400 <= status_code < 500 and (
+            status_code not in (408, 429)):
+        return f"permanent_error: HTTP {status_code}"
+    return None
+
+
 def decide(pair: PairState, policy: RetryPolicy, *, provider_enabled: bool,
            now: datetime) -> RetryDecision:
     retry_count = pair.failures_since_success
@@ -118,10 +130,13 @@ def decide(pair: PairState, policy: RetryPolicy, *, provider_enabled: bool,
         wait = max(wait, timedelta(seconds=pair.retry_after_s))
     next_at = (pair.last_failure_at + wait) if pair.last_failure_at else now
     action: RetryAction
-    if retry_count >= policy.max_attempts:
+    permanent = permanent_error(pair.latest_status, pair.latest_status_code)
+    if pair.latest_ack_state in ACK_SETTLED:  # resolved or dismissed: never sent again
+        action, reason = "suppress", "settled"
+    elif retry_count >= policy.max_attempts:
         action, reason = "suppress", "max_attempts_reached"
-    elif pair.latest_ack_state == "dismissed":
-        action, reason = "suppress", "acknowledgement_dismissed"
+    elif permanent is not None:
+        action, reason = "suppress", permanent
     elif not provider_enabled:
         action, reason = "suppress", "provider_disabled"
     elif now < next_at:
@@ -232,6 +247,8 @@ def skip_reason(facts: SendFacts) -> SkipReason | None:
     """Why the pair cannot be sent at all (it takes its record, nothing is sent)."""
     if not facts.plan_found:
         return "plan_not_found"
+    if facts.latest_ack in ACK_SETTLED:  # resolved or dismissed since the plan was built
+        return "settled"
     if not facts.provider_configured:
         return "provider_not_configured"
     if not facts.provider_enabled:

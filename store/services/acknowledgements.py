@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from store.errors import NotFound, UserError
 from store.ids import new_id
-from store.models import ACK_SETTLED, ACK_STATES, Acknowledgement
+from store.models import ACK_ANSWERED, ACK_SETTLED, ACK_STATES, Acknowledgement
 from store.services.context import StoreContext
 from store.services.deliveries import pair_state, set_ack_pending
 from store.services.escalation import resolve_plan_id, track_plan_pair
@@ -57,8 +57,8 @@ def acknowledge(ctx: StoreContext, plan_id: str, provider: str, state: str,
         if state == "accepted":
             pair.accepted_by = ctx.identity.actor
         pair.updated_at = now
-        set_ack_pending(session, pair, state not in ACK_SETTLED)
-        track_plan_pair(session, plan_id, provider, settled=state in ("resolved", "dismissed"))
+        set_ack_pending(session, pair, state not in ACK_ANSWERED)
+        track_plan_pair(session, plan_id, provider, settled=state in ACK_SETTLED)
         session.flush()
         ack = Acknowledgement.model_validate(row)
         # The evidence digest covers the public fields only: notes stay private.

@@ -26,7 +26,7 @@ from store.counters import adjust_gauge, folded
 from store.errors import AlreadyDelivered, Conflict, StaleDecision
 from store.evidence_check import vouched
 from store.ids import new_id
-from store.models import ACK_SETTLED, Delivery
+from store.models import ACK_ANSWERED, Delivery
 from store.policy import Decision
 from store.rules.retry_decision import staleness
 from store.services.context import StoreContext
@@ -193,7 +193,7 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
             rows.append(row)
             results.append(Delivery.model_validate(row))
             if key and pair is not None:
-                _mark_ack_pending(session, pair, pair["latest_ack_state"] not in ACK_SETTLED)
+                _mark_ack_pending(session, pair, pair["latest_ack_state"] not in ACK_ANSWERED)
                 plan_changes.append((*key, pair["latest_ack_state"] in ("resolved",
                                                                         "dismissed")))
         if rows:

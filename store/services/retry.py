@@ -14,16 +14,19 @@ from store.ids import new_id
 from store.models import ExecutionRecord, PairState, RetryDecision, RetryPlan, WorkerRun
 from store.rules.retry_decision import decide, provider_counts_as_enabled
 from store.services.context import StoreContext
-from store.tables import ExecutionRecordRow, PairStateRow, RetryPlanRow, WorkerRunRow
+from store.tables import DeliveryRow, ExecutionRecordRow, PairStateRow, RetryPlanRow, WorkerRunRow
 
 
 def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
     """One decision per pair with failures after its latest success; no history window."""
-    rows = session.execute(select(PairStateRow).where(PairStateRow.failures_since_success > 0)
-                           .order_by(PairStateRow.plan_id, PairStateRow.provider)).scalars()
+    rows = session.execute(
+        select(PairStateRow, DeliveryRow.status_code)
+        .outerjoin(DeliveryRow, DeliveryRow.delivery_id == PairStateRow.latest_delivery_id)
+        .where(PairStateRow.failures_since_success > 0)
+        .order_by(PairStateRow.plan_id, PairStateRow.provider)).all()
     decisions = []
-    for row in rows:
-        pair = PairState.model_validate(row)
+    for row, latest_code in rows:
+        pair = PairState.model_validate(row).model_copy(update={"latest_status_code": latest_code})
         settings = ctx.config.provider(pair.provider)
         enabled = provider_counts_as_enabled(configured=settings is not None,
                                              enabled=settings is not None and settings.enabled,

@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from store.core_tables import provider_health
-from store.models import EscalationPlan
+from store.models import ACK_SETTLED, EscalationPlan
 from store.rules.retry_decision import SendFacts
 from store.services.context import StoreContext
 from store.services.provider_health import effective_state
@@ -74,6 +74,16 @@ def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[s
             headroom=headroom.get(provider, threshold),
             last_failure_at=ack.last_failure_at if ack else None)
     return facts
+
+
+def settled_providers(ctx: StoreContext, plan_id: str) -> dict[str, str]:
+    """Providers whose pair with this plan is settled (latest acknowledgement resolved or
+    dismissed), with that state: they are never sent the plan again."""
+    with ctx.db.read() as session:
+        rows = session.execute(select(PairStateRow.provider, PairStateRow.latest_ack_state)
+                               .where(PairStateRow.plan_id == plan_id,
+                                      PairStateRow.latest_ack_state.in_(ACK_SETTLED)))
+        return {provider: state or "" for provider, state in rows}
 
 
 def next_escalation_attempt(ctx: StoreContext, plan_id: str, provider: str) -> int:

@@ -23,7 +23,7 @@ from bulk_sink import Sink, as_json, stored
 
 from store.config import RetryPolicy
 from store.digest import sha256_of
-from store.models import ACK_CLEARS_LIVE_RETRY, ACK_SETTLED
+from store.models import ACK_ANSWERED, ACK_CLEARS_LIVE_RETRY
 from store.rules.report import OpenGroup, summarise
 
 END = datetime(2026, 11, 27, tzinfo=UTC)  # the newest record; the bench clock is frozen here
@@ -311,7 +311,7 @@ class Story:
         key = f"cavra:{plan_id}:{provider}:{attempt}"
         payload = digest(key)
         delivery_id = self.new_id("dlv")
-        pair.ack_pending = pair.latest_ack_state not in ACK_SETTLED
+        pair.ack_pending = pair.latest_ack_state not in ACK_ANSWERED
         self.track_plan_pair(plan_id, provider,
                              settled=pair.latest_ack_state in ("resolved", "dismissed"))
         finished = at + timedelta(milliseconds=outcome.latency_ms)
@@ -356,7 +356,7 @@ class Story:
         if state == "accepted":
             pair.accepted_by = actor
         pair.updated_at = at
-        pair.ack_pending = state not in ACK_SETTLED
+        pair.ack_pending = state not in ACK_ANSWERED
         self.track_plan_pair(plan_id, provider, settled=state in ("resolved", "dismissed"))
         self.sink.audit(at=at, actor=actor, action="escalation.ack", targets=[ack_id, plan_id],
                         detail=f"{provider}: {state}",

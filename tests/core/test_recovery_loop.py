@@ -161,7 +161,7 @@ def test_max_attempts_and_dismissal_suppress(loop: Any, http_server: LoopbackHTT
     clock.advance(hours=2)
     decisions = {d.plan_id: d for d in build_retry_plan(ctx).decisions}
     assert (decisions[second.plan_id].action, decisions[second.plan_id].reason) == (
-        "suppress", "acknowledgement_dismissed")
+        "suppress", "settled")
     sent = len(http_server.requests)
     assert run_retry_worker(ctx, registry, live=True).executions == []
     assert len(http_server.requests) == sent
