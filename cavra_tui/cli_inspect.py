@@ -7,10 +7,18 @@ import argparse
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import decision_line, emit_json, emit_lines, wants_json
 from store.services.evidence import evidence_chain
-from store.services.health import read_health
+from store.services.health import read_health, record_health
 
 
 def health(runtime: Runtime, args: argparse.Namespace) -> int:
+    if args.record:
+        snapshot = record_health(runtime.ctx)
+        if wants_json(args):
+            emit_json(snapshot)
+        else:
+            emit_lines([f"recorded {snapshot.snapshot_id}: {snapshot.status}, "
+                        f"{len(snapshot.alerts)} alert(s)"])
+        return 0
     report = read_health(runtime.ctx)
     if wants_json(args):
         emit_json(report)

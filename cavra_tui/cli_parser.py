@@ -104,7 +104,9 @@ def _workflow(c: _Commands) -> None:
 
 def _reads(c: _Commands) -> None:
     c.add("metrics", "cli_metrics:metrics", "the dashboard numbers")
-    c.add("health", "cli_inspect:health", "retry health alerts + executive delivery retry plan")
+    c.add("health", "cli_inspect:health", "retry health alerts + executive delivery retry plan"
+          ).add_argument("--record", action="store_true",
+                         help="store this snapshot of the alerts as evidence (audited)")
     evidence = c.group("evidence", "evidence chains")
     c.add("show", "cli_inspect:evidence_show", "the bound chain behind an execution or delivery",
           evidence).add_argument("record_id")

@@ -128,6 +128,17 @@ class EscalationConfig(_Strict):
     lookback_hours: int = Field(default=24, ge=1)
 
 
+class HealthConfig(_Strict):
+    """Thresholds of `cavra health` (SPEC §5.7)."""
+
+    lookback_hours: int = Field(default=24, ge=1, le=24 * 90)
+    # How often the retry worker should run; default: the shortest enabled retry-worker
+    # interval schedule, else 24 h. "Missed" is twice this.
+    expected_worker_interval_minutes: int | None = Field(default=None, ge=1, le=10_080)
+    # Failed pairs with no retry plan for this long: stale (default: twice the interval).
+    stale_plan_minutes: int | None = Field(default=None, ge=1, le=20_160)
+
+
 class CircuitConfig(_Strict):
     """Per-provider circuit breaker: open after N consecutive failures, for a cool-down."""
 
@@ -172,6 +183,7 @@ class CavraConfig(_Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     roles: RolesConfig | None = None
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)

@@ -74,6 +74,7 @@ APPEND_ONLY_TABLES = (
     "schedule_runs",
     "audit_events",
     "audit_checkpoints",
+    "health_snapshots",
 )
 
 

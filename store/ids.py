@@ -13,6 +13,7 @@ PREFIXES = {
     "delivery": "dlv",
     "schedule": "sch",
     "checkpoint": "ckp",
+    "health_snapshot": "hlt",
 }
 
 

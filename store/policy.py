@@ -30,6 +30,7 @@ RULES: dict[str, frozenset[str]] = {
     "scheduler.fire": OPERATING,
     "audit.checkpoint": WITNESSING,
     "db.grant": RELEASE,
+    "health.record": WITNESSING,
 }
 
 

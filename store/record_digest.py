@@ -25,6 +25,7 @@ from store.tables import (
     EscalationPlanRow,
     ExecutionRecordRow,
     ExecutiveReportRow,
+    HealthSnapshotRow,
     ReportScheduleRow,
     RetryPlanRow,
     ScheduleRunRow,
@@ -44,7 +45,11 @@ EVIDENCE_TABLES: dict[str, type[Base]] = {
     # Schedules are configuration, but every change to one is audited: an edit made behind
     # cavra's back (``live = true``) shows as a mismatch.
     "schedule": ReportScheduleRow,
+    "health_snapshot": HealthSnapshotRow,
 }
+# Columns added to evidence tables after rows existed: hashed only when set, so the digests
+# of older rows (and the audit events that vouch for them) stay valid.
+LATE_COLUMNS = frozenset({"subject"})
 
 
 def _plain(value: Any) -> Any:
@@ -52,7 +57,8 @@ def _plain(value: Any) -> Any:
 
 
 def row_digest(columns: Sequence[str], row: Row[Any]) -> str:
-    return sha256_of({name: _plain(value) for name, value in zip(columns, row, strict=True)})
+    return sha256_of({name: _plain(value) for name, value in zip(columns, row, strict=True)
+                      if value is not None or name not in LATE_COLUMNS})
 
 
 def primary_key(model: type[Base]) -> Any:

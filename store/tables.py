@@ -89,6 +89,7 @@ class AcknowledgementRow(_Stamped, Base):
 class RetryPlanRow(_Stamped, Base):
     __tablename__ = "retry_plans"
     retry_plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(16))  # None (older rows): escalation
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     decisions: Mapped[list[Any]] = mapped_column(JSON)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -97,6 +98,7 @@ class RetryPlanRow(_Stamped, Base):
 class WorkerRunRow(_Stamped, Base):
     __tablename__ = "worker_runs"
     run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(16))  # None (older rows): escalation
     mode: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(16))
     retry_plan_id: Mapped[str] = mapped_column(String(32))
@@ -104,6 +106,16 @@ class WorkerRunRow(_Stamped, Base):
     started_at: Mapped[datetime] = mapped_column()
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     __table_args__ = (Index("ix_worker_runs_schedule", "schedule_id", "started_at"),)
+
+
+class HealthSnapshotRow(_Stamped, Base):
+    """``cavra health --record``: the alerts as they stood, kept as evidence."""
+
+    __tablename__ = "health_snapshots"
+    snapshot_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    alerts: Mapped[list[Any]] = mapped_column(JSON)
+    __table_args__ = (Index("ix_health_snapshots_created_at", "created_at"),)
 
 
 class ExecutionRecordRow(_Stamped, Base):

@@ -7,15 +7,16 @@ as soon as its condition is gone.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from store.clock import as_utc
 from store.counters import read_all_time, read_hourly
-from store.models import RetryDecision
+from store.ids import new_id
+from store.models import ACK_SETTLED, RetryDecision
 from store.rules.retry_decision import (
     PairHistory,
     decide,
@@ -24,10 +25,20 @@ from store.rules.retry_decision import (
     provider_counts_as_enabled,
 )
 from store.services.context import StoreContext
-from store.tables import DeliveryRow, PairStateRow, ReportScheduleRow, RetryPlanRow, WorkerRunRow
+from store.tables import (
+    DeliveryRow,
+    ExecutionRecordRow,
+    HealthSnapshotRow,
+    PairStateRow,
+    ReportScheduleRow,
+    RetryPlanRow,
+    WorkerRunRow,
+)
 
 Severity = Literal["info", "warning", "critical"]
+Figure = int | float | str | list[str] | list[int] | None
 DEFAULT_EXPECTED_INTERVAL = timedelta(hours=24)
+PERMANENT_PREFIX = "permanent_error: "
 
 
 class HealthAlert(BaseModel):
@@ -35,6 +46,7 @@ class HealthAlert(BaseModel):
     code: str
     severity: Severity
     message: str
+    figures: dict[str, Figure] = {}  # the counts and ages behind the message (--json)
 
 
 class HealthReport(BaseModel):
@@ -44,12 +56,37 @@ class HealthReport(BaseModel):
     executive_retry: list[RetryDecision]
 
 
+class HealthSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    snapshot_id: str
+    status: str
+    alerts: list[HealthAlert]
+    created_at: datetime
+    created_by: str
+
+
 def _latest(session: Session, column: InstrumentedAttribute[datetime]) -> datetime | None:
     value = session.execute(select(func.max(column))).scalar_one_or_none()
     return as_utc(value) if value is not None else None
 
 
-def _retry_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[HealthAlert]:
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def _expected_interval(ctx: StoreContext, intervals: list[timedelta]) -> timedelta:
+    configured = ctx.config.health.expected_worker_interval_minutes
+    if configured:
+        return timedelta(minutes=configured)
+    return min(intervals) if intervals else DEFAULT_EXPECTED_INTERVAL
+
+
+def _schedule_alerts(ctx: StoreContext, session: Session,
+                     now: datetime) -> tuple[list[HealthAlert], timedelta]:
     alerts: list[HealthAlert] = []
     schedules = session.execute(select(ReportScheduleRow).where(
         ReportScheduleRow.kind == "retry-worker", ReportScheduleRow.removed.is_(False))
@@ -57,39 +94,140 @@ def _retry_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[He
     enabled = [s for s in schedules if s.enabled]
     if schedules and not enabled:
         alerts.append(HealthAlert(code="retry_schedule_disabled", severity="warning",
-                                  message=f"{len(schedules)} retry-worker schedule(s), "
-                                          "all disabled"))
+                                  message=f"{_plural(len(schedules), 'retry-worker schedule')}"
+                                          ", all disabled", figures={"schedules": len(schedules)}))
     elif not schedules:
         alerts.append(HealthAlert(code="no_retry_schedule", severity="info",
                                   message="no retry-worker schedule: retries run only by hand"))
-    intervals = [timedelta(seconds=s.interval_s) for s in enabled if s.interval_s]
-    expected = min(intervals) if intervals else DEFAULT_EXPECTED_INTERVAL
-    failing_pairs = session.execute(select(func.count()).select_from(PairStateRow).where(
-        PairStateRow.failures_since_success > 0)).scalar_one()
+    expected = _expected_interval(ctx, [timedelta(seconds=s.interval_s) for s in enabled
+                                        if s.interval_s])
     last_run = _latest(session, WorkerRunRow.created_at)
     if enabled and (last_run is None or now - last_run > 2 * expected):
+        age = None if last_run is None else _minutes(now - last_run)
         alerts.append(HealthAlert(
             code="worker_missed", severity="critical",
             message=("the retry worker has never run" if last_run is None else
-                     f"the last retry worker run was {int((now - last_run).total_seconds() // 60)}"
-                     f" min ago (expected every {int(expected.total_seconds() // 60) or 1} min)")))
+                     f"the last retry worker run was {age} min ago (expected every "
+                     f"{_minutes(expected) or 1} min)"),
+            figures={"last_run_at": last_run.isoformat() if last_run else None,
+                     "age_minutes": age, "expected_minutes": _minutes(expected)}))
+    return alerts, expected
+
+
+def _plan_alerts(ctx: StoreContext, session: Session, now: datetime,
+                 expected: timedelta) -> list[HealthAlert]:
+    alerts: list[HealthAlert] = []
+    failing_pairs = session.execute(select(func.count()).select_from(PairStateRow).where(
+        PairStateRow.failures_since_success > 0,
+        _not_settled(PairStateRow.latest_ack_state))).scalar_one()
+    stale_minutes = ctx.config.health.stale_plan_minutes
+    stale_after = timedelta(minutes=stale_minutes) if stale_minutes else 2 * expected
     last_plan = _latest(session, RetryPlanRow.created_at)
-    if failing_pairs and (last_plan is None or now - last_plan > 2 * expected):
-        alerts.append(HealthAlert(code="stale_retry_plan", severity="warning",
-                                  message=f"{failing_pairs} failed pair(s) and no retry plan "
-                                          "built recently"))
+    if failing_pairs and (last_plan is None or now - last_plan > stale_after):
+        alerts.append(HealthAlert(
+            code="stale_retry_plan", severity="warning",
+            message=f"{_plural(failing_pairs, 'failed pair')} and no retry plan in the last "
+                    f"{_minutes(stale_after)} min",
+            figures={"failed_pairs": failing_pairs, "stale_after_minutes": _minutes(stale_after),
+                     "last_plan_age_minutes": _minutes(now - last_plan) if last_plan else None}))
     pending = max(0, read_all_time(session, ["ack_pending"])["ack_pending"])
     if pending:
-        alerts.append(HealthAlert(code="acknowledgement_gap", severity="warning",
-                                  message=f"{pending} delivered escalation(s) wait for an "
-                                          "acknowledgement"))
-    hours = ctx.config.escalation.lookback_hours
-    failed = sum(read_hourly(session, ["retry_executions.failed"], now, hours=hours)[
-        "retry_executions.failed"])
-    if failed:
-        alerts.append(HealthAlert(code="failed_executions", severity="critical",
-                                  message=f"{failed} retry execution(s) failed in the last "
-                                          f"{hours} h"))
+        alerts.append(HealthAlert(
+            code="acknowledgement_gap", severity="warning",
+            message=f"{_plural(pending, 'delivered escalation')} "
+                    f"{'waits' if pending == 1 else 'wait'} for an acknowledgement",
+            figures={"pending": pending}))
+    return alerts
+
+
+def _not_settled(column: Any) -> Any:
+    return or_(column.is_(None), column.not_in(sorted(ACK_SETTLED)))
+
+
+def _execution_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[HealthAlert]:
+    alerts: list[HealthAlert] = []
+    hours = ctx.config.health.lookback_hours
+    since = now - timedelta(hours=hours)
+    # Failed executions whose pair has not been delivered or settled since (an inner join on
+    # pair_state: executive executions are the executive alerts' business).
+    rows = session.execute(
+        select(ExecutionRecordRow.plan_id, ExecutionRecordRow.provider, func.count(),
+               func.min(ExecutionRecordRow.created_at))
+        .join(PairStateRow, and_(PairStateRow.plan_id == ExecutionRecordRow.plan_id,
+                                 PairStateRow.provider == ExecutionRecordRow.provider))
+        .where(ExecutionRecordRow.status == "failed", ExecutionRecordRow.created_at >= since,
+               PairStateRow.failures_since_success > 0,
+               _not_settled(PairStateRow.latest_ack_state))
+        .group_by(ExecutionRecordRow.plan_id, ExecutionRecordRow.provider)).all()
+    if rows:
+        executions = sum(count for _, _, count, _ in rows)
+        oldest = min(as_utc(first) for _, _, _, first in rows)
+        alerts.append(HealthAlert(
+            code="failed_executions", severity="critical",
+            message=f"{_plural(len(rows), 'pair')} failed in the last {hours} h and "
+                    f"{'has' if len(rows) == 1 else 'have'} not been delivered or settled since",
+            figures={"pairs": len(rows), "executions": executions,
+                     "oldest_age_minutes": _minutes(now - oldest), "window_hours": hours}))
+    counts = read_hourly(session, ["retry_executions.skipped", "retry_executions.unknown"], now,
+                         hours=hours)
+    for status, meaning in (("skipped", "skipped (nothing sent)"),
+                            ("unknown", "with an unknown outcome (sent, no answer)")):
+        count = sum(counts[f"retry_executions.{status}"])
+        if count:
+            alerts.append(HealthAlert(
+                code=f"{status}_executions", severity="warning",
+                message=f"{_plural(count, 'retry execution')} {meaning} in the last {hours} h",
+                figures={"executions": count, "window_hours": hours}))
+    return alerts
+
+
+def _permanent_pairs(session: Session) -> list[tuple[str, str, int]]:
+    """Escalation pairs whose latest failure was permanent (HTTP 4xx but 408/429)."""
+    rows = session.execute(
+        select(PairStateRow.plan_id, PairStateRow.provider, DeliveryRow.status_code)
+        .join(DeliveryRow, DeliveryRow.delivery_id == PairStateRow.latest_delivery_id)
+        .where(PairStateRow.failures_since_success > 0, PairStateRow.latest_status == "failed",
+               _not_settled(PairStateRow.latest_ack_state),
+               DeliveryRow.status_code.between(400, 499),
+               DeliveryRow.status_code.not_in((408, 429)))).all()
+    return [(plan, provider, code or 0) for plan, provider, code in rows]
+
+
+def _delivery_alerts(session: Session, executive: list[RetryDecision],
+                     now: datetime) -> list[HealthAlert]:
+    alerts: list[HealthAlert] = []
+    permanent = [*_permanent_pairs(session), *(
+        (d.plan_id, d.provider, int(d.reason.removeprefix(PERMANENT_PREFIX + "HTTP ")))
+        for d in executive if d.reason.startswith(PERMANENT_PREFIX))]
+    if permanent:
+        providers = sorted({provider for _, provider, _ in permanent})
+        alerts.append(HealthAlert(
+            code="permanent_error", severity="critical",
+            message=f"{_plural(len(permanent), 'pair')} failed with a permanent error (HTTP "
+                    f"{', '.join(str(c) for c in sorted({c for _, _, c in permanent}))}) and "
+                    f"will not be retried: fix the configuration of {', '.join(providers)}",
+            figures={"pairs": len(permanent), "providers": providers,
+                     "status_codes": sorted({c for _, _, c in permanent})}))
+    exhausted = [d for d in executive
+                 if d.action == "suppress" and d.reason == "max_attempts_reached"]
+    if exhausted:
+        alerts.append(HealthAlert(
+            code="executive_delivery_exhausted", severity="critical",
+            message=f"{_plural(len({d.plan_id for d in exhausted}), 'executive report')} never "
+                    f"delivered to {', '.join(sorted({d.provider for d in exhausted}))} after "
+                    f"{exhausted[0].retry_count} failed attempts",
+            figures={"runs": sorted({d.plan_id for d in exhausted}),
+                     "providers": sorted({d.provider for d in exhausted}),
+                     "pairs": len(exhausted)}))
+    retryable = [d for d in executive if d.action != "suppress"]
+    if retryable:
+        what = _plural(len(retryable), "executive report delivery",
+                       "executive report deliveries")
+        alerts.append(HealthAlert(
+            code="executive_delivery_failed", severity="warning",
+            message=f"{what} failed and can be retried",
+            figures={"pairs": len(retryable),
+                     "due": sum(1 for d in retryable if d.action == "retry")}))
     return alerts
 
 
@@ -128,15 +266,31 @@ def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> 
 def read_health(ctx: StoreContext) -> HealthReport:
     now = ctx.clock()
     with ctx.db.read() as session:
-        alerts = _retry_alerts(ctx, session, now)
+        alerts, expected = _schedule_alerts(ctx, session, now)
+        alerts += _plan_alerts(ctx, session, now, expected)
+        alerts += _execution_alerts(ctx, session, now)
         executive = executive_retry_plan(ctx, session, now)
-    failed_exec = sum(1 for d in executive if d.action != "suppress")
-    if failed_exec:
-        alerts.append(HealthAlert(code="executive_delivery_failed", severity="warning",
-                                  message=f"{failed_exec} executive report delivery(ies) "
-                                          "failed and can be retried"))
+        alerts += _delivery_alerts(session, executive, now)
     severities = {a.severity for a in alerts}
     status: Literal["healthy", "warning", "critical"] = (
         "critical" if "critical" in severities else
         "warning" if "warning" in severities else "healthy")
     return HealthReport(status=status, alerts=alerts, executive_retry=executive)
+
+
+def record_health(ctx: StoreContext) -> HealthSnapshot:
+    """`cavra health --record`: the alerts as they stand now, stored and audited."""
+    decision = ctx.require("health.record")
+    report = read_health(ctx)
+    with ctx.write() as session:
+        row = HealthSnapshotRow(
+            snapshot_id=new_id("health_snapshot"), status=report.status,
+            alerts=[a.model_dump(mode="json") for a in report.alerts], created_at=ctx.clock(),
+            created_by=ctx.identity.actor)
+        session.add(row)
+        session.flush()
+        snapshot = HealthSnapshot.model_validate(row, from_attributes=True)
+        ctx.audit(session, "health.record", decision, [snapshot.snapshot_id],
+                  f"{report.status}: {', '.join(a.code for a in report.alerts) or 'no alerts'}",
+                  snapshot.model_dump(mode="json"))
+    return snapshot
