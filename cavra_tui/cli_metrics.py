@@ -31,6 +31,9 @@ def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
         f"live {snapshot.retry_worker_runs['live']}",
         "retry executions       " + ", ".join(f"{k} {v}" for k, v in
                                               snapshot.retry_executions.items()),
+        f"report retry runs      dry_run {snapshot.report_retry_runs.get('dry_run', 0)}, "
+        f"live {snapshot.report_retry_runs.get('live', 0)}; executions " + (", ".join(
+            f"{k} {v}" for k, v in snapshot.report_retry_executions.items() if v) or "none"),
         "executive deliveries   " + ", ".join(f"{k} {v}" for k, v in
                                               snapshot.executive_deliveries.items()),
         f"failed deliveries      escalation {snapshot.failed_deliveries['escalation']}, "

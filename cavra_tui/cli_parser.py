@@ -100,6 +100,12 @@ def _workflow(c: _Commands) -> None:
                            report)
     report_deliver.add_argument("run_id")
     report_deliver.add_argument("--provider", action="append", default=[])
+    c.add("retry-plan", "cli_report:report_retry_plan",
+          "retry / wait / suppress per (schedule run, executive provider)", report)
+    report_retry = c.add("retry", "cli_report:report_retry",
+                         "re-send failed executive deliveries (dry-run unless --live)", report)
+    report_retry.add_argument("--live", action="store_true")
+    report_retry.add_argument("--max", dest="max_deliveries", type=positive_int)
 
 
 def _reads(c: _Commands) -> None:
@@ -131,7 +137,8 @@ def _schedules(c: _Commands) -> None:
     when.add_argument("--cron", metavar="EXPR", help="5-field cron, e.g. '0 8 * * 1-5'")
     when.add_argument("--every", metavar="DURATION", help="interval: 30s, 5m, 1h, 1d")
     add.add_argument("--timezone", default="UTC", metavar="TZ", help="IANA zone (default UTC)")
-    add.add_argument("--kind", choices=("report", "retry-worker"), default="report")
+    add.add_argument("--kind", choices=("report", "retry-worker", "report-retry"),
+                     default="report")
     add.add_argument("--provider", action="append", default=[],
                      help="executive provider (repeatable; default: every executive one)")
     add.add_argument("--live", action="store_true",

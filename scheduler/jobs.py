@@ -24,6 +24,7 @@ from store.services.send_state import schedule_run_exists
 from workflows.checkpoints import checkpoint_if_moved
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import deliver_report
+from workflows.report_retry import run_report_retry
 from workflows.worker import run_retry_worker
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def run_slot(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
         if schedule.kind == "report":
             fire_report(ctx, registry, schedule, slot)
         else:
-            fire_retry_worker(ctx, registry, schedule, slot)
+            fire_retry_worker(ctx, registry, schedule, slot)  # both retry workers
     except Exception as exc:  # a failed job is a recorded outcome, not a dead scheduler
         if isinstance(exc, UserError):
             detail = f"{exc.__class__.__name__}: {exc}"
@@ -164,9 +165,10 @@ def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: 
     if done is not None and done >= slot:
         log.info("schedule %s at %s: already handled", schedule.schedule_id, slot.isoformat())
         return
+    worker = run_report_retry if schedule.kind == "report-retry" else run_retry_worker
     try:
-        result = run_retry_worker(ctx, registry, live=schedule.live, trigger="schedule",
-                                  schedule_id=schedule.schedule_id)
+        result = worker(ctx, registry, live=schedule.live, trigger="schedule",
+                        schedule_id=schedule.schedule_id)
     finally:  # a live run (even one that failed part-way) is checkpointed; a dry run is not
         if schedule.live:
             checkpoint(ctx, registry)

@@ -123,6 +123,7 @@ class RetryDecision(Record):
 
 class RetryPlan(Record):
     retry_plan_id: str
+    subject: str | None = None  # None: escalation pairs; "executive": (schedule run, provider)
     policy: dict[str, Any]
     decisions: list[RetryDecision]
     counts: dict[str, int]
@@ -150,6 +151,7 @@ class ExecutionRecord(Record):
 
 class WorkerRun(Record):
     run_id: str
+    subject: str | None = None  # None: the escalation retry worker; "executive": report retry
     mode: RunMode
     trigger: Literal["manual", "schedule"]
     retry_plan_id: str
@@ -183,7 +185,7 @@ class ExecutiveReport(Record):
 class Schedule(Record):
     schedule_id: str
     name: str
-    kind: Literal["report", "retry-worker"]
+    kind: Literal["report", "retry-worker", "report-retry"]
     cron: str | None
     interval_s: int | None
     timezone: str

@@ -24,6 +24,9 @@ RULES: dict[str, frozenset[str]] = {
     "retry.run.live": RELEASE,
     "report.schedule_run": OPERATING,
     "report.deliver": OPERATING,
+    "report.retry.plan": OPERATING,
+    "report.retry.dry_run": OPERATING,
+    "report.retry.live": OPERATING,  # no acknowledgement gate: executive reports are not acked
     "provider.test": OPERATING,
     "schedule.change": RELEASE,
     "demo.seed": OPERATING,

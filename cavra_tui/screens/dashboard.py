@@ -78,8 +78,9 @@ class DashboardScreen(CavraScreen):
                    f"{outcomes['dry_run']} dry · {outcomes['blocked']} blocked · "
                    f"{outcomes['skipped']} skip", "warning" if failed_exec else "ok")
         executive = metrics.executive_deliveries
+        resent = metrics.report_retry_executions.get("delivered", 0)
         self._tile("executive", f"{executive['delivered']} sent · {executive['failed']} failed",
-                   f"24h: {day['executive_deliveries']['delivered']} sent",
+                   f"24h: {day['executive_deliveries']['delivered']} sent · {resent} resent",
                    "warning" if executive["failed"] else "ok")
         failed = metrics.failed_deliveries
         self._tile("failed", f"{failed['escalation'] + failed['executive']}",

@@ -18,6 +18,9 @@ EVENT_COUNTERS = (
     *(f"{kind}_deliveries.{status}" for kind in ("escalation", "executive")
       for status in ("delivered", "failed", "unknown")),
     "escalation_plans", "retry_plans", "schedule_runs", "schedule_missed", "schedule_errors",
+    *(f"report_retry_runs.{mode}" for mode in ("dry_run", "live")),
+    *(f"report_retry_executions.{status}" for status in EXECUTION_STATUSES),
+    "report_retry_plans",
 )
 GAUGES = ("ack_pending", "open_escalations", "open_critical_escalations")
 
@@ -26,6 +29,9 @@ class MetricsSnapshot(BaseModel):
     model_config = ConfigDict(frozen=True)
     retry_worker_runs: dict[str, int]
     retry_executions: dict[str, int]
+    # The executive delivery retry worker (`cavra report retry`): runs and their executions.
+    report_retry_runs: dict[str, int] = Field(default_factory=dict)
+    report_retry_executions: dict[str, int] = Field(default_factory=dict)
     executive_deliveries: dict[str, int]
     failed_deliveries: dict[str, int]
     acknowledgement_pending: int
@@ -43,6 +49,9 @@ def _shape(values: dict[str, int]) -> dict[str, Any]:
     return {
         "retry_worker_runs": {m: values[f"retry_worker_runs.{m}"] for m in ("dry_run", "live")},
         "retry_executions": {s: values[f"retry_executions.{s}"] for s in EXECUTION_STATUSES},
+        "report_retry_runs": {m: values[f"report_retry_runs.{m}"] for m in ("dry_run", "live")},
+        "report_retry_executions": {s: values[f"report_retry_executions.{s}"]
+                                    for s in EXECUTION_STATUSES},
         "executive_deliveries": {s: values[f"executive_deliveries.{s}"]
                                  for s in ("delivered", "failed", "unknown")},
         "failed_deliveries": {k: values[f"{k}_deliveries.failed"] + values[
@@ -78,6 +87,7 @@ def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
         level = "warning"
     return MetricsSnapshot(
         **{key: all_time[key] for key in ("retry_worker_runs", "retry_executions",
+                                          "report_retry_runs", "report_retry_executions",
                                           "executive_deliveries", "failed_deliveries")},
         acknowledgement_pending=pending, open_escalations=open_escalations, alert_level=level,
         last_24h=recent, hourly={"deliveries": deliveries, "failures": failures},

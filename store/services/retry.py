@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Literal, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
@@ -15,6 +15,11 @@ from store.models import ExecutionRecord, PairState, RetryDecision, RetryPlan, W
 from store.rules.retry_decision import decide, provider_counts_as_enabled
 from store.services.context import StoreContext
 from store.tables import DeliveryRow, ExecutionRecordRow, PairStateRow, RetryPlanRow, WorkerRunRow
+
+Subject = Literal["escalation", "executive"]
+# Counter families: retry_executions.* / retry_worker_runs.* (escalation pairs),
+# report_retry_executions.* / report_retry_runs.* (executive pairs).
+COUNTERS: dict[str, str] = {"escalation": "retry", "executive": "report_retry"}
 
 
 def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
@@ -36,15 +41,18 @@ def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[R
 
 
 def store_retry_plan(ctx: StoreContext, session: Session, decisions: list[RetryDecision],
-                     now: datetime) -> RetryPlan:
+                     now: datetime, subject: Subject = "escalation") -> RetryPlan:
+    """``subject``: escalation pairs (plan, provider) or executive pairs (schedule run,
+    provider); older plans have none and are escalation plans."""
     counts = {action: sum(1 for d in decisions if d.action == action)
               for action in ("retry", "wait", "suppress")}
     row = RetryPlanRow(
         retry_plan_id=new_id("retry_plan"), policy=ctx.config.retry.model_dump(mode="json"),
         decisions=[d.model_dump(mode="json") for d in decisions], counts=counts,
+        subject=None if subject == "escalation" else subject,
         created_at=now, created_by=ctx.identity.actor)
     session.add(row)
-    bump(session, "retry_plans", now)
+    bump(session, "retry_plans" if subject == "escalation" else "report_retry_plans", now)
     session.flush()
     return RetryPlan.model_validate(row)
 
@@ -77,8 +85,8 @@ def execution_record(ctx: StoreContext, *, run_id: str, retry_plan_id: str,
                                            "execution_sha256": sha256_of(fields)})
 
 
-def record_executions(ctx: StoreContext, session: Session,
-                      records: list[ExecutionRecord]) -> None:
+def record_executions(ctx: StoreContext, session: Session, records: list[ExecutionRecord],
+                      subject: Subject = "escalation") -> None:
     """Write execution records (one statement) and count them, in the caller's transaction."""
     if not records:
         return
@@ -88,7 +96,7 @@ def record_executions(ctx: StoreContext, session: Session,
         for record in records])
     with folded(session):
         for record in records:
-            bump(session, f"retry_executions.{record.status}", now)
+            bump(session, f"{COUNTERS[subject]}_executions.{record.status}", now)
 
 
 _INSERT_EXECUTIONS = insert(cast(Table, ExecutionRecordRow.__table__))
@@ -106,12 +114,15 @@ def record_execution(ctx: StoreContext, session: Session, *, run_id: str, retry_
 
 def record_worker_run(ctx: StoreContext, session: Session, *, run_id: str, mode: str,
                       trigger: str, retry_plan_id: str, schedule_id: str | None,
-                      started_at: datetime, summary: dict[str, int]) -> WorkerRun:
+                      started_at: datetime, summary: dict[str, int],
+                      subject: Subject = "escalation") -> WorkerRun:
     now = ctx.clock()
     row = WorkerRunRow(run_id=run_id, mode=mode, trigger=trigger, retry_plan_id=retry_plan_id,
                        schedule_id=schedule_id, started_at=started_at, summary=summary,
+                       subject=None if subject == "escalation" else subject,
                        created_at=now, created_by=ctx.identity.actor)
     session.add(row)
-    bump(session, f"retry_worker_runs.{mode}", now)
+    bump(session, f"{COUNTERS[subject]}_{'worker_' if subject == 'escalation' else ''}runs."
+                  f"{mode}", now)
     session.flush()
     return WorkerRun.model_validate(row)

@@ -34,7 +34,7 @@ from store.services.schedule_reads import list_schedules as list_schedules
 from store.services.schedule_reads import schedule_overview as schedule_overview
 from store.tables import ReportScheduleRow, ScheduleEventRow, ScheduleRunRow, WorkerRunRow
 
-ScheduleKind = Literal["report", "retry-worker"]
+ScheduleKind = Literal["report", "retry-worker", "report-retry"]
 EVENT_COUNTERS = {"missed": "schedule_missed", "error": "schedule_errors"}
 
 
@@ -114,9 +114,9 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
     if (cron is None) == (every is None):
         raise UserError("give exactly one of --cron EXPR or --every DURATION")
     if kind not in KINDS:
-        raise UserError(f"kind {kind!r}: choose report or retry-worker")
-    if live and kind != "retry-worker":
-        raise UserError("--live applies to retry-worker schedules only")
+        raise UserError(f"kind {kind!r}: choose report, retry-worker or report-retry")
+    if live and kind == "report":
+        raise UserError("--live applies to retry-worker and report-retry schedules only")
     if not 1 <= misfire_grace_s <= MAX_MISFIRE_GRACE_S:
         raise UserError(f"misfire grace must be between 1 and {MAX_MISFIRE_GRACE_S} seconds")
     zone = check_timezone(timezone)

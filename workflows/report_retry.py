@@ -1,0 +1,162 @@
+"""The executive delivery retry worker (SPEC §5.7): `cavra report retry-plan` and
+`cavra report retry [--live] [--max N]`.
+
+The same retry/wait/suppress policy as escalation pairs, over (schedule run, executive
+provider) pairs, with no acknowledgement gate (executive reports are not acknowledged).
+Dry-run unless live is asked for; one live run at a time; an idempotency key per (run,
+provider, attempt); one execution record per selected or skipped pair, bound to the worker
+run and the stored retry plan like escalation executions. Executive pairs are few, so a run
+sends them one after another.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from store.digest import sha256_of
+from store.errors import Conflict
+from store.ids import new_id
+from store.models import ExecutionRecord, RetryDecision, RetryPlan, WorkerRunResult
+from store.policy import Decision
+from store.rules.messages import report_message
+from store.rules.retry_decision import (
+    WOULD_DELIVER,
+    Verdict,
+    due_pairs,
+    run_limit,
+    select_for_run,
+    skip_reason,
+)
+from store.services.context import StoreContext
+from store.services.delivery_ledger import send_batch
+from store.services.health import executive_retry_plan
+from store.services.locks import current_holder, release, try_acquire
+from store.services.reports import get_schedule_run
+from store.services.retry import (
+    Subject,
+    execution_record,
+    record_executions,
+    record_worker_run,
+    store_retry_plan,
+)
+from store.services.send_state import providers_delivered, read_send_facts
+from workflows.connectors.registry import ConnectorRegistry
+from workflows.delivery import send_one
+
+LIVE_LOCK = "live_report_retry"
+SUBJECT: Subject = "executive"
+
+
+def build_report_retry_plan(ctx: StoreContext) -> RetryPlan:
+    """Store the executive delivery retry plan (audited), as `cavra retry plan` does for
+    escalation pairs."""
+    decision = ctx.require("report.retry.plan")
+    with ctx.write() as session:
+        plan = _store_plan(ctx, session, decision, None)
+    return plan
+
+
+def _store_plan(ctx: StoreContext, session: Session, decision: Decision,
+                run_id: str | None) -> RetryPlan:
+    now = ctx.clock()
+    plan = store_retry_plan(ctx, session, executive_retry_plan(ctx, session, now), now,
+                            subject=SUBJECT)
+    ctx.audit(session, "report.retry.plan", decision,
+              [plan.retry_plan_id, *([run_id] if run_id else [])],
+              ", ".join(f"{k} {v}" for k, v in plan.counts.items()),
+              plan.model_dump(mode="json"))
+    return plan
+
+
+def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bool = False,
+                     max_deliveries: int | None = None, trigger: str = "manual",
+                     schedule_id: str | None = None) -> WorkerRunResult:
+    limit = run_limit(max_deliveries, ctx.config.retry)
+    mode = "live" if live else "dry_run"
+    decision = ctx.require(f"report.retry.{mode}")
+    run_id = new_id("worker_run")
+    started = ctx.clock()
+    if live:
+        ttl = limit * 130 + 60  # every send at the maximum timeout
+        if not try_acquire(ctx.db, LIVE_LOCK, run_id, ttl, started):
+            with ctx.db.read() as session:
+                holder, _ = current_holder(session, LIVE_LOCK, started)
+            raise Conflict(f"another live report retry run ({holder or 'unknown'}) is in "
+                           "progress; wait for it to finish")
+    try:
+        return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
+                    schedule_id=schedule_id, decision=decision, started=started)
+    finally:
+        if live:
+            release(ctx.db, LIVE_LOCK, run_id)
+
+
+def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: bool,
+         limit: int, trigger: str, schedule_id: str | None, decision: Decision,
+         started: datetime) -> WorkerRunResult:
+    mode = "live" if live else "dry_run"
+    with ctx.write() as session:
+        plan = _store_plan(ctx, session, decision, run_id)
+    due = due_pairs(plan.decisions)
+    messages = {d.idempotency_key: _message(ctx, d) for d in due}
+    with ctx.db.read() as session:
+        facts = read_send_facts(ctx, session, [(d.plan_id, d.provider) for d in due],
+                                {d.plan_id for d in due}, ctx.clock())
+    verdicts: dict[str, Verdict] = {}
+    for item in due:
+        skip = skip_reason(facts[(item.plan_id, item.provider)])
+        verdicts[item.idempotency_key] = (
+            Verdict("skipped", skip) if skip else
+            Verdict("send", "") if live else Verdict("dry_run", WOULD_DELIVER))
+    selection = select_for_run(plan.decisions, verdicts, {}, limit=limit)
+    records: list[ExecutionRecord] = [
+        _record(ctx, run_id, plan, item, mode, verdicts[item.idempotency_key].status,
+                verdicts[item.idempotency_key].reason, messages[item.idempotency_key])
+        for item in selection.held]
+    for item in selection.selected:
+        message = messages[item.idempotency_key]
+        if not live:
+            records.append(_record(ctx, run_id, plan, item, mode, "dry_run", WOULD_DELIVER,
+                                   message))
+            continue
+        if item.provider in providers_delivered(ctx, item.plan_id):  # a manual resend won
+            records.append(_record(ctx, run_id, plan, item, mode, "skipped", "decision_stale",
+                                   message))
+            continue
+        delivery = send_one(
+            ctx, registry, kind="executive", provider=item.provider, plan_id=None,
+            run_id=item.plan_id, attempt=item.attempt, key=item.idempotency_key,
+            message=message, action="report.retry.deliver", decision=decision,
+            retry_plan_id=plan.retry_plan_id, worker_run_id=run_id)
+        records.append(_record(ctx, run_id, plan, item, mode, delivery.status,
+                               delivery.error or delivery.status, message,
+                               delivery.delivery_id))
+    summary = selection.summary()
+    for record in records:
+        summary[record.status] = summary.get(record.status, 0) + 1
+    with send_batch(ctx) as session:
+        record_executions(ctx, session, records, subject=SUBJECT)
+        run = record_worker_run(ctx, session, run_id=run_id, mode=mode, trigger=trigger,
+                                retry_plan_id=plan.retry_plan_id, schedule_id=schedule_id,
+                                started_at=started, summary=summary, subject=SUBJECT)
+        ctx.audit(session, f"report.retry.{mode}", decision,
+                  [run_id, plan.retry_plan_id, *(r.execution_id for r in records)],
+                  ", ".join(f"{k} {v}" for k, v in summary.items() if v) or "nothing to retry",
+                  {"run": run.model_dump(mode="json"),
+                   "executions": [r.execution_sha256 for r in records]})
+    return WorkerRunResult(run=run, executions=records)
+
+
+def _message(ctx: StoreContext, item: RetryDecision) -> dict[str, object]:
+    run, report = get_schedule_run(ctx, item.plan_id)  # the decision's subject is the run
+    return report_message(run, report, item.provider, item.attempt)
+
+
+def _record(ctx: StoreContext, run_id: str, plan: RetryPlan, item: RetryDecision, mode: str,
+            status: str, reason: str, message: dict[str, object],
+            delivery_id: str | None = None) -> ExecutionRecord:
+    return execution_record(ctx, run_id=run_id, retry_plan_id=plan.retry_plan_id,
+                            decision=item, mode=mode, status=status, reason=reason,
+                            payload_sha256=sha256_of(message), delivery_id=delivery_id)
