@@ -41,6 +41,7 @@ SCREENS = {
     "retry_runs": ("retry_runs", "RetryRunsScreen"),
     "executive": ("executive", "ExecutiveScreen"),
     "audit": ("audit", "AuditScreen"),
+    "health": ("health", "HealthScreen"),
 }
 SCREEN_KEYS = tuple(SCREENS)
 FIRST_MODE = "dashboard"
@@ -66,8 +67,8 @@ class CavraApp(WorkflowCommands):
     DEFAULT_MODE: ClassVar[str] = FIRST_MODE
     COMMANDS = WorkflowCommands.COMMANDS | {CavraCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        # One footer entry stands for all six screen keys.
-        Binding("1", "switch_mode('dashboard')", "Screens", key_display="1-6"),
+        # One footer entry stands for all seven screen keys.
+        Binding("1", "switch_mode('dashboard')", "Screens", key_display="1-7"),
         *(Binding(str(number), f"switch_mode('{mode}')", mode.replace("_", " ").title(),
                   show=False) for number, mode in enumerate(SCREEN_KEYS, start=1) if number > 1),
         Binding("question_mark", "help", "Help", key_display="?"),

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 # Actions that write: a read-only session shows them greyed out and never runs them.
 WRITE_ACTIONS = frozenset({"build_plan", "deliver_plan", "acknowledge", "retry_plan", "dry_run",
                            "live_run", "schedule_run", "deliver_report", "add_schedule",
-                           "toggle_schedule", "checkpoint"})
+                           "toggle_schedule", "checkpoint", "report_retry_dry_run",
+                           "report_retry_live"})
 # Actions that need the database open: greyed out until the console has started.
 RUNTIME_ACTIONS = WRITE_ACTIONS | {"verify_audit", "show_evidence", "switch_mode"}
 
@@ -157,6 +158,21 @@ class WorkflowCommands(App[None]):
         self.start_action("live run preview", lambda: workflow.preview_live_run(self.runtime),
                           done=lambda preview: LivePreviewReady(preview))
 
+    def action_report_retry_dry_run(self) -> None:
+        from cavra_tui import workflow
+
+        self.start_action("executive re-send dry-run",
+                          lambda: workflow.report_retry_dry_run(self.runtime))
+
+    def action_report_retry_live(self) -> None:
+        from cavra_tui import workflow
+
+        # Operator or release_manager (the service refuses, audited, without a role): the
+        # preview is a dry run, then the person confirms exactly what it showed.
+        self.start_action("executive re-send preview",
+                          lambda: workflow.preview_report_retry(self.runtime),
+                          done=lambda preview: LivePreviewReady(preview))
+
     def on_live_preview_ready(self, message: LivePreviewReady) -> None:
         from cavra_tui import workflow
         from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
@@ -164,11 +180,13 @@ class WorkflowCommands(App[None]):
         self.refresh_data()  # the preview's dry-run is itself a recorded run
 
         previewed = message.preview.sendable_keys
+        executive = message.preview.subject == "executive"
+        send = workflow.report_retry_live if executive else workflow.live_run
 
-        def confirmed(send: bool | None) -> None:
-            if send:
-                self.start_action("live run",
-                                  lambda: workflow.live_run(self.runtime, previewed))
+        def confirmed(confirm: bool | None) -> None:
+            if confirm:
+                self.start_action("executive re-send" if executive else "live run",
+                                  lambda: send(self.runtime, previewed))
             else:
                 self.notify("live run cancelled: nothing was sent", timeout=4)
 

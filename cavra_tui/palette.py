@@ -20,6 +20,10 @@ PALETTE_ACTIONS: tuple[tuple[str, str, str], ...] = (
      "schedule_run"),
     ("Executive report: deliver", "the highlighted schedule run, or the latest",
      "deliver_report"),
+    ("Executive re-send: dry-run", "what re-sending failed executive deliveries would send",
+     "report_retry_dry_run"),
+    ("Executive re-send: live", "dry-run preview first, then confirm (operator)",
+     "report_retry_live"),
     ("Add schedule", "report or retry-worker, cron or interval (release manager)",
      "add_schedule"),
     ("Enable / disable schedule", "the highlighted schedule on the Executive screen",
@@ -36,6 +40,7 @@ PALETTE_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Go to Retry runs", "screen 4", "switch_mode('retry_runs')"),
     ("Go to Executive deliveries", "screen 5", "switch_mode('executive')"),
     ("Go to Audit", "screen 6", "switch_mode('audit')"),
+    ("Go to Health", "screen 7: every alert and its figures", "switch_mode('health')"),
     ("Help", "every key the console answers to", "help"),
 )
 

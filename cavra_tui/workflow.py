@@ -20,6 +20,7 @@ from store.services.schedule_reads import describe_trigger
 from store.services.schedules import disable_schedule, enable_schedule, get_schedule
 from workflows.delivery import deliver_escalation, deliver_report
 from workflows.pagerduty_resolve import acknowledge_and_resolve
+from workflows.report_retry import run_report_retry
 from workflows.worker import run_retry_worker
 
 
@@ -59,6 +60,7 @@ class LivePreview:
 
     dry_run: WorkerRunResult
     ack_states: dict[tuple[str, str], str | None]
+    subject: str = "escalation"  # or "executive": report re-sends, no acknowledgement gate
 
     @property
     def blocked(self) -> dict[tuple[str, str], str]:
@@ -144,6 +146,27 @@ def live_run(runtime: Runtime, previewed: frozenset[str]) -> ActionResult:
                        "warning", result)
     failed = summary.get("failed", 0) + summary.get("unknown", 0)
     return ActionResult(line, "warning" if failed else "information", result)
+
+
+def report_retry_dry_run(runtime: Runtime) -> ActionResult:
+    result = run_report_retry(runtime.ctx, runtime.registry, live=False)
+    return ActionResult(f"executive re-send dry-run {result.run.run_id}: "
+                        f"{counts(result.run.summary)}", result=result)
+
+
+def preview_report_retry(runtime: Runtime) -> LivePreview:
+    result = run_report_retry(runtime.ctx, runtime.registry, live=False)
+    return LivePreview(dry_run=result, ack_states={}, subject="executive")
+
+
+def report_retry_live(runtime: Runtime, previewed: frozenset[str]) -> ActionResult:
+    result = run_report_retry(runtime.ctx, runtime.registry, live=True, previewed=previewed)
+    summary = result.run.summary
+    failed = summary.get("failed", 0) + summary.get("unknown", 0)
+    return ActionResult(f"executive re-send {result.run.run_id}: {counts(summary)}",
+                        "warning" if failed else "information", result,
+                        focus=("exec-deliveries", next(
+                            (e.delivery_id for e in result.executions if e.delivery_id), "")))
 
 
 def refuse_live_run(runtime: Runtime) -> ActionResult:

@@ -72,7 +72,10 @@ def _store_plan(ctx: StoreContext, session: Session, decision: Decision,
 
 def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bool = False,
                      max_deliveries: int | None = None, trigger: str = "manual",
-                     schedule_id: str | None = None) -> WorkerRunResult:
+                     schedule_id: str | None = None,
+                     previewed: frozenset[str] | None = None) -> WorkerRunResult:
+    """``previewed``: idempotency keys a person confirmed from a dry run (the console's
+    preview-then-confirm); a pair that became due since is left for a later run."""
     limit = run_limit(max_deliveries, ctx.config.retry)
     mode = "live" if live else "dry_run"
     decision = ctx.require(f"report.retry.{mode}")
@@ -87,7 +90,8 @@ def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
                            "progress; wait for it to finish")
     try:
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
-                    schedule_id=schedule_id, decision=decision, started=started)
+                    schedule_id=schedule_id, decision=decision, started=started,
+                    previewed=previewed)
     finally:
         if live:
             release(ctx.db, LIVE_LOCK, run_id)
@@ -95,11 +99,11 @@ def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: bool,
          limit: int, trigger: str, schedule_id: str | None, decision: Decision,
-         started: datetime) -> WorkerRunResult:
+         started: datetime, previewed: frozenset[str] | None) -> WorkerRunResult:
     mode = "live" if live else "dry_run"
     with ctx.write() as session:
         plan = _store_plan(ctx, session, decision, run_id)
-    due = due_pairs(plan.decisions)
+    due = due_pairs(plan.decisions, previewed)
     messages = {d.idempotency_key: _message(ctx, d) for d in due}
     with ctx.db.read() as session:
         facts = read_send_facts(ctx, session, [(d.plan_id, d.provider) for d in due],
@@ -110,7 +114,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         verdicts[item.idempotency_key] = (
             Verdict("skipped", skip) if skip else
             Verdict("send", "") if live else Verdict("dry_run", WOULD_DELIVER))
-    selection = select_for_run(plan.decisions, verdicts, {}, limit=limit)
+    selection = select_for_run(plan.decisions, verdicts, {}, limit=limit, previewed=previewed)
     records: list[ExecutionRecord] = [
         _record(ctx, run_id, plan, item, mode, verdicts[item.idempotency_key].status,
                 verdicts[item.idempotency_key].reason, messages[item.idempotency_key])

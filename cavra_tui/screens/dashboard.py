@@ -15,6 +15,7 @@ from cavra_tui.widgets.metric_tile import MetricTile
 from cavra_tui.widgets.scheduler_pane import SchedulerPane
 from scheduler.status import SchedulerStatus, read_scheduler_status
 from store.services.audit_listing import list_audit_events
+from store.services.health import HealthReport, read_health
 from store.services.metrics import MetricsSnapshot, read_metrics
 
 ACTIVITY_LINES = 30  # as many as fit; the feed clips the rest
@@ -24,7 +25,7 @@ TILES = (
     ("executions", "Executions"),
     ("executive", "Executive sends"),
     ("failed", "Failed deliveries"),
-    ("ack-pending", "Ack pending"),
+    ("health", "Health (7)"),
 )
 
 
@@ -53,6 +54,8 @@ class DashboardScreen(CavraScreen):
         db, now = self.runtime.db, self.runtime.ctx.clock()
         holder = self.cavra.scheduler_holder
         self.load("metrics", lambda: read_metrics(db, now))
+        ctx = self.runtime.ctx
+        self.load("health", lambda: read_health(ctx))
         self.load("scheduler", lambda: read_scheduler_status(db, now, me=holder))
         self.load("activity", lambda: list_audit_events(db, limit=ACTIVITY_LINES).items)
 
@@ -66,7 +69,9 @@ class DashboardScreen(CavraScreen):
         self.refresh_header()
         day = metrics.last_24h
         level = {"healthy": "ok", "warning": "warning", "critical": "critical"}
-        self._tile("alert", metrics.alert_level, f"{metrics.open_escalations} open escalations",
+        pending = metrics.acknowledgement_pending
+        self._tile("alert", metrics.alert_level,
+                   f"{metrics.open_escalations} open · {pending} awaiting ack",
                    level[metrics.alert_level])
         runs = metrics.retry_worker_runs
         self._tile("worker-runs", f"{runs['dry_run']} dry · {runs['live']} live",
@@ -86,12 +91,21 @@ class DashboardScreen(CavraScreen):
         self._tile("failed", f"{failed['escalation'] + failed['executive']}",
                    f"esc {failed['escalation']} · exec {failed['executive']}",
                    "warning" if sum(day["failed_deliveries"].values()) else "ok")
-        self._tile("ack-pending", str(metrics.acknowledgement_pending), "pairs awaiting ack",
-                   "warning" if metrics.acknowledgement_pending else "ok")
         self.query_one("#spark-deliveries", HourlySparkline).show(metrics.hourly["deliveries"])
         self.query_one("#spark-failures", HourlySparkline).show(metrics.hourly["failures"])
         self._schedule_counts = metrics.schedules
         self._show_scheduler()
+
+    def show_health(self, message: DataLoaded) -> None:
+        """The worst alert of `cavra health`; screen 7 lists them all with their figures."""
+        report: HealthReport = message.payload
+        order = {"critical": 0, "warning": 1, "info": 2}
+        alerts = sorted(report.alerts, key=lambda a: order.get(a.severity, 3))
+        worst = next((a for a in alerts if a.severity != "info"), None)
+        detail = "no alerts" if worst is None else worst.code + (
+            f" +{len(alerts) - 1}" if len(alerts) > 1 else "")
+        self._tile("health", report.status, detail,
+                   {"healthy": "ok", "warning": "warning", "critical": "critical"}[report.status])
 
     def _tile(self, key: str, value: str, detail: str, level: str = "ok") -> None:
         self.query_one(f"#tile-{key}", MetricTile).show(value, detail, level)

@@ -15,6 +15,7 @@ from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
 from scheduler.status import ScheduleStatus, read_scheduler_status
 from store.models import Delivery, ExecutiveReport, ScheduleRun
+from store.rules.messages import duration_words, report_headline, sparkline, window_words
 from store.services.listing import list_deliveries, list_schedule_runs
 from store.services.reports import get_schedule_run
 
@@ -41,27 +42,44 @@ def schedule_row(s: ScheduleStatus) -> Row:
                            s.kind + (" live" if s.live else ""), s.trigger)
 
 
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
 def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:
-    """The executive summary as it reads in a delivery: derived data only, no private notes."""
+    """The executive summary as it reads in a delivery: derived data only, no private notes.
+    The figures and their rules: ``store.rules.report``."""
     body: dict[str, Any] = report.body
-    lines = [f"## Report {report.report_id}", "",
-             f"**Status:** {report.status} · window {when(report.window_start)} → "
-             f"{when(report.window_end)} UTC · run {run.run_id}", "",
-             body.get("business_impact", ""), "", "### Key risks", ""]
+    zone = str(body.get("timezone") or "UTC")
+    lines = [f"## Report {report.report_id}", "", f"**{report_headline(report)}**", "",
+             f"Window {window_words(report.window_start, report.window_end, zone)} · "
+             f"run {run.run_id}", "", body.get("business_impact", ""), "", "### Key risks", ""]
     risks = body.get("key_risks", [])
-    lines += [f"- **{r['severity']}** {r['risk']} (owner {r['owner']})" for r in risks] or [
-        "- none"]
+    if risks:
+        lines += ["| area | severity | open | past SLO | oldest | owner |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {_cell(r.get('area') or r.get('risk'))} | {r.get('severity')} | "
+                  f"{r.get('open', r.get('count'))} | {r.get('past_slo', '-')} | "
+                  f"{duration_words(r['oldest_minutes']) if 'oldest_minutes' in r else '-'} | "
+                  f"{_cell(r.get('owner'))} |" for r in risks]
+    else:
+        lines.append("- none")
     lines += ["", "### Recommended actions", ""]
     lines += [f"- {action}" for action in body.get("recommended_actions", [])]
     summary = body.get("provider_summary", [])
     if summary:
-        lines += ["", "### Notification providers", "", "| provider | delivered | failed |",
-                  "|---|---|---|"]
-        lines += [f"| {p['provider']} | {p.get('delivered', 0)} | "
-                  f"{p.get('failed', 0) + p.get('unknown', 0)} |" for p in summary]
+        lines += ["", "### Escalation notifications in the window", "",
+                  "| provider | delivered | failed | unconfirmed | sending |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {_cell(p['provider'])} | {p.get('delivered', 0)} | {p.get('failed', 0)} | "
+                  f"{p.get('unknown', 0)} | {p.get('in_flight', 0)} |" for p in summary]
     trend = body.get("closure_trend", [])
     if trend:
-        lines += ["", "### Closure trend", "", "| day | opened | closed |", "|---|---|---|"]
+        opened = [t["opened"] for t in trend]
+        lines += ["", "### Closure trend (UTC days)", "",
+                  f"opened `{sparkline(opened)}` · closed "
+                  f"`{sparkline([t['closed'] for t in trend] + [max(opened)])[:-1]}`", "",
+                  "| day | opened | closed |", "|---|---|---|"]
         lines += [f"| {t['day']} | {t['opened']} | {t['closed']} |" for t in trend]
     return "\n".join(lines)
 
@@ -74,6 +92,8 @@ class ExecutiveScreen(CavraScreen):
         Binding("d", "app.deliver_report", "Send"),
         Binding("n", "app.add_schedule", "Schedule"),
         Binding("t", "app.toggle_schedule", "On/off", show=False),
+        Binding("y", "app.report_retry_dry_run", "Re-send dry", show=False),
+        Binding("L", "app.report_retry_live", "Re-send", key_display="L"),
     ]
 
     def __init__(self) -> None:

@@ -15,7 +15,7 @@ HELP = """\
 
 | key | does |
 |---|---|
-| `1`–`6` | Dashboard, Escalations, Acknowledgements, Retry runs, Executive, Audit |
+| `1`–`7` | Dashboard, Escalations, Acknowledgements, Retry runs, Executive, Audit, Health |
 | `?` | this help · `ctrl+p` command palette (every action) · `q` quit |
 | `/` | filter the lists on this screen (Enter applies, Esc clears) |
 | `↑ ↓ PgUp PgDn` | move in a list; more rows load as you reach the end |
@@ -27,7 +27,9 @@ HELP = """\
 | Escalations | `p` build plan · `d` deliver highlighted plan · `a` acknowledge |
 | Acknowledgements | `a` acknowledge the highlighted pair |
 | Retry runs | `r` retry plan · `y` dry-run · `L` live run (confirms first) · `e` evidence |
-| Executive | `s` schedule run · `d` deliver the run's report · `n` new schedule · `t` on/off |
+| Executive | `s` schedule run · `d` deliver report · `n` new schedule · `t` on/off |
+| Executive | `y` re-send dry-run · `L` re-send failed reports live (confirms first) |
+| Health | the alerts; the figures of the highlighted one; the executive retry plan |
 | Audit | `v` verify · `w` checkpoint to witnesses · `e` evidence for an ID |
 
 A live run first does a dry-run and shows what it would send (provider, idempotency key,

@@ -15,7 +15,7 @@ from store.services.schedules import add_schedule
 from tests.tui.conftest import make_app, settle
 
 SCREEN_KEYS = {"dashboard": "1", "escalations": "2", "acknowledgements": "3",
-               "retry_runs": "4", "executive": "5", "audit": "6"}
+               "retry_runs": "4", "executive": "5", "audit": "6", "health": "7"}
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 Snap = Callable[..., bool]
 

@@ -25,6 +25,10 @@ class ConfirmLiveRun(ModalScreen[bool]):
         self.preview = preview
 
     @property
+    def executive(self) -> bool:
+        return self.preview.subject == "executive"
+
+    @property
     def refused(self) -> str | None:
         if self.preview.sendable > 0:
             return None
@@ -39,7 +43,9 @@ class ConfirmLiveRun(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         run = self.preview.dry_run.run
         with Vertical(id="confirm-live", classes="dialog"):
-            yield Label("Live retry run — review before sending", classes="dialog-title")
+            yield Label("Live executive re-send — review before sending"
+                        if self.executive else "Live retry run — review before sending",
+                        classes="dialog-title")
             yield Label(f"dry-run {run.run_id}: {self.preview.sendable} to send, "
                         f"{len(self.preview.blocked_pairs)} blocked, "
                         f"{run.summary.get('waiting', 0)} waiting, "
@@ -58,15 +64,17 @@ class ConfirmLiveRun(ModalScreen[bool]):
     def on_mount(self) -> None:
         table = self.query_one("#preview-table", DataTable)
         # The payload digest before the long key, so both fit (or the digest does) at 80×24.
-        table.add_columns("Will", "Plan/provider", "Ack", "Payload", "Idempotency key")
+        executive = self.executive  # executive reports are not acknowledged: no Ack column
+        table.add_columns("Will", "Run/provider" if executive else "Plan/provider",
+                          *(() if executive else ("Ack",)), "Payload", "Idempotency key")
         blocked = self.preview.blocked
         for e in self.preview.dry_run.executions:
             pair = (e.plan_id, e.provider)
             will = (Text(f"■ {GATE_WORDS.get(blocked[pair], 'blocked')}", style="magenta")
                     if pair in blocked else
                     Text("→ send", style="bold") if e.status == "dry_run" else status(e.status))
-            table.add_row(will, f"{e.plan_id}/{e.provider}",
-                          self.preview.ack_states.get(pair) or "none", short(e.payload_sha256),
+            ack = () if executive else (self.preview.ack_states.get(pair) or "none",)
+            table.add_row(will, f"{e.plan_id}/{e.provider}", *ack, short(e.payload_sha256),
                           e.idempotency_key, key=e.execution_id)
         self.query_one("#confirm-cancel", Button).focus()
 
