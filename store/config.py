@@ -113,6 +113,9 @@ class RetryPolicy(_Strict):
     max_deliveries: int = Field(default=5, ge=1, le=100)
     # Live sends in flight at once in one worker run (the dry run stays sequential).
     concurrency: int = Field(default=8, ge=1, le=64)
+    # The live run's heartbeat lease: renewed every third of this; a killed run's lease
+    # expires within it.
+    lease_ttl_s: int = Field(default=30, ge=5, le=600)
 
 
 class RolesConfig(_Strict):

@@ -34,7 +34,7 @@ provider_health = table(
     column("updated_at", _WHEN))
 
 locks = table("locks", column("name", String), column("holder", String),
-              column("expires_at", _WHEN))
+              column("expires_at", _WHEN), column("acquired_at", _WHEN))
 
 report_schedules = table(
     "report_schedules",

@@ -15,7 +15,7 @@ Severity = Literal["critical", "warning"]
 DeliveryStatus = Literal["in_flight", "delivered", "failed", "unknown"]
 AckState = Literal["acknowledged", "accepted", "deferred", "escalated", "resolved", "dismissed"]
 RetryAction = Literal["retry", "wait", "suppress"]
-RunMode = Literal["dry_run", "live"]
+RunMode = Literal["dry_run", "live", "abandoned"]  # abandoned: its process died mid-run
 ExecutionStatus = Literal["dry_run", "delivered", "failed", "skipped", "blocked", "unknown"]
 
 ACK_STATES: tuple[str, ...] = ("acknowledged", "accepted", "deferred", "escalated", "resolved",
@@ -153,7 +153,7 @@ class WorkerRun(Record):
     run_id: str
     subject: str | None = None  # None: the escalation retry worker; "executive": report retry
     mode: RunMode
-    trigger: Literal["manual", "schedule"]
+    trigger: Literal["manual", "schedule", "unknown"]  # unknown: an abandoned run's
     retry_plan_id: str
     schedule_id: str | None
     started_at: datetime

@@ -288,6 +288,7 @@ class LockRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime | None] = mapped_column()
+    acquired_at: Mapped[datetime | None] = mapped_column()  # when this holder took it
 
 
 class ChangeMarkerRow(Base):

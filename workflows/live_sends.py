@@ -119,7 +119,9 @@ def send_live(scope: RunScope, pairs: list[Pair], concurrency: int,
             while True:
                 for started, _ in answered:  # recorded below, before the picks are judged
                     lanes.done(started.judged.item.provider)
-                picked = lanes.pick(concurrency - len(sending))
+                # A run that lost its lease (another process took it) sends nothing more.
+                picked = (lanes.pick(concurrency - len(sending)) if scope.still_leading()
+                          else [])
                 if answered or picked:
                     begun = _turn(scope, answered, picked, lanes, tally)
                     answered = []  # recorded

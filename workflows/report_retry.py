@@ -30,13 +30,15 @@ from store.rules.retry_decision import (
     skip_reason,
 )
 from store.services.context import StoreContext
+from store.services.deliveries import sweep_stale_in_flight
 from store.services.delivery_ledger import send_batch
 from store.services.health import executive_retry_plan
-from store.services.locks import current_holder, release, try_acquire
+from store.services.locks import current_holder
 from store.services.reports import get_schedule_run
 from store.services.retry import (
     Subject,
     execution_record,
+    record_abandoned_run,
     record_executions,
     record_worker_run,
     store_retry_plan,
@@ -44,6 +46,7 @@ from store.services.retry import (
 from store.services.send_state import providers_delivered, read_send_facts
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import send_one
+from workflows.heartbeat import Heartbeat
 
 LIVE_LOCK = "live_report_retry"
 SUBJECT: Subject = "executive"
@@ -81,25 +84,29 @@ def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
     decision = ctx.require(f"report.retry.{mode}")
     run_id = new_id("worker_run")
     started = ctx.clock()
-    if live:
-        ttl = limit * 130 + 60  # every send at the maximum timeout
-        if not try_acquire(ctx.db, LIVE_LOCK, run_id, ttl, started):
+    if not live:
+        return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
+                    schedule_id=schedule_id, decision=decision, started=started,
+                    previewed=previewed)
+    with Heartbeat(ctx.db, LIVE_LOCK, run_id, ctx.config.retry.lease_ttl_s,
+                   ctx.clock) as lease:
+        if not lease.taken:
             with ctx.db.read() as session:
                 holder, _ = current_holder(session, LIVE_LOCK, started)
             raise Conflict(f"another live report retry run ({holder or 'unknown'}) is in "
                            "progress; wait for it to finish")
-    try:
+        sweep_stale_in_flight(ctx)
+        if lease.dead_holder:
+            record_abandoned_run(ctx, lease.dead_holder, SUBJECT)
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
                     schedule_id=schedule_id, decision=decision, started=started,
-                    previewed=previewed)
-    finally:
-        if live:
-            release(ctx.db, LIVE_LOCK, run_id)
+                    previewed=previewed, lease=lease)
 
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: bool,
          limit: int, trigger: str, schedule_id: str | None, decision: Decision,
-         started: datetime, previewed: frozenset[str] | None) -> WorkerRunResult:
+         started: datetime, previewed: frozenset[str] | None,
+         lease: Heartbeat | None = None) -> WorkerRunResult:
     mode = "live" if live else "dry_run"
     with ctx.write() as session:
         plan = _store_plan(ctx, session, decision, run_id)
@@ -120,6 +127,8 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
                 verdicts[item.idempotency_key].reason, messages[item.idempotency_key])
         for item in selection.held]
     for item in selection.selected:
+        if lease is not None and lease.lost:  # another process took the lease: stop
+            break
         message = messages[item.idempotency_key]
         if not live:
             records.append(_record(ctx, run_id, plan, item, mode, "dry_run", WOULD_DELIVER,

@@ -3,6 +3,7 @@ live run: read the facts, ask the rules, record what is not sent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,8 @@ class RunScope:
     live: bool
     decision: Decision
     plans: dict[str, EscalationPlan]
+    # False once the run's heartbeat lease was taken by another process: send no more.
+    still_leading: Callable[[], bool] = lambda: True
 
     @property
     def mode(self) -> str:

@@ -16,10 +16,16 @@ from store.rules.retry_decision import due_pairs, run_limit, select_for_run
 from store.services.context import StoreContext
 from store.services.deliveries import sweep_stale_in_flight
 from store.services.delivery_ledger import send_batch
-from store.services.locks import current_holder, release, try_acquire
-from store.services.retry import plan_decisions, record_worker_run, store_retry_plan
+from store.services.locks import current_holder
+from store.services.retry import (
+    plan_decisions,
+    record_abandoned_run,
+    record_worker_run,
+    store_retry_plan,
+)
 from store.services.send_state import read_plans
 from workflows.connectors.registry import ConnectorRegistry
+from workflows.heartbeat import Heartbeat
 from workflows.live_sends import send_live
 from workflows.run_steps import RunScope, Tally, judge_pairs, record_unsent
 
@@ -37,9 +43,13 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
     decision = ctx.require(f"retry.run.{mode}")
     run_id = new_id("worker_run")
     started = ctx.clock()
-    if live:
-        ttl = limit * 130 + 60  # longest possible run: every send at the maximum timeout
-        if not try_acquire(ctx.db, LIVE_LOCK, run_id, ttl, started):
+    if not live:
+        return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
+                    schedule_id=schedule_id, decision=decision, started=started,
+                    previewed=previewed)
+    with Heartbeat(ctx.db, LIVE_LOCK, run_id, ctx.config.retry.lease_ttl_s,
+                   ctx.clock) as lease:
+        if not lease.taken:
             with ctx.db.read() as session:
                 holder, _ = current_holder(session, LIVE_LOCK, started)
             refusal = Decision(False, "one live retry worker run at a time",
@@ -47,20 +57,18 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
             ctx.audit_denial("retry.run.live", [holder] if holder else [], refusal)
             raise Conflict(f"another live retry worker run ({holder or 'unknown'}) is in "
                            "progress; wait for it to finish")
-    try:
-        if live:
-            sweep_stale_in_flight(ctx)
+        marked = sweep_stale_in_flight(ctx)
+        if lease.dead_holder:  # its process died holding the lease: say so, in evidence
+            record_abandoned_run(ctx, lease.dead_holder)
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
                     schedule_id=schedule_id, decision=decision, started=started,
-                    previewed=previewed)
-    finally:
-        if live:
-            release(ctx.db, LIVE_LOCK, run_id)
+                    previewed=previewed, marked_unknown=len(marked), lease=lease)
 
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: bool,
          limit: int, trigger: str, schedule_id: str | None, decision: Decision,
-         started: datetime, previewed: frozenset[str] | None) -> WorkerRunResult:
+         started: datetime, previewed: frozenset[str] | None, marked_unknown: int = 0,
+         lease: Heartbeat | None = None) -> WorkerRunResult:
     with ctx.write() as session:
         decisions = plan_decisions(ctx, session, ctx.clock())
         retry_plan = store_retry_plan(ctx, session, decisions, ctx.clock())
@@ -69,7 +77,8 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
     due = due_pairs(decisions, previewed)
     scope = RunScope(ctx=ctx, registry=registry, run_id=run_id,
                      retry_plan_id=retry_plan.retry_plan_id, live=live, decision=decision,
-                     plans=read_plans(ctx, {d.plan_id for d in due}))
+                     plans=read_plans(ctx, {d.plan_id for d in due}),
+                     still_leading=(lambda: not lease.lost) if lease else (lambda: True))
     tally = Tally()
     # Fair: every due pair is judged before a slot is counted, so pairs a gate stops (which
     # get their record) never starve the sendable ones behind them.
@@ -94,6 +103,8 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
     executions = [tally.records[index] for index in sorted(tally.records)]
     summary = selection.summary()
     summary["acknowledgement_pending"] = tally.acknowledgement_pending
+    if marked_unknown:  # a dead sender's deliveries this run settled as unknown
+        summary["marked_unknown"] = marked_unknown
     for record in executions:
         summary[record.status] = summary.get(record.status, 0) + 1
     mode = scope.mode

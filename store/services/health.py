@@ -25,6 +25,7 @@ from store.rules.retry_decision import (
     provider_counts_as_enabled,
 )
 from store.services.context import StoreContext
+from store.services.locks import held_leases
 from store.tables import (
     DeliveryRow,
     ExecutionRecordRow,
@@ -112,6 +113,27 @@ def _schedule_alerts(ctx: StoreContext, session: Session,
             figures={"last_run_at": last_run.isoformat() if last_run else None,
                      "age_minutes": age, "expected_minutes": _minutes(expected)}))
     return alerts, expected
+
+
+LIVE_LOCKS = ("live_retry_worker", "live_report_retry")
+
+
+def _lease_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[HealthAlert]:
+    """A live run's lease held longer than the longest run should take: a stuck run (a
+    killed one's lease expires within its TTL and shows nothing here)."""
+    timeouts = [p.timeout_s for p in ctx.config.providers.values()] or [5.0]
+    expected = timedelta(seconds=ctx.config.retry.max_deliveries * max(timeouts) + 60)
+    alerts = []
+    for name, holder, acquired in held_leases(session, list(LIVE_LOCKS), now):
+        if acquired is not None and now - acquired > expected:
+            alerts.append(HealthAlert(
+                code="live_lock_held", severity="warning",
+                message=f"{name} has been held by {holder} for {_minutes(now - acquired)} min "
+                        f"(a run should take under {_minutes(expected) or 1} min)",
+                figures={"lock": name, "holder": holder,
+                         "age_minutes": _minutes(now - acquired),
+                         "expected_minutes": _minutes(expected)}))
+    return alerts
 
 
 def _plan_alerts(ctx: StoreContext, session: Session, now: datetime,
@@ -268,6 +290,7 @@ def read_health(ctx: StoreContext) -> HealthReport:
     with ctx.db.read() as session:
         alerts, expected = _schedule_alerts(ctx, session, now)
         alerts += _plan_alerts(ctx, session, now, expected)
+        alerts += _lease_alerts(ctx, session, now)
         alerts += _execution_alerts(ctx, session, now)
         executive = executive_retry_plan(ctx, session, now)
         alerts += _delivery_alerts(session, executive, now)

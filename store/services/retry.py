@@ -8,13 +8,23 @@ from typing import Literal, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from store.clock import as_utc
 from store.counters import bump, folded
 from store.digest import sha256_of
-from store.ids import new_id
+from store.ids import kind_of, new_id
 from store.models import ExecutionRecord, PairState, RetryDecision, RetryPlan, WorkerRun
+from store.policy import Decision
 from store.rules.retry_decision import decide, provider_counts_as_enabled
 from store.services.context import StoreContext
-from store.tables import DeliveryRow, ExecutionRecordRow, PairStateRow, RetryPlanRow, WorkerRunRow
+from store.tables import (
+    AuditEventRow,
+    AuditTargetRow,
+    DeliveryRow,
+    ExecutionRecordRow,
+    PairStateRow,
+    RetryPlanRow,
+    WorkerRunRow,
+)
 
 Subject = Literal["escalation", "executive"]
 # Counter families: retry_executions.* / retry_worker_runs.* (escalation pairs),
@@ -126,3 +136,58 @@ def record_worker_run(ctx: StoreContext, session: Session, *, run_id: str, mode:
                   f"{mode}", now)
     session.flush()
     return WorkerRun.model_validate(row)
+
+
+ABANDONED_RULE = Decision(True, "a live run whose lease expired died mid-run: recorded abandoned",
+                          "allowed")
+
+
+def record_abandoned_run(ctx: StoreContext, run_id: str,
+                         subject: Subject = "escalation") -> WorkerRun | None:
+    """The worker-run record a killed live run never wrote, built from what it left: its
+    execution records, its deliveries (settled ``unknown`` once past their deadline) and the
+    retry plan it audited. Nothing if the run did record itself."""
+    with ctx.write() as session:
+        if session.get(WorkerRunRow, run_id) is not None:
+            return None
+        executions = session.execute(select(
+            ExecutionRecordRow.execution_id, ExecutionRecordRow.status,
+            ExecutionRecordRow.retry_plan_id, ExecutionRecordRow.delivery_id,
+            ExecutionRecordRow.created_at).where(
+            ExecutionRecordRow.run_id == run_id)).all()
+        deliveries = session.execute(select(
+            DeliveryRow.delivery_id, DeliveryRow.status, DeliveryRow.retry_plan_id,
+            DeliveryRow.created_at).where(DeliveryRow.worker_run_id == run_id)).all()
+        plan_ids = {row.retry_plan_id for row in (*executions, *deliveries) if row.retry_plan_id}
+        planned = session.execute(
+            select(AuditEventRow.target_ids, AuditEventRow.at)
+            .join(AuditTargetRow, AuditTargetRow.seq == AuditEventRow.seq)
+            .where(AuditTargetRow.target_id == run_id, AuditEventRow.action == (
+                "retry.plan" if subject == "escalation" else "report.retry.plan"))
+        ).first()
+        if planned is not None:
+            plan_ids.update(t for t in planned.target_ids if kind_of(t) == "retry_plan")
+        if not plan_ids:
+            return None  # nothing of it reached the database: nothing to record
+        summary = {"abandoned": 1, "executions": len(executions)}
+        for row in executions:
+            summary[row.status] = summary.get(row.status, 0) + 1
+        recorded = {row.delivery_id for row in executions}
+        # Sends it began and never recorded: in flight when it died (now unknown, or still
+        # in flight until their deadline).
+        summary["left_in_flight"] = sum(1 for row in deliveries
+                                        if row.delivery_id not in recorded)
+        moments = [as_utc(row.created_at) for row in (*executions, *deliveries)]
+        if planned is not None:
+            moments.append(as_utc(planned.at))
+        run = record_worker_run(ctx, session, run_id=run_id, mode="abandoned",
+                                trigger="unknown", retry_plan_id=sorted(plan_ids)[0],
+                                schedule_id=None, started_at=min(moments), summary=summary,
+                                subject=subject)
+        action = "retry.run.abandoned" if subject == "escalation" else "report.retry.abandoned"
+        ctx.audit(session, action, ABANDONED_RULE,
+                  [run_id, run.retry_plan_id, *(row.execution_id for row in executions),
+                   *(row.delivery_id for row in deliveries)],
+                  f"live run {run_id} died holding its lease: {summary}",
+                  run.model_dump(mode="json"))
+    return run

@@ -1,5 +1,6 @@
 """recorded health snapshots (append-only); retry plans and worker runs name their subject
-(escalation or executive; none on older rows: escalation)
+(escalation or executive; none on older rows: escalation); leases record when they were
+taken (heartbeat leases: how long a holder has held one)
 
 Revision ID: 0005
 Revises: 0004
@@ -20,6 +21,7 @@ def upgrade() -> None:
     # (``store.record_digest`` hashes a late column only when it is set).
     op.add_column("retry_plans", sa.Column("subject", sa.String(length=16), nullable=True))
     op.add_column("worker_runs", sa.Column("subject", sa.String(length=16), nullable=True))
+    op.add_column("locks", sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "health_snapshots",
         sa.Column("snapshot_id", sa.String(length=32), nullable=False),
@@ -48,6 +50,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_health_snapshots_created_at", table_name="health_snapshots")
     op.drop_table("health_snapshots")
+    with op.batch_alter_table("locks") as batch_op:
+        batch_op.drop_column("acquired_at")
     for table in ("worker_runs", "retry_plans"):
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_column("subject")

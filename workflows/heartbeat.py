@@ -1,0 +1,61 @@
+"""A heartbeat lease for one live run (SPEC §5.5): taken with a short TTL and renewed by a
+background thread every third of it, between sends and while a send waits. A run that is
+killed stops renewing, so its lease expires within one TTL and the next run may start."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+
+from store.clock import Clock
+from store.db import Database
+from store.services.locks import acquire, release, try_acquire
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """``with Heartbeat(...) as beat:``: ``beat.taken`` says whether the lease was free (or
+    expired); ``beat.dead_holder`` names the holder whose lease had expired; ``beat.lost``
+    turns true if a renewal ever fails (another process took it: stop sending)."""
+
+    def __init__(self, db: Database, name: str, holder: str, ttl_s: float,
+                 clock: Clock) -> None:
+        self.db, self.name, self.holder, self.ttl_s, self.clock = db, name, holder, ttl_s, clock
+        self.taken = False
+        self.dead_holder: str | None = None
+        self._stop = threading.Event()
+        self._lost = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def __enter__(self) -> Heartbeat:
+        self.taken, self.dead_holder = acquire(self.db, self.name, self.holder, self.ttl_s,
+                                               self.clock())
+        if self.taken:
+            self._thread = threading.Thread(target=self._beat, name=f"cavra-lease-{self.name}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl_s / 3):
+            try:
+                if not try_acquire(self.db, self.name, self.holder, self.ttl_s, self.clock()):
+                    log.error("lease %s was taken from %s", self.name, self.holder)
+                    self._lost.set()
+                    return
+            except Exception:  # a failed renewal is retried at the next beat
+                log.exception("could not renew lease %s", self.name)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.taken:
+            release(self.db, self.name, self.holder)
