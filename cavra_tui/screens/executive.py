@@ -42,10 +42,6 @@ def schedule_row(s: ScheduleStatus) -> Row:
                            s.kind + (" live" if s.live else ""), s.trigger)
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|")
-
-
 def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:
     """The executive summary as it reads in a delivery: derived data only, no private notes.
     The figures and their rules: ``store.rules.report``."""
@@ -54,25 +50,20 @@ def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:
     lines = [f"## Report {report.report_id}", "", f"**{report_headline(report)}**", "",
              f"Window {window_words(report.window_start, report.window_end, zone)} · "
              f"run {run.run_id}", "", body.get("business_impact", ""), "", "### Key risks", ""]
-    risks = body.get("key_risks", [])
-    if risks:
-        lines += ["| area | severity | open | past SLO | oldest | owner |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {_cell(r.get('area') or r.get('risk'))} | {r.get('severity')} | "
-                  f"{r.get('open', r.get('count'))} | {r.get('past_slo', '-')} | "
-                  f"{duration_words(r['oldest_minutes']) if 'oldest_minutes' in r else '-'} | "
-                  f"{_cell(r.get('owner'))} |" for r in risks]
-    else:
-        lines.append("- none")
+    # Lists, not wide tables: the preview panel is narrow at 80 columns.
+    # Plain "severity:" (Textual's Markdown drops the space after a bold word).
+    lines += [f"- {r['severity']}: {r['risk']}"
+              + (f" · oldest {duration_words(r['oldest_minutes'])}" if "oldest_minutes" in r
+                 else "") + f" · owner {r['owner']}" for r in body.get("key_risks", [])] or [
+        "- none"]
     lines += ["", "### Recommended actions", ""]
     lines += [f"- {action}" for action in body.get("recommended_actions", [])]
     summary = body.get("provider_summary", [])
     if summary:
-        lines += ["", "### Escalation notifications in the window", "",
-                  "| provider | delivered | failed | unconfirmed | sending |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {_cell(p['provider'])} | {p.get('delivered', 0)} | {p.get('failed', 0)} | "
-                  f"{p.get('unknown', 0)} | {p.get('in_flight', 0)} |" for p in summary]
+        lines += ["", "### Escalation notifications in the window", ""]
+        lines += [f"- {p['provider']}: {p.get('delivered', 0)} delivered, "
+                  f"{p.get('failed', 0)} failed, {p.get('unknown', 0)} unconfirmed, "
+                  f"{p.get('in_flight', 0)} sending" for p in summary]
     trend = body.get("closure_trend", [])
     if trend:
         opened = [t["opened"] for t in trend]

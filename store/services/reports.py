@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,32 +28,53 @@ from store.tables import (
 REPORT_WINDOW = timedelta(hours=24)
 
 
-def _trend(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per UTC day over the last week: items opened, and how many of those are closed."""
-    per_day: dict[str, dict[str, int]] = {}
+TREND_DAYS = 7
+CLOSED_STATES = ("resolved", "mitigated")
+
+
+def trend_days(end: datetime) -> list[date]:
+    """The UTC days the closure trend covers: the one holding the window's last moment and
+    the six before it (a window ending at midnight ends on the day before)."""
+    last = (as_utc(end) - timedelta(microseconds=1)).date()
+    return [last - timedelta(days=back) for back in range(TREND_DAYS - 1, -1, -1)]
+
+
+def _trend(session: Session, end: datetime) -> list[dict[str, Any]]:
+    """Per UTC day: items opened that day (before the window's end), and how many of those
+    are closed (resolved or mitigated) now. Every day is listed, quiet ones with zeros."""
+    days = trend_days(end)
+    per_day = {day.isoformat(): {"opened": 0, "closed": 0} for day in days}
+    first = datetime.combine(days[0], time(), UTC)
     rows = session.execute(select(RecoveryItemRow.opened_at, RecoveryItemRow.closure_state).where(
-        RecoveryItemRow.opened_at >= start - timedelta(days=6),
-        RecoveryItemRow.opened_at < end).execution_options(yield_per=1000))
+        RecoveryItemRow.opened_at >= first, RecoveryItemRow.opened_at < end
+    ).execution_options(yield_per=1000))
     for opened_at, state in rows:
-        entry = per_day.setdefault(as_utc(opened_at).date().isoformat(),
-                                   {"opened": 0, "closed": 0})
+        entry = per_day[as_utc(opened_at).date().isoformat()]
         entry["opened"] += 1
-        if state in ("resolved", "mitigated"):
-            entry["closed"] += 1
-    return [{"day": day, **counts} for day, counts in sorted(per_day.items())]
+        entry["closed"] += state in CLOSED_STATES
+    return [{"day": day, **counts} for day, counts in per_day.items()]
+
+
+def _open_groups(session: Session, end: datetime, slo_minutes: int) -> list[OpenGroup]:
+    """Open items opened before the window's end, per (category, connector), with how many
+    are past SLO: age in whole minutes > SLO, i.e. opened at or before end − (SLO + 1) min."""
+    cutoff = end - timedelta(minutes=slo_minutes + 1)
+    item = RecoveryItemRow
+    rows = session.execute(
+        select(item.category, item.connector, func.count(), func.min(item.opened_at),
+               func.sum(item.failure_count),
+               func.sum(case((item.opened_at <= cutoff, 1), else_=0)))
+        .where(item.closure_state.in_(OPEN_STATES), item.opened_at < end)
+        .group_by(item.category, item.connector)).all()
+    return [OpenGroup(category, connector, count, as_utc(oldest), int(failures or 0),
+                      int(past or 0))
+            for category, connector, count, oldest, failures, past in rows]
 
 
 def build_report_body(session: Session, start: datetime, end: datetime,
-                      slo_minutes: int) -> dict[str, Any]:
-    groups = [OpenGroup(category, connector, count, oldest, failures or 0)
-              for category, connector, count, oldest, failures in session.execute(
-                  select(RecoveryItemRow.category, RecoveryItemRow.connector, func.count(),
-                         func.min(RecoveryItemRow.opened_at),
-                         func.sum(RecoveryItemRow.failure_count))
-                  .where(RecoveryItemRow.closure_state.in_(OPEN_STATES))
-                  .group_by(RecoveryItemRow.category, RecoveryItemRow.connector)).all()]
-    groups = [OpenGroup(g.category, g.connector, g.count, as_utc(g.oldest), g.failures)
-              for g in groups]
+                      slo_minutes: int, timezone: str = "UTC") -> dict[str, Any]:
+    """Every figure from the rows behind it (rules: ``store.rules.report``); ``timezone`` is
+    only how people-facing channels show the window (the schedule's zone)."""
     provider_counts: dict[str, dict[str, int]] = {}
     for provider, status, count in session.execute(
             select(DeliveryRow.provider, DeliveryRow.status, func.count()).where(
@@ -61,7 +82,9 @@ def build_report_body(session: Session, start: datetime, end: datetime,
                 DeliveryRow.kind == "escalation").group_by(DeliveryRow.provider,
                                                            DeliveryRow.status)).all():
         provider_counts.setdefault(provider, {})[status] = count
-    return summarise(groups, provider_counts, _trend(session, start, end), end, slo_minutes)
+    body = summarise(_open_groups(session, end, slo_minutes), provider_counts,
+                     _trend(session, end), end, slo_minutes)
+    return {**body, "timezone": timezone}
 
 
 def create_schedule_run(ctx: StoreContext, schedule_id: str | None = None,
@@ -75,18 +98,21 @@ def create_schedule_run(ctx: StoreContext, schedule_id: str | None = None,
     decision = ctx.require("report.schedule_run", [schedule_id] if schedule_id else [])
     now = ctx.clock()
     slot = scheduled_for or now
+    timezone = "UTC"  # a manual run has no schedule: its window is shown in UTC
     with ctx.db.read() as session:
         if schedule_id is not None:
             schedule = session.get(ReportScheduleRow, schedule_id)
             if schedule is None or schedule.removed:
                 raise NotFound(f"schedule {schedule_id!r} not found")
+            timezone = schedule.timezone
             existing = _existing_run(session, schedule_id, slot)
             if existing is not None:
                 return existing[0], existing[1], False
     try:
         with ctx.write() as session:
             start, end = slot - REPORT_WINDOW, slot
-            body = build_report_body(session, start, end, ctx.config.escalation.slo_minutes)
+            body = build_report_body(session, start, end, ctx.config.escalation.slo_minutes,
+                                     timezone)
             report = ExecutiveReportRow(report_id=new_id("report"), window_start=start,
                                         window_end=end, status=body["status"], body=body,
                                         created_at=now, created_by=ctx.identity.actor)

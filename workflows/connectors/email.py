@@ -16,10 +16,96 @@ from email.utils import formatdate
 from typing import Any
 
 from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, Stopwatch
-from workflows.connectors.render import render
+from workflows.connectors.render import (
+    Bullets,
+    Command,
+    Para,
+    Part,
+    Rendered,
+    Table,
+    Trend,
+    render,
+)
 from workflows.connectors.secrets import from_env
 
 SUBJECT_LIMIT = 200
+
+
+TONES = {"critical": "#b3261e", "warning": "#8a5a00", "good": "#1e6b34"}
+OPENED, CLOSED = "#8c959f", "#2e7d32"
+BAR_PX = 60
+CELL = "padding:4px 10px;border-bottom:1px solid #ddd;text-align:left"
+
+
+def _heading(text: str) -> str:
+    # A styled paragraph, not <h3>: escalation mail keeps to p/ul/li (a test pins its tags).
+    return (f'<p style="font-size:15px;font-weight:bold;margin:18px 0 6px">'
+            f"{html.escape(text)}</p>")
+
+
+def _bar(value: int, top: int, colour: str, what: str) -> str:
+    height = max(2, round(value * BAR_PX / top)) if value and top else 1
+    fill = colour if value else "#e0e0e0"
+    return (f'<td style="vertical-align:bottom;padding:0 1px">'
+            f'<table cellpadding="0" cellspacing="0"><tr><td title="{what} {value}" '
+            f'style="width:12px;height:{height}px;background:{fill};font-size:0;'
+            f'line-height:0">&nbsp;</td></tr></table></td>')
+
+
+def _trend_html(trend: Trend) -> str:
+    """A bar chart of table cells: renders in every mail client, no image, no script."""
+    top = max([d.opened for d in trend.days] + [d.closed for d in trend.days], default=0)
+    bars = "".join(
+        f'<td style="vertical-align:bottom;height:{BAR_PX}px;padding:0 6px">'
+        f'<table cellpadding="0" cellspacing="0"><tr>{_bar(d.opened, top, OPENED, "opened")}'
+        f'{_bar(d.closed, top, CLOSED, "closed")}</tr></table></td>' for d in trend.days)
+    labels = "".join(
+        f'<td style="font-size:11px;text-align:center;padding:2px 6px">'
+        f'{html.escape(d.label)}<br>{d.opened}/{d.closed}</td>' for d in trend.days)
+    summary = "; ".join(f"{d.label}: {d.opened} opened, {d.closed} closed" for d in trend.days)
+    return (_heading(trend.heading) +
+            f'<table role="img" aria-label="{html.escape(summary)}" cellpadding="0" '
+            f'cellspacing="0"><tr>{bars}</tr><tr>{labels}</tr></table>'
+            f'<p style="font-size:12px"><span style="color:{OPENED}">&#9632;</span> opened '
+            f'that day / <span style="color:{CLOSED}">&#9632;</span> of those, closed now</p>')
+
+
+def _table_html(table: Table) -> str:
+    heading = _heading(table.heading)
+    if not table.rows:
+        return heading + f"<p>{html.escape(table.empty.capitalize())}.</p>"
+    head = "".join(f'<th style="{CELL}">{html.escape(c)}</th>' for c in table.columns)
+    rows = "".join("<tr>" + "".join(f'<td style="{CELL}">{html.escape(c)}</td>' for c in row)
+                   + "</tr>" for row in table.rows)
+    return (heading + '<table cellpadding="0" cellspacing="0" style="border-collapse:collapse">'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def part_html(part: Part) -> str:
+    if isinstance(part, Para):
+        if part.tone:
+            return (f'<p style="font-size:17px;font-weight:bold;color:{TONES[part.tone]}">'
+                    f"{html.escape(part.text)}</p>")
+        return f"<p>{html.escape(part.text)}</p>"
+    if isinstance(part, Bullets):
+        items = "".join(f"<li>{html.escape(item)}</li>" for item in part.items)
+        return f"{_heading(part.heading)}<ul>{items}</ul>"
+    if isinstance(part, Command):
+        return (f"<p>{html.escape(part.intro)}</p><p style=\"font-family:Menlo,Consolas,"
+                f'monospace;background:#f3f3f3;padding:6px 8px">{html.escape(part.command)}</p>')
+    if isinstance(part, Table):
+        return _table_html(part)
+    return _trend_html(part)
+
+
+def html_document(rendered: Rendered, footer: str, *, doctype: bool = True) -> str:
+    """Well-formed HTML (html5lib parses it without an error); every piece of data escaped."""
+    title = html.escape(rendered.title)
+    head = (f'<head><meta charset="utf-8"><title>{title}</title></head>' if doctype else "")
+    return ((f"<!DOCTYPE html><html lang=\"en\">{head}" if doctype else "<html>")
+            + '<body style="font-family:Helvetica,Arial,sans-serif;font-size:14px;color:#222">'
+            f"<h2>{title}</h2>{''.join(part_html(part) for part in rendered.parts)}"
+            f"<hr><p><small>{html.escape(footer)}</small></p></body></html>")
 
 
 def build_email(message: OutboundMessage, sender: str, to: list[str]) -> EmailMessage:
@@ -36,11 +122,10 @@ def build_email(message: OutboundMessage, sender: str, to: list[str]) -> EmailMe
     mail["X-Cavra-Idempotency-Key"] = message.idempotency_key
     footer = f"{message.kind} · delivery {message.delivery_id} · key {message.idempotency_key}"
     mail.set_content(rendered.text() + f"\n\n-- \n{footer}\n")
-    items = "".join(f"<li>{html.escape(line.removeprefix('- '))}</li>" if line.startswith("- ")
-                    else f"<p>{html.escape(line)}</p>" for line in rendered.lines)
-    mail.add_alternative(
-        f"<html><body><h2>{html.escape(rendered.title)}</h2>{items}"
-        f"<hr><p><small>{html.escape(footer)}</small></p></body></html>", subtype="html")
+    # Escalation mail still opens with a bare <html> (tests/connectors/test_connector_shapes.py
+    # pins that); every other kind is a full document with a doctype and a <head>.
+    mail.add_alternative(html_document(rendered, footer, doctype=message.kind != "escalation"),
+                         subtype="html")
     return mail
 
 
