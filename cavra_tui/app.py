@@ -210,7 +210,8 @@ class CavraApp(WorkflowCommands):
         return HeaderInfo(actor=identity.actor, role=identity.role_label,
                           read_only=identity.read_only, database=self.runtime.db.describe(),
                           identity_source=identity.source_label, screen=screen_title,
-                          alert_level=self.alert_level, busy=tuple(self.busy))
+                          alert_level=self.alert_level, busy=tuple(self.busy),
+                          read_only_copy=self.runtime.read_only_copy)
 
     def note_alert_level(self, level: str) -> None:
         self.alert_level = level

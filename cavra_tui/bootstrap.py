@@ -31,6 +31,11 @@ class Runtime:
     # Found on open: e.g. append-only triggers dropped behind cavra's back (one line each).
     warnings: tuple[str, ...] = ()
     created_database: Path | None = None  # a SQLite file this start created
+
+    @property
+    def read_only_copy(self) -> bool:
+        """An existing SQLite file this process may not change, opened read-only."""
+        return self.ctx.db.read_only_copy
     _registry: ConnectorRegistry | None = field(default=None, repr=False)
     _registry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -67,6 +72,22 @@ def outbox_dir(db: Database, fallback: Path) -> Path:
     return fallback
 
 
+def _read_only_copy(url: str) -> Path | None:
+    """The SQLite file a URL names, when it exists and this process may not change it."""
+    from sqlalchemy.engine import make_url
+
+    from store.db import writable
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return path if path.exists() and not writable(path) else None
+
+
 def _new_sqlite_file(url: str) -> Path | None:
     """The SQLite file a URL names, if it does not exist yet (None for :memory: or a server)."""
     from sqlalchemy.engine import make_url
@@ -99,8 +120,10 @@ def build_runtime(*, db_url: str | None = None, config_path: str | None = None,
     if created is not None and existing_only:
         raise UserError(f"database: {created} does not exist (this command only reads, and "
                         "creates nothing: check --db / CAVRA_DB_URL)")
-    db = open_database(url)
-    identity = _identity(config, db, read_only=read_only, user=user)
+    copy = _read_only_copy(url)  # every command: writes are then refused, in one line
+    db = open_database(url, read_only_copy=copy is not None)
+    identity = _identity(config, db, read_only=read_only or copy is not None, user=user,
+                         reason="the database is a read-only copy" if copy else None)
     ctx = StoreContext(db=db, config=config, identity=identity, clock=clock,
                        event_signer=event_signer(config))
     return Runtime(ctx=ctx, data_dir=folder, outbox_dir=outbox_dir(db, folder),
@@ -136,7 +159,7 @@ def event_signer(config: CavraConfig) -> EventSigner | None:
 
 
 def _identity(config: CavraConfig, db: Database, *, read_only: bool,
-              user: str | None) -> Identity:
+              user: str | None, reason: str | None = None) -> Identity:
     """The actor comes from the OS (effective uid) or the database, never the environment."""
     if config.identity.source == "database":
         from store.db_identity import database_identity
@@ -147,5 +170,7 @@ def _identity(config: CavraConfig, db: Database, *, read_only: bool,
             db.dispose()
             raise
         return resolve_identity(config, read_only=read_only, user=db_user, groups=groups,
-                                source="database")
-    return resolve_identity(config, read_only=read_only, user=user)
+                                source="database",
+                                read_only_reason=reason or "--read-only was given")
+    return resolve_identity(config, read_only=read_only, user=user,
+                            read_only_reason=reason or "--read-only was given")

@@ -76,7 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "audit":  # audit verify says it in full
             for warning in runtime.warnings:
                 sys.stderr.write(f"cavra: warning: {warning}\n")
-        return handler(runtime, args)
+        code = handler(runtime, args)
+        if code == 0 and runtime.created_database is not None:
+            # Once, when it happens: a mistyped --db never passes for an existing loop. (A
+            # failed command keeps its one line.)
+            sys.stderr.write(f"cavra: created a new database at {runtime.created_database}\n")
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("cavra: interrupted\n")
         return 130

@@ -3,6 +3,7 @@ code (2: their situation — bad input, a refusal, a database that said no; 1: o
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 
@@ -37,11 +38,27 @@ def privilege_refusal(exc: BaseException) -> str | None:
             "for your role)")
 
 
+def environment_trouble(exc: BaseException) -> str | None:
+    """The machine said no (a damaged or read-only database, a full disk, a file this user
+    may not write): the user's situation, one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    from store.db import explain_database_error
+
+    if isinstance(exc, DBAPIError):
+        return explain_database_error((str(exc.orig).strip().splitlines() or [""])[0])
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC,
+                                                   errno.EROFS, errno.EDQUOT):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot write{where}: {exc.strerror}"
+    return None
+
+
 def describe_failure(exc: Exception) -> Failure:
     """An internal failure's traceback goes to the log, never the screen."""
     if isinstance(exc, UserError):
         return Failure(str(exc), 2)
-    refusal = privilege_refusal(exc)
+    refusal = privilege_refusal(exc) or environment_trouble(exc)
     if refusal:
         return Failure(refusal, 2)
     log.error("internal error", exc_info=exc)

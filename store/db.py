@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -26,11 +28,59 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 15_000
 
 
+# What SQLite's own messages mean for the person who ran the command (one line each).
+_TROUBLE = (
+    ("database disk image is malformed",
+     "{where} is damaged ({reason}): restore it from a backup"),
+    ("file is not a database", "cannot open {where}: {reason} (check --db / CAVRA_DB_URL)"),
+    ("database or disk is full",
+     "the disk is full ({reason}): free space and run it again; nothing was half-written"),
+    ("attempt to write a readonly database",
+     "the database is read-only here ({reason}): read-only commands (metrics, health, audit "
+     "verify) still work; write to a writable copy"),
+    ("unable to open database file",
+     "cannot open the database file ({reason}): check the path and the folder's permissions"),
+    ("disk i/o error", "the disk failed ({reason}); nothing was half-written"),
+)
+
+
+def explain_database_error(reason: str, where: str = "the database file") -> str | None:
+    """A known database failure in words, or None (then it is ours: an internal error)."""
+    lowered = reason.lower()
+    for fragment, words in _TROUBLE:
+        if fragment in lowered:
+            return "database: " + words.format(reason=reason, where=where)
+    return None
+
+
 def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'cavra.db'}"
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
+def _may_write(path: Path) -> bool:
+    """Writable for this process, and not made read-only on purpose: no write bit at all
+    means "leave it as it is" even to root (an auditor's copy), whom permissions don't stop."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
+def folder_writable(path: Path) -> bool:
+    return _may_write(path.parent if str(path.parent) else Path("."))
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may change the SQLite file and create its -wal/-shm beside it."""
+    return folder_writable(path) and (not path.exists() or _may_write(path))
+
+
+def read_only_url(path: Path, immutable: bool) -> str:
+    """A URI that opens the file without writing anything: ``mode=ro`` (SQLite may still
+    create the -shm of a WAL database), or ``immutable=1`` when not even that can be made
+    (a read-only folder: SQLite then reads the file as it is, taking no locks)."""
+    query = "immutable=1" if immutable else "mode=ro"
+    return f"sqlite:///file:{quote(str(path.resolve()))}?{query}&uri=true"
+
+
+def _sqlite_engine(url: str, immediate: bool, read_only: bool = False) -> Engine:
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -38,6 +88,10 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         # Let SQLAlchemy, not pysqlite, decide when a transaction begins (SQLAlchemy docs recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        if read_only:  # a read-only copy: change nothing, not even the journal mode
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.close()
+            return
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -58,7 +112,9 @@ class Database:
     The ORM (``sqlalchemy.orm``) is loaded with the first session: reads on Core
     (``connect``) never need it, and a quick command should not pay for it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only_copy: bool = False) -> None:
+        """``read_only_copy``: an existing SQLite file this process may not change (an
+        auditor's copy): opened read-only, never migrated, nothing written beside it."""
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError):
@@ -66,9 +122,20 @@ class Database:
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.sqlite_path = Path(parsed.database) if self.is_sqlite and parsed.database else None
-        if self.is_sqlite:
+        self.read_only_copy = read_only_copy and self.sqlite_path is not None
+        if self.is_sqlite and self.read_only_copy and self.sqlite_path is not None:
+            # mode=ro needs the -shm of a WAL file: without a writable folder, immutable.
+            ro_url = read_only_url(self.sqlite_path,
+                                   immutable=not folder_writable(self.sqlite_path))
+            self.write_engine = _sqlite_engine(ro_url, immediate=True, read_only=True)
+            self.read_engine = _sqlite_engine(ro_url, immediate=False, read_only=True)
+        elif self.is_sqlite:
             if self.sqlite_path is not None and str(self.sqlite_path) != ":memory:":
-                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise UserError(f"database: cannot create the folder "
+                                    f"{self.sqlite_path.parent}: {exc.strerror}") from None
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
@@ -83,6 +150,18 @@ class Database:
     def describe(self) -> str:
         """The URL without a password, fit for a header or a log."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+    def _check_copy_schema(self) -> None:
+        try:
+            with self.read_engine.connect() as conn:
+                current = current_revision(conn)
+        except DatabaseError as exc:
+            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            raise UserError(f"database: cannot open {self.describe()}: {reason}") from None
+        if current != SCHEMA_HEAD:
+            raise UserError(f"database: {self.describe()} is a read-only copy at schema "
+                            f"{current or 'none'}; this cavra needs {SCHEMA_HEAD} (upgrade a "
+                            "writable copy first)")
 
     def _sessionmaker(self, write: bool) -> sessionmaker[Session]:
         made = self._sessions.get(write)
@@ -112,18 +191,23 @@ class Database:
             yield conn
 
     def migrate(self) -> None:
+        if self.read_only_copy:
+            self._check_copy_schema()
+            return
         try:
             upgrade_to_head(self.write_engine)
         except OperationalError as exc:
             reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
-            raise UserError(f"database: cannot open {self.describe()}: {reason}") from None
+            raise UserError(explain_database_error(reason, self.describe())
+                            or f"database: cannot open {self.describe()}: {reason}") from None
         except ProgrammingError as exc:  # PostgreSQL: a login role may not run migrations
             reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
             raise UserError(f"database: cannot upgrade {self.describe()}: {reason} (upgrade as "
                             "the owner role, then run `cavra db grant` again)") from None
         except DatabaseError as exc:  # e.g. SQLite: "file is not a database"
             reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
-            raise UserError(f"database: cannot open {self.describe()}: {reason}") from None
+            raise UserError(explain_database_error(reason, self.describe())
+                            or f"database: cannot open {self.describe()}: {reason}") from None
 
     def dispose(self) -> None:
         self.write_engine.dispose()
@@ -164,7 +248,7 @@ def upgrade_to_head(engine: Engine) -> None:
     log.info("database upgraded from %s to %s", current, SCHEMA_HEAD)
 
 
-def open_database(url: str) -> Database:
-    database = Database(url)
+def open_database(url: str, read_only_copy: bool = False) -> Database:
+    database = Database(url, read_only_copy=read_only_copy)
     database.migrate()
     return database

@@ -48,6 +48,7 @@ class Identity:
     read_only: bool = False
     single_operator: bool = False
     source: str = "os"  # where the actor's name comes from: "os" (euid) or "database"
+    read_only_reason: str = "--read-only was given"
 
     @property
     def source_label(self) -> str:
@@ -96,14 +97,15 @@ def os_groups(user: str) -> frozenset[str]:
 
 def resolve_identity(config: CavraConfig, *, read_only: bool = False,
                      user: str | None = None, groups: frozenset[str] | None = None,
-                     source: str = "os") -> Identity:
+                     source: str = "os",
+                     read_only_reason: str = "--read-only was given") -> Identity:
     """The OS user (or, with ``source = "database"``, the database's session user) is the
     actor. No [roles] table → single-operator mode (all roles)."""
     actor = user or current_user()
     roles_config = config.roles
     if roles_config is None:
         return Identity(actor, frozenset(ROLE_NAMES), read_only, single_operator=True,
-                        source=source)
+                        source=source, read_only_reason=read_only_reason)
     if groups is None:
         groups = os_groups(actor)
     roles = set()
@@ -111,7 +113,8 @@ def resolve_identity(config: CavraConfig, *, read_only: bool = False,
         members = getattr(roles_config, role)
         if actor in members or any(f"@{group}" in members for group in groups):
             roles.add(role)
-    return Identity(actor, frozenset(roles), read_only=read_only or not roles, source=source)
+    return Identity(actor, frozenset(roles), read_only=read_only or not roles, source=source,
+                    read_only_reason=read_only_reason)
 
 
 def authorize(identity: Identity, action: str) -> Decision:
@@ -124,7 +127,7 @@ def authorize(identity: Identity, action: str) -> Decision:
                         f"{' or '.join(sorted(needed))}")
     if identity.read_only:
         return Decision(False, rule, f"read-only mode: no changes allowed ({identity.actor} "
-                        f"has {have}; --read-only was given)")
+                        f"has {have}; {identity.read_only_reason})")
     if identity.roles & needed:
         return Decision(True, rule, "allowed")
     return Decision(False, rule, f"{identity.actor} has {have}; {action} needs "

@@ -17,13 +17,15 @@ class HeaderInfo:
     screen: str = ""
     alert_level: str | None = None
     busy: tuple[str, ...] = ()
+    read_only_copy: bool = False  # a file this process may not change, opened read-only
 
 
 class ConsoleHeader(Static):
     """One line, so the console still fits 80×24. Alert level shows as a CSS class."""
 
     def show(self, info: HeaderInfo) -> None:
-        access = "READ-ONLY" if info.read_only else "read-write"
+        access = ("read-only copy" if info.read_only_copy else
+                  "READ-ONLY" if info.read_only else "read-write")
         who = f"{info.actor} ({info.identity_source}) · {info.role}"
         parts = [f"CAVRA {info.screen}".strip(), who, access]
         if info.busy:
