@@ -38,6 +38,13 @@ class Record(BaseModel):
         # SQLite hands stored (UTC) datetimes back naive; text input is left to the field type.
         return as_utc(value) if isinstance(value, datetime) else value
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _in_utc(cls, value: Any) -> Any:
+        # Text with an offset ("…T10:00+02:00") parses to that offset: store the instant in
+        # UTC, or SQLite (which keeps the wall time and drops the offset) shifts it.
+        return as_utc(value) if isinstance(value, datetime) else value
+
 
 class RecoveryItem(Record):
     model_config = ConfigDict(frozen=True, from_attributes=True, extra="forbid")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,19 @@ def test_unusable_database_is_one_line_without_the_password(
     code, out, err = run_cli(capsys, "--db", url, "metrics")
     assert code == 2 and err.count("\n") == 1 and err.startswith("cavra: error: database:")
     assert "hunter2secret" not in out + err
+
+
+def test_an_offset_in_imported_times_is_kept_as_the_same_instant(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """+02:00 on the way in is the same moment in the database (read back independently)."""
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"recovery_id": "rec-berlin", "connector": "c",
+                                  "category": "rollback",
+                                  "opened_at": "2026-11-30T10:00:00+02:00"}]))
+    db = tmp_path / "cavra.db"
+    code, _, err = run_cli(capsys, "--db", f"sqlite:///{db}", "recovery", "import", str(items))
+    assert code == 0, err
+    conn = sqlite3.connect(db)
+    [(stored,)] = conn.execute("SELECT opened_at FROM recovery_items").fetchall()
+    conn.close()
+    assert str(stored).startswith("2026-11-30 08:00:00")
