@@ -80,10 +80,17 @@ def cron_shape(expression: str) -> str:
     return text
 
 
+# The same rule as provider names: safe in a shell, a log line, a channel and a file name.
+SCHEDULE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
 def _check_name(session: Session, name: str) -> str:
     text = (name or "").strip()
-    if not 1 <= len(text) <= 64 or not text.isprintable():
-        raise UserError("schedule name must be 1–64 printable characters")
+    if not text.isprintable():
+        raise UserError("schedule name must be printable (no control characters)")
+    if not SCHEDULE_NAME.fullmatch(text):
+        raise UserError(f"schedule name {text!r}: use 1–63 of a-z 0-9 . _ -, starting with a "
+                        "letter or digit (e.g. exec-morning)")
     taken = session.execute(select(ReportScheduleRow.schedule_id).where(
         ReportScheduleRow.name == text, ReportScheduleRow.removed.is_(False))).first()
     if taken is not None:

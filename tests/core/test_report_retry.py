@@ -122,7 +122,7 @@ def test_cli_commands_and_bad_input(failed_run: tuple[Any, str], db_path: Path,
 def test_the_schedule_kind_fires_once_per_slot_under_the_leader(
         failed_run: tuple[Any, str], http_server: LoopbackHTTP, clock: Any) -> None:
     runtime, _ = failed_run
-    schedule = add_schedule(runtime.ctx, name="exec retries", every="10m",
+    schedule = add_schedule(runtime.ctx, name="exec-retries", every="10m",
                             kind="report-retry", live=True)
     lease = LeaderLease(runtime.db, "leader-1", 60, clock)
     register_host(JobHost(runtime.ctx, runtime.registry, lease))

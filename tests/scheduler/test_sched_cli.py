@@ -28,29 +28,29 @@ def cavra(db_path: Path, exec_config: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_add_list_disable_enable_remove(cavra: Any) -> None:
-    code, out, _ = cavra("schedule", "add", "exec morning", "--cron", "0 8 * * 1-5",
+    code, out, _ = cavra("schedule", "add", "exec-morning", "--cron", "0 8 * * 1-5",
                          "--timezone", "Europe/Berlin", "--provider", "exec-outbox", "--json")
     assert code == 0
     added = json.loads(out)
     assert (added["name"], added["cron"], added["timezone"], added["providers"]) == (
-        "exec morning", "0 8 * * 1-5", "Europe/Berlin", ["exec-outbox"])
+        "exec-morning", "0 8 * * 1-5", "Europe/Berlin", ["exec-outbox"])
     code, out, _ = cavra("schedule", "add", "retries", "--every", "15m",
                          "--kind", "retry-worker", "--misfire-grace", "60")
     assert code == 0 and "every 15m" in out
 
     code, out, _ = cavra("schedule", "list", "--json")
     listed = {s["name"]: s for s in json.loads(out)["schedules"]}
-    assert listed["exec morning"]["next_run_at"] is not None
+    assert listed["exec-morning"]["next_run_at"] is not None
     assert listed["retries"]["misfire_grace_s"] == 60
     assert listed["retries"]["trigger"] == "every 15m"
 
     assert cavra("schedule", "disable", added["schedule_id"])[0] == 0
     code, out, _ = cavra("schedule", "list")
     assert "disabled" in out and "next -" in out
-    assert cavra("schedule", "enable", "exec morning")[0] == 0
+    assert cavra("schedule", "enable", "exec-morning")[0] == 0
     assert cavra("schedule", "remove", "retries")[0] == 0
     code, out, _ = cavra("schedule", "list", "--json")
-    assert [s["name"] for s in json.loads(out)["schedules"]] == ["exec morning"]
+    assert [s["name"] for s in json.loads(out)["schedules"]] == ["exec-morning"]
 
 
 def test_add_echoes_the_next_three_fires_in_the_schedules_zone(cavra: Any) -> None:

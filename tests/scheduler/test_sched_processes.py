@@ -52,7 +52,7 @@ def test_four_schedulers_one_leader_exactly_once_across_a_killed_leader(
         processes: dict[str, subprocess.Popen[bytes]]) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     setup = build_runtime(db_url=url, config_path=str(exec_config))
-    schedule = add_schedule(setup.ctx, name="every 2s", every="2s")
+    schedule = add_schedule(setup.ctx, name="every-2s", every="2s")
     anchor = schedule.created_at.replace(microsecond=0)
 
     def lease_holder() -> str | None:

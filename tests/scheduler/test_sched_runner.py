@@ -39,7 +39,7 @@ async def test_restart_inside_grace_runs_one_coalesced_catch_up(
         make_runtime: Any, clock: Any, exec_config: Path, wait: Wait) -> None:
     clock.now = datetime(2026, 11, 27, 7, 50, tzinfo=UTC)
     runtime = make_runtime(exec_config)
-    schedule = add_schedule(runtime.ctx, name="every 5 min", cron="*/5 * * * *",
+    schedule = add_schedule(runtime.ctx, name="every-5-min", cron="*/5 * * * *",
                             misfire_grace_s=300)
     first = _service(runtime, "first")
     await _lead(first, wait)
@@ -168,8 +168,8 @@ async def test_retry_worker_schedule_runs_a_dry_run_and_live_needs_release_manag
         make_runtime: Any, clock: Any, roles_config: Path, wait: Wait) -> None:
     clock.now = datetime(2026, 11, 27, 7, 58, tzinfo=UTC)
     alice = make_runtime(roles_config, user="alice")
-    dry = add_schedule(alice.ctx, name="dry retries", cron="0 8 * * *", kind="retry-worker")
-    live = add_schedule(alice.ctx, name="live retries", cron="0 8 * * *", kind="retry-worker",
+    dry = add_schedule(alice.ctx, name="dry-retries", cron="0 8 * * *", kind="retry-worker")
+    live = add_schedule(alice.ctx, name="live-retries", cron="0 8 * * *", kind="retry-worker",
                         live=True)
     clock.now = datetime(2026, 11, 27, 8, 1, tzinfo=UTC)
     bob = make_runtime(roles_config, user="bob")  # an operator runs the scheduler

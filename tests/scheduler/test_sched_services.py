@@ -23,7 +23,7 @@ from store.tables import AuditEventRow
 
 def test_add_report_schedule_is_stored_and_audited(make_runtime: Any, exec_config: Path) -> None:
     runtime = make_runtime(exec_config)
-    schedule = add_schedule(runtime.ctx, name="exec daily", cron="0  8 * * 1-5",
+    schedule = add_schedule(runtime.ctx, name="exec-daily", cron="0  8 * * 1-5",
                             timezone="Europe/Berlin", providers=["exec-outbox"])
     assert schedule.schedule_id.startswith("sch-")
     assert (schedule.cron, schedule.timezone, schedule.providers) == (
@@ -35,7 +35,7 @@ def test_add_report_schedule_is_stored_and_audited(make_runtime: Any, exec_confi
     assert event is not None
     assert (event.action, event.decision, event.target_ids) == (
         "schedule.change", "allow", [schedule.schedule_id])
-    assert "exec daily" in event.detail
+    assert "exec-daily" in event.detail
 
 
 def test_no_provider_named_means_every_executive_channel(make_runtime: Any,
@@ -119,7 +119,7 @@ def test_operator_may_not_change_schedules_and_the_denial_is_audited(
 def test_live_retry_worker_schedule_needs_release_manager(make_runtime: Any,
                                                           roles_config: Path) -> None:
     alice = make_runtime(roles_config, user="alice")
-    schedule = add_schedule(alice.ctx, name="live retries", every="15m", kind="retry-worker",
+    schedule = add_schedule(alice.ctx, name="live-retries", every="15m", kind="retry-worker",
                             live=True)
     assert schedule.live and schedule.kind == "retry-worker" and schedule.providers == []
     carol = make_runtime(roles_config, user="carol")

@@ -412,7 +412,7 @@ async def test_schedule_form_keeps_a_refused_name_and_says_why(seeded: Runtime) 
         form.query_one("#sch-name", Input).value = "a" * 65
         await pilot.click("#sch-submit")
         await settle(pilot)
-        assert "1–64" in str(form.query_one("#sch-error", Label).render())
+        assert "1–63 of a-z 0-9" in str(form.query_one("#sch-error", Label).render())
         form.query_one("#sch-when", Input).value = "0 8 * * 1-5 *"  # six fields
         form.query_one("#sch-when", Input).focus()
         await pilot.press("enter")
