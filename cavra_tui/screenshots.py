@@ -43,6 +43,7 @@ SHOTS = (
     Shot("live-run-confirmation", ("4", "L")),
     Shot("executive", ("5",)),
     Shot("audit", ("6", "down")),
+    Shot("health", ("7",)),
     Shot("help", ("question_mark",), (80, 24)),
 )
 
