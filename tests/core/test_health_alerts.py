@@ -97,6 +97,8 @@ def test_unknown_and_skipped_executions_are_counted(
     assert (skipped.status, skipped.reason) == ("skipped", "provider_not_configured")
     alert = _alerts(without)["skipped_executions"]
     assert (alert.severity, alert.figures["executions"]) == ("warning", 1)
+    clock.advance(hours=25)
+    assert "skipped_executions" not in _alerts(without)
 
 
 def test_a_permanent_error_asks_for_a_configuration_fix(
@@ -124,6 +126,10 @@ def test_an_exhausted_executive_delivery_is_critical(
     assert exhausted.severity == "critical"
     assert exhausted.figures == {"runs": [run.run_id], "providers": ["exec-hook"], "pairs": 1}
     assert read_health(runtime.ctx).status == "critical"
+    # Delivered by hand at last: the pair is closed and the alert clears.
+    [ok] = deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-hook"])
+    assert ok.status == "delivered"
+    assert "executive_delivery_exhausted" not in _alerts(runtime)
 
 
 def test_health_json_and_record(runtime: Any, http_server: LoopbackHTTP, clock: Any,
