@@ -50,7 +50,7 @@ def environment_trouble(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC,
                                                    errno.EROFS, errno.EDQUOT):
         where = f" {exc.filename}" if exc.filename else ""
-        return f"cannot write{where}: {exc.strerror}"
+        return f"cannot use{where}: {exc.strerror}"
     return None
 
 

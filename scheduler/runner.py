@@ -29,6 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
+from scheduler.crontab import CrontabError
 from scheduler.jobs import JobHost, fire_checkpoint, fire_schedule, register_host, unregister_host
 from scheduler.lease import LeaderLease, default_holder
 from scheduler.triggers import build_trigger, plan_catch_up
@@ -185,7 +186,15 @@ class SchedulerService:
             handled = last_handled(session, [s.schedule_id for s in changed])
         now = self.ctx.clock()
         for schedule in changed:
-            self._load(schedule, handled.get(schedule.schedule_id), now)
+            try:
+                self._load(schedule, handled.get(schedule.schedule_id), now)
+            except CrontabError as exc:
+                # Stored before cron meant crontab(5) (e.g. `0 0 last * *`): this schedule
+                # cannot run until it is replaced; the others still load.
+                self._loaded[schedule.schedule_id] = _fingerprint(schedule)
+                self._record_error(schedule.schedule_id, now,
+                                   f"cron {schedule.cron!r} cannot run: {exc}; remove and "
+                                   "add the schedule again")
 
     def _load(self, schedule: Schedule, handled: datetime | None, now: datetime) -> None:
         assert self._scheduler is not None
@@ -248,6 +257,13 @@ class SchedulerService:
         if not self._stopping:
             self._side.submit(self._record_missed, schedule_id, slot,
                               f"fire at {slot.isoformat()} came later than {limit} misfire grace")
+
+    def _record_error(self, schedule_id: str, slot: datetime, detail: str) -> None:
+        log.error("schedule %s: %s", schedule_id, detail)
+        try:
+            record_schedule_event(self.ctx, schedule_id, "error", slot, detail)
+        except Exception:
+            log.exception("could not record the error of %s", schedule_id)
 
     def _record_missed(self, schedule_id: str, slot: datetime, detail: str) -> None:
         log.warning("schedule %s: %s", schedule_id, detail)

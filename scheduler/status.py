@@ -5,7 +5,7 @@ A read of a few small rows (the lease, the schedules): safe to call on every ref
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -42,9 +42,15 @@ class SchedulerStatus(BaseModel):
 
 
 def _next_run(schedule: Schedule, now: datetime) -> datetime | None:
+    from scheduler.crontab import CrontabError
     from scheduler.triggers import build_trigger, next_fire_after  # APScheduler: when needed
 
-    return next_fire_after(build_trigger(schedule), now) if schedule.enabled else None
+    if not schedule.enabled:
+        return None
+    try:
+        return next_fire_after(build_trigger(schedule), now)
+    except CrontabError:  # stored before cron meant crontab(5): shown as never, not a crash
+        return None
 
 
 def local_fire_label(moment: datetime, zone_name: str, now: datetime | None = None,
@@ -64,7 +70,7 @@ def next_fire_line(schedule: Schedule, now: datetime, count: int = 3) -> str:
     """The next ``count`` fire times in one line, the zone once; what `schedule add` echoes."""
     from scheduler.triggers import build_trigger, fire_times
 
-    later = now.replace(year=now.year + 10)  # a yearly cron fires three times in ten years
+    later = now + timedelta(days=3660)  # a yearly cron fires three times in ten years
     fires = [fire for fire, _ in zip(fire_times(build_trigger(schedule), now, later),
                                      range(count), strict=False)]
     labels = [local_fire_label(fire, schedule.timezone, now, with_zone=False) for fire in fires]
@@ -75,7 +81,7 @@ def next_fire_labels(schedule: Schedule, now: datetime, count: int = 3) -> list[
     """The next ``count`` fire times, each labelled with its zone (for --json)."""
     from scheduler.triggers import build_trigger, fire_times
 
-    later = now.replace(year=now.year + 10)
+    later = now + timedelta(days=3660)
     return [local_fire_label(fire, schedule.timezone, now) for fire, _ in zip(
         fire_times(build_trigger(schedule), now, later), range(count), strict=False)]
 

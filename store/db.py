@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
+from sqlalchemy.pool import QueuePool
 
 from store.errors import UserError
 
@@ -41,6 +43,8 @@ _TROUBLE = (
     ("unable to open database file",
      "cannot open the database file ({reason}): check the path and the folder's permissions"),
     ("disk i/o error", "the disk failed ({reason}); nothing was half-written"),
+    ("database is locked",
+     "the database is busy ({reason}): another process held it for over 15 s; try again"),
 )
 
 
@@ -72,16 +76,24 @@ def writable(path: Path) -> bool:
     return folder_writable(path) and (not path.exists() or _may_write(path))
 
 
-def read_only_url(path: Path, immutable: bool) -> str:
-    """A URI that opens the file without writing anything: ``mode=ro`` (SQLite may still
-    create the -shm of a WAL database), or ``immutable=1`` when not even that can be made
-    (a read-only folder: SQLite then reads the file as it is, taking no locks)."""
+def read_only_uri(path: Path, immutable: bool) -> str:
+    """A SQLite URI that opens the file without writing anything: ``mode=ro`` (SQLite may
+    still create the -shm of a WAL database), or ``immutable=1`` when not even that can be
+    made (a read-only folder: SQLite then reads the file as it is, taking no locks). The
+    path is percent-encoded once and handed to sqlite3 as is (``?``, ``#``, ``%`` in a
+    file name stay part of the name)."""
     query = "immutable=1" if immutable else "mode=ro"
-    return f"sqlite:///file:{quote(str(path.resolve()))}?{query}&uri=true"
+    return f"file:{quote(str(path.resolve()))}?{query}"
 
 
-def _sqlite_engine(url: str, immediate: bool, read_only: bool = False) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(url: str, immediate: bool, read_only_uri: str | None = None) -> Engine:
+    read_only = read_only_uri is not None
+    if read_only_uri is not None:
+        uri = read_only_uri
+        engine = create_engine("sqlite://", poolclass=QueuePool, creator=lambda: sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False))
+    else:
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -125,10 +137,16 @@ class Database:
         self.read_only_copy = read_only_copy and self.sqlite_path is not None
         if self.is_sqlite and self.read_only_copy and self.sqlite_path is not None:
             # mode=ro needs the -shm of a WAL file: without a writable folder, immutable.
-            ro_url = read_only_url(self.sqlite_path,
-                                   immutable=not folder_writable(self.sqlite_path))
-            self.write_engine = _sqlite_engine(ro_url, immediate=True, read_only=True)
-            self.read_engine = _sqlite_engine(ro_url, immediate=False, read_only=True)
+            immutable = not folder_writable(self.sqlite_path)
+            wal = self.sqlite_path.with_name(self.sqlite_path.name + "-wal")
+            if immutable and wal.exists() and wal.stat().st_size > 0:
+                # immutable=1 ignores the -wal: the copy would read as older than it is.
+                raise UserError(f"database: {self.sqlite_path} is a read-only copy with an "
+                                f"uncheckpointed {wal.name} in a read-only folder: copy both "
+                                "to a writable folder, or checkpoint the original first")
+            ro_uri = read_only_uri(self.sqlite_path, immutable=immutable)
+            self.write_engine = _sqlite_engine(url, immediate=True, read_only_uri=ro_uri)
+            self.read_engine = _sqlite_engine(url, immediate=False, read_only_uri=ro_uri)
         elif self.is_sqlite:
             if self.sqlite_path is not None and str(self.sqlite_path) != ":memory:":
                 try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import TracebackType
 
 from store.clock import Clock
@@ -43,14 +44,22 @@ class Heartbeat:
         return self
 
     def _beat(self) -> None:
+        renewed = time.monotonic()
         while not self._stop.wait(self.ttl_s / 3):
             try:
                 if not try_acquire(self.db, self.name, self.holder, self.ttl_s, self.clock()):
                     log.error("lease %s was taken from %s", self.name, self.holder)
                     self._lost.set()
                     return
-            except Exception:  # a failed renewal is retried at the next beat
+                renewed = time.monotonic()
+            except Exception:  # a failed renewal is retried at the next beat …
                 log.exception("could not renew lease %s", self.name)
+                # … but once the lease may have run out, another run may start: stop sending.
+                if time.monotonic() - renewed >= self.ttl_s * 2 / 3:
+                    log.error("lease %s not renewed for %.0f s: giving it up", self.name,
+                              time.monotonic() - renewed)
+                    self._lost.set()
+                    return
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from store.digest import sha256_of
-from store.errors import Conflict
+from store.errors import AlreadyDelivered, Conflict, StaleDecision
 from store.ids import new_id
 from store.models import ExecutionRecord, RetryDecision, RetryPlan, WorkerRunResult
 from store.policy import Decision
@@ -138,11 +138,17 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
             records.append(_record(ctx, run_id, plan, item, mode, "skipped", "decision_stale",
                                    message))
             continue
-        delivery = send_one(
-            ctx, registry, kind="executive", provider=item.provider, plan_id=None,
-            run_id=item.plan_id, attempt=item.attempt, key=item.idempotency_key,
-            message=message, action="report.retry.deliver", decision=decision,
-            retry_plan_id=plan.retry_plan_id, worker_run_id=run_id)
+        try:
+            delivery = send_one(
+                ctx, registry, kind="executive", provider=item.provider, plan_id=None,
+                run_id=item.plan_id, attempt=item.attempt, key=item.idempotency_key,
+                message=message, action="report.retry.deliver", decision=decision,
+                retry_plan_id=plan.retry_plan_id, worker_run_id=run_id)
+        except Conflict as refused:  # refused before anything was sent: one pair, not the run
+            reason = ("decision_stale" if isinstance(refused, (StaleDecision, AlreadyDelivered))
+                      else "delivery_in_flight")
+            records.append(_record(ctx, run_id, plan, item, mode, "skipped", reason, message))
+            continue
         records.append(_record(ctx, run_id, plan, item, mode, delivery.status,
                                delivery.error or delivery.status, message,
                                delivery.delivery_id))

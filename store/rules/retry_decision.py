@@ -113,24 +113,33 @@ def provider_counts_as_enabled(*, configured: bool, enabled: bool, kind: str) ->
     return enabled
 
 
-def permanent_error(status: str | None, status_code: int | None) -> str | None:
-    """A failure that resending cannot fix (HTTP 4xx other than 408 and 429, which ask to
-    try again; PagerDuty's 400 "invalid event" included): the configuration needs a fix."""
-    if status == "failed" and status_code is not None and 400 <= status_code < 500 and (
-            status_code not in (408, 429)):
+def permanent_error(status: str | None, status_code: int | None,
+                    provider_kind: str | None = None) -> str | None:
+    """A failure that resending cannot fix: the configuration needs one. Over HTTP (webhook,
+    Slack, PagerDuty — its 400 "invalid event" included) a 4xx other than 408 and 429, which
+    ask to try again. Over SMTP, whose codes the email connector records, a 5xx (550 no such
+    mailbox …): its 4xx (421, 450, 451 greylisting) are transient."""
+    if status != "failed" or status_code is None:
+        return None
+    if provider_kind == "email":
+        return f"permanent_error: SMTP {status_code}" if 500 <= status_code < 600 else None
+    if provider_kind == "outbox":
+        return None
+    if 400 <= status_code < 500 and status_code not in (408, 429):
         return f"permanent_error: HTTP {status_code}"
     return None
 
 
 def decide(pair: PairState, policy: RetryPolicy, *, provider_enabled: bool,
-           now: datetime) -> RetryDecision:
+           now: datetime, provider_kind: str | None = None) -> RetryDecision:
+    """``provider_kind`` (webhook, email, …) says what the status codes mean."""
     retry_count = pair.failures_since_success
     wait = timedelta(minutes=delay_minutes(retry_count, policy))
     if pair.retry_after_s:
         wait = max(wait, timedelta(seconds=pair.retry_after_s))
     next_at = (pair.last_failure_at + wait) if pair.last_failure_at else now
     action: RetryAction
-    permanent = permanent_error(pair.latest_status, pair.latest_status_code)
+    permanent = permanent_error(pair.latest_status, pair.latest_status_code, provider_kind)
     if pair.latest_ack_state in ACK_SETTLED:  # resolved or dismissed: never sent again
         action, reason = "suppress", "settled"
     elif retry_count >= policy.max_attempts:

@@ -22,6 +22,7 @@ from store.rules.retry_decision import (
     decide,
     fold_delivery,
     history_pair,
+    permanent_error,
     provider_counts_as_enabled,
 )
 from store.services.context import StoreContext
@@ -66,8 +67,9 @@ class HealthSnapshot(BaseModel):
     created_by: str
 
 
-def _latest(session: Session, column: InstrumentedAttribute[datetime]) -> datetime | None:
-    value = session.execute(select(func.max(column))).scalar_one_or_none()
+def _latest(session: Session, column: InstrumentedAttribute[datetime],
+            *conditions: Any) -> datetime | None:
+    value = session.execute(select(func.max(column)).where(*conditions)).scalar_one_or_none()
     return as_utc(value) if value is not None else None
 
 
@@ -102,7 +104,10 @@ def _schedule_alerts(ctx: StoreContext, session: Session,
                                   message="no retry-worker schedule: retries run only by hand"))
     expected = _expected_interval(ctx, [timedelta(seconds=s.interval_s) for s in enabled
                                         if s.interval_s])
-    last_run = _latest(session, WorkerRunRow.created_at)
+    # The escalation worker's own runs: not the executive re-sends (subject), nor the record
+    # a later run wrote for a dead one (abandoned).
+    last_run = _latest(session, WorkerRunRow.created_at, WorkerRunRow.subject.is_(None),
+                       WorkerRunRow.mode != "abandoned")
     if enabled and (last_run is None or now - last_run > 2 * expected):
         age = None if last_run is None else _minutes(now - last_run)
         alerts.append(HealthAlert(
@@ -144,7 +149,7 @@ def _plan_alerts(ctx: StoreContext, session: Session, now: datetime,
         _not_settled(PairStateRow.latest_ack_state))).scalar_one()
     stale_minutes = ctx.config.health.stale_plan_minutes
     stale_after = timedelta(minutes=stale_minutes) if stale_minutes else 2 * expected
-    last_plan = _latest(session, RetryPlanRow.created_at)
+    last_plan = _latest(session, RetryPlanRow.created_at, RetryPlanRow.subject.is_(None))
     if failing_pairs and (last_plan is None or now - last_plan > stale_after):
         alerts.append(HealthAlert(
             code="stale_retry_plan", severity="warning",
@@ -203,29 +208,34 @@ def _execution_alerts(ctx: StoreContext, session: Session, now: datetime) -> lis
     return alerts
 
 
-def _permanent_pairs(session: Session) -> list[tuple[str, str, int]]:
-    """Escalation pairs whose latest failure was permanent (HTTP 4xx but 408/429)."""
+def _permanent_pairs(ctx: StoreContext, session: Session) -> list[tuple[str, str, int]]:
+    """Escalation pairs whose latest failure was permanent for their provider's kind
+    (``store.rules.retry_decision.permanent_error``)."""
     rows = session.execute(
         select(PairStateRow.plan_id, PairStateRow.provider, DeliveryRow.status_code)
         .join(DeliveryRow, DeliveryRow.delivery_id == PairStateRow.latest_delivery_id)
         .where(PairStateRow.failures_since_success > 0, PairStateRow.latest_status == "failed",
                _not_settled(PairStateRow.latest_ack_state),
-               DeliveryRow.status_code.between(400, 499),
-               DeliveryRow.status_code.not_in((408, 429)))).all()
-    return [(plan, provider, code or 0) for plan, provider, code in rows]
+               DeliveryRow.status_code.between(400, 599))).all()
+    found = []
+    for plan, provider, code in rows:
+        settings = ctx.config.provider(provider)
+        if permanent_error("failed", code, settings.kind if settings else None):
+            found.append((plan, provider, code or 0))
+    return found
 
 
-def _delivery_alerts(session: Session, executive: list[RetryDecision],
+def _delivery_alerts(ctx: StoreContext, session: Session, executive: list[RetryDecision],
                      now: datetime) -> list[HealthAlert]:
     alerts: list[HealthAlert] = []
-    permanent = [*_permanent_pairs(session), *(
-        (d.plan_id, d.provider, int(d.reason.removeprefix(PERMANENT_PREFIX + "HTTP ")))
+    permanent = [*_permanent_pairs(ctx, session), *(
+        (d.plan_id, d.provider, int(d.reason.rsplit(" ", 1)[-1]))
         for d in executive if d.reason.startswith(PERMANENT_PREFIX))]
     if permanent:
         providers = sorted({provider for _, provider, _ in permanent})
         alerts.append(HealthAlert(
             code="permanent_error", severity="critical",
-            message=f"{_plural(len(permanent), 'pair')} failed with a permanent error (HTTP "
+            message=f"{_plural(len(permanent), 'pair')} failed with a permanent error (status "
                     f"{', '.join(str(c) for c in sorted({c for _, _, c in permanent}))}) and "
                     f"will not be retried: fix the configuration of {', '.join(providers)}",
             figures={"pairs": len(permanent), "providers": providers,
@@ -277,11 +287,14 @@ def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> 
         if history.failures_since_success == 0:
             continue
         settings = ctx.config.provider(provider)
-        enabled = provider_counts_as_enabled(configured=settings is not None,
-                                             enabled=settings is not None and settings.enabled,
-                                             kind="executive")
+        # A channel no longer marked executive is not sent the report again (governed).
+        enabled = provider_counts_as_enabled(
+            configured=settings is not None,
+            enabled=settings is not None and settings.enabled and ctx.config.is_executive(
+                provider), kind="executive")
         decisions.append(decide(history_pair(run_id, provider, history), ctx.config.retry,
-                                now=now, provider_enabled=enabled))
+                                now=now, provider_enabled=enabled,
+                                provider_kind=settings.kind if settings else None))
     return decisions
 
 
@@ -293,7 +306,7 @@ def read_health(ctx: StoreContext) -> HealthReport:
         alerts += _lease_alerts(ctx, session, now)
         alerts += _execution_alerts(ctx, session, now)
         executive = executive_retry_plan(ctx, session, now)
-        alerts += _delivery_alerts(session, executive, now)
+        alerts += _delivery_alerts(ctx, session, executive, now)
     severities = {a.severity for a in alerts}
     status: Literal["healthy", "warning", "critical"] = (
         "critical" if "critical" in severities else

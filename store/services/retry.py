@@ -46,7 +46,8 @@ def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[R
         enabled = provider_counts_as_enabled(configured=settings is not None,
                                              enabled=settings is not None and settings.enabled,
                                              kind="escalation")
-        decisions.append(decide(pair, ctx.config.retry, provider_enabled=enabled, now=now))
+        decisions.append(decide(pair, ctx.config.retry, provider_enabled=enabled, now=now,
+                                provider_kind=settings.kind if settings else None))
     return decisions
 
 
@@ -127,6 +128,11 @@ def record_worker_run(ctx: StoreContext, session: Session, *, run_id: str, mode:
                       started_at: datetime, summary: dict[str, int],
                       subject: Subject = "escalation") -> WorkerRun:
     now = ctx.clock()
+    existing = session.get(WorkerRunRow, run_id)
+    if existing is not None:
+        # This run stalled past its lease and a later run recorded it abandoned: that record
+        # stays (evidence is append-only); the caller's audit event carries what it did.
+        return WorkerRun.model_validate(existing)
     row = WorkerRunRow(run_id=run_id, mode=mode, trigger=trigger, retry_plan_id=retry_plan_id,
                        schedule_id=schedule_id, started_at=started_at, summary=summary,
                        subject=None if subject == "escalation" else subject,

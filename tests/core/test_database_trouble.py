@@ -11,6 +11,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import event
@@ -27,7 +28,7 @@ def _one_line(err: str) -> str:
 
 
 def _seeded(capsys: pytest.CaptureFixture[str], db: Path) -> None:
-    assert run_cli(capsys, "--db", f"sqlite:///{db}", "seed-demo")[0] == 0
+    assert run_cli(capsys, "--db", f"sqlite:///{quote(str(db))}", "seed-demo")[0] == 0
     conn = sqlite3.connect(db)  # fold the WAL into the file, as a copy would be handed over
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("PRAGMA journal_mode=DELETE")
@@ -152,3 +153,44 @@ def test_an_unwritable_log_is_one_warning_and_the_command_still_works(
     [warning, created] = err.splitlines()
     assert warning.startswith("cavra: warning: cannot write the log") and "Traceback" not in err
     assert created == f"cavra: created a new database at {db}"
+
+
+def test_a_copy_named_with_uri_characters_is_read_as_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "odd"
+    db = folder / "c?x%41#1.db"
+    _seeded(capsys, db)
+    for extra in folder.iterdir():
+        if extra != db:
+            extra.unlink()
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        # In a URL the name is percent-encoded; it must reach SQLite decoded exactly once.
+        code, _, err = run_cli(capsys, "--db", f"sqlite:///{quote(str(db))}", "audit",
+                               "verify")
+        assert code == 0, err
+        assert sorted(p.name for p in folder.iterdir()) == [db.name]  # nothing stray made
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_read_only_copy_with_an_uncheckpointed_wal_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "walcopy"
+    db = folder / "cavra.db"
+    assert run_cli(capsys, "--db", f"sqlite:///{db}", "seed-demo")[0] == 0
+    holder = sqlite3.connect(db)  # keeps the WAL from being folded in on close
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute("CREATE TABLE scratch (x)")
+    holder.commit()
+    assert (folder / "cavra.db-wal").stat().st_size > 0
+    folder.chmod(0o555)
+    db.chmod(0o444)
+    try:
+        code, _, err = run_cli(capsys, "--db", f"sqlite:///{db}", "metrics")
+        assert code == 2 and "uncheckpointed cavra.db-wal" in _one_line(err)
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o644)
+        holder.close()

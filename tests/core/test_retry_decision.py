@@ -38,14 +38,15 @@ ME = "alice"
 
 def pair(*, failures: int = 1, minutes_ago: float | None = 20, retry_after_s: int | None = None,
          ack: str | None = None, definitive: int | None = None, code: int | None = None,
-         status: str = "failed") -> PairState:
+         status: str = "failed", kind: str = "webhook") -> PairState:
     return PairState(
-        plan_id="esc-1", provider="ops", definitive_count=failures if definitive is None
+        plan_id="esc-1", definitive_count=failures if definitive is None
         else definitive, failures_since_success=failures, failed_status_codes=[500] * failures,
         last_failure_at=None if minutes_ago is None else NOW - timedelta(minutes=minutes_ago),
         last_success_at=None, retry_after_s=retry_after_s, latest_delivery_id="dlv-1",
         latest_status=status, latest_status_code=code, latest_ack_id=None,
-        latest_ack_state=ack, latest_ack_by=None, ack_pending=False)
+        latest_ack_state=ack, latest_ack_by=None, ack_pending=False,
+        provider=kind)
 
 
 # (case, pair, policy overrides, provider enabled, expected action, expected reason)
@@ -90,6 +91,14 @@ DECISIONS: list[tuple[str, PairState, dict[str, Any], bool, str, str]] = [
      "retry", "1 failure(s) since last success"),
     ("HTTP 500 is retried", pair(code=500, minutes_ago=16), {}, True,
      "retry", "1 failure(s) since last success"),
+    ("SMTP 451 (greylisting) is retried", pair(code=451, minutes_ago=16, kind="email"), {},
+     True, "retry", "1 failure(s) since last success"),
+    ("SMTP 421 is retried", pair(code=421, minutes_ago=16, kind="email"), {}, True,
+     "retry", "1 failure(s) since last success"),
+    ("SMTP 550 is permanent", pair(code=550, kind="email"), {}, True, "suppress",
+     "permanent_error: SMTP 550"),
+    ("HTTP 550 is not a client error", pair(code=550, minutes_ago=16), {}, True,
+     "retry", "1 failure(s) since last success"),
     ("HTTP 399 is not a client error", pair(code=399, minutes_ago=16), {}, True,
      "retry", "1 failure(s) since last success"),
     ("unknown outcome with a 400 is not a failure", pair(code=400, status="unknown",
@@ -117,7 +126,10 @@ DECISIONS: list[tuple[str, PairState, dict[str, Any], bool, str, str]] = [
                          [row[1:] for row in DECISIONS], ids=[row[0] for row in DECISIONS])
 def test_decide(state: PairState, overrides: dict[str, Any], enabled: bool, action: str,
                 reason: str) -> None:
-    decision = decide(state, RetryPolicy(**overrides), provider_enabled=enabled, now=NOW)
+    # The pair's provider is named after its kind here: decide reads the kind to know what
+    # its status codes mean.
+    decision = decide(state, RetryPolicy(**overrides), provider_enabled=enabled, now=NOW,
+                      provider_kind=state.provider)
     assert (decision.action, decision.reason) == (action, reason)
     assert (decision.next_retry_at is None) == (action == "suppress")
 
@@ -125,7 +137,7 @@ def test_decide(state: PairState, overrides: dict[str, Any], enabled: bool, acti
 def test_a_decision_names_the_next_attempt_and_when() -> None:
     decision = decide(pair(failures=2, minutes_ago=5, definitive=4), RetryPolicy(),
                       provider_enabled=True, now=NOW)
-    assert (decision.attempt, decision.idempotency_key) == (5, "cavra:esc-1:ops:5")
+    assert (decision.attempt, decision.idempotency_key) == (5, "cavra:esc-1:webhook:5")
     assert decision.next_retry_at == NOW + timedelta(minutes=25)  # 5 ago + 15 × 2
     assert (decision.retry_count, decision.failed_status_codes) == (2, [500, 500])
     assert idempotency_key("run-1", "exec", 2) == "cavra:run-1:exec:2"

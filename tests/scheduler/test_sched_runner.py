@@ -217,3 +217,31 @@ async def test_a_fire_that_comes_too_late_in_a_running_scheduler_is_recorded_mis
     [event] = list_schedule_events(runtime.db)
     assert (event.kind, event.scheduled_for) == ("missed", due)
     assert _runs(runtime) == []
+
+
+async def test_a_stored_cron_that_no_longer_parses_is_an_error_not_a_dead_scheduler(
+        make_runtime: Any, clock: Any, exec_config: Path, wait: Wait) -> None:
+    """`0 0 last * *` was accepted by APScheduler's own parser before cron meant crontab(5):
+    the leader records one error for it and still loads every other schedule."""
+    runtime = make_runtime(exec_config)
+    old = add_schedule(runtime.ctx, name="old-style", cron="0 0 1 * *")
+    good = add_schedule(runtime.ctx, name="weekly", cron="0 9 * * 1")
+    sqlite = runtime.db.sqlite_path
+    import sqlite3
+
+    conn = sqlite3.connect(sqlite)  # as an older cavra stored it
+    conn.execute("UPDATE report_schedules SET cron = '0 0 last * *' WHERE schedule_id = ?",
+                 (old.schedule_id,))
+    conn.commit()
+    conn.close()
+    listed = {s.name: s for s in read_scheduler_status(runtime.db, clock.now).schedules}
+    assert listed["old-style"].next_run_at is None and listed["weekly"].next_run_at is not None
+    service = _service(runtime, "tolerant")
+    try:
+        await _lead(service, wait)
+        await wait(lambda: len(list_schedule_events(runtime.db)) == 1)
+        assert service.job_ids() == [good.schedule_id]
+    finally:
+        service.shutdown()
+    [event] = list_schedule_events(runtime.db)
+    assert event.kind == "error" and "'0 0 last * *' cannot run" in event.detail
