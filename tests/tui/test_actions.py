@@ -109,6 +109,7 @@ async def test_ack_form_rejects_bad_input_and_writes_nothing(seeded: Runtime) ->
         await pilot.press("a")
         await pilot.pause()
         form = app.screen
+        form.query_one("#ack-state").value = "deferred"
         form.query_one("#ack-ref", Input).value = "x" * 300
         await pilot.click("#ack-submit")
         await pilot.pause()
@@ -128,6 +129,31 @@ async def test_ack_form_rejects_bad_input_and_writes_nothing(seeded: Runtime) ->
     assert count_acks(seeded) == before
 
 
+async def test_the_ack_state_must_be_chosen_and_a_fixed_field_clears_its_error(
+        seeded: Runtime) -> None:
+    before = count_acks(seeded)
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        await pilot.press("enter")  # a plan and provider are filled in; no state chosen
+        await settle(pilot)
+        error = form.query_one("#ack-error", Label)
+        assert app.screen is form and "choose a state" in str(error.render())
+        assert count_acks(seeded) == before
+        labels = [str(label) for label, _ in form.query_one("#ack-state")._options]
+        assert "accepted (unlocks live retry)" in labels and "deferred" in labels
+        form.query_one("#ack-state").value = "deferred"
+        await pilot.pause()
+        assert str(error.render()) == "" and not error.has_class("-shown")
+        await pilot.press("escape")
+        await settle(pilot)
+    assert count_acks(seeded) == before
+
+
 async def test_ack_for_a_provider_never_delivered_to_is_refused_visibly(seeded: Runtime) -> None:
     before = count_acks(seeded)
     app = make_app(seeded)
@@ -137,6 +163,7 @@ async def test_ack_for_a_provider_never_delivered_to_is_refused_visibly(seeded: 
         await pilot.press("a")
         await pilot.pause()
         form = app.screen
+        form.query_one("#ack-state").value = "acknowledged"
         form.query_one("#ack-provider", Input).value = "pagerduty-nowhere"
         await pilot.click("#ack-submit")
         await settle(pilot)

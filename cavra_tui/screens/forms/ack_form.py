@@ -13,8 +13,13 @@ from textual.widgets import Button, Input, Label, Select
 from cavra_tui.screens.forms.saving import SavingForm
 from cavra_tui.workflow import AckRequest, ActionResult
 from store.errors import UserError
-from store.models import ACK_STATES
+from store.models import ACK_CLEARS_LIVE_RETRY, ACK_STATES
 from store.services.acknowledgements import validate_ack_input
+
+
+def state_label(state: str) -> str:
+    """States that let a live retry send are marked: recording one is a decision."""
+    return f"{state} (unlocks live retry)" if state in ACK_CLEARS_LIVE_RETRY else state
 
 
 class AckForm(SavingForm):
@@ -37,8 +42,10 @@ class AckForm(SavingForm):
             yield Label("Provider")
             yield Input(self._provider, id="ack-provider", compact=True)
             yield Label("State")
-            yield Select([(state, state) for state in ACK_STATES], value="acknowledged",
-                         allow_blank=False, id="ack-state", compact=True)
+            # No default: a state that unlocks live retries must be a choice, not an Enter.
+            yield Select([(state_label(state), state) for state in ACK_STATES],
+                         prompt="choose a state", allow_blank=True, id="ack-state",
+                         compact=True)
             yield Label("External ref (optional)")
             yield Input(id="ack-ref", placeholder="e.g. INC-4812", compact=True)
             yield Label("Notes (optional, private: never sent)")
@@ -60,10 +67,19 @@ class AckForm(SavingForm):
             raise UserError("plan is required (an escalation plan ID or `latest`)")
         if not provider:
             raise UserError("provider is required (one the plan was delivered to)")
-        state = str(self.query_one("#ack-state", Select).value)
+        select = self.query_one("#ack-state", Select)
+        if select.is_blank():
+            raise UserError("choose a state: nothing is recorded until you do")
+        state = str(select.value)
         ref, notes = self._value("ack-ref") or None, self._value("ack-notes") or None
         validate_ack_input(state, ref, notes)
         return AckRequest(plan_id, provider, state, ref, notes)
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        self.clear_error()  # the message was about the old value
+
+    def on_select_changed(self, _event: Select.Changed) -> None:
+        self.clear_error()
 
     def show_error(self, text: str) -> None:
         # The service words its checks for the CLI; name the form's fields instead.

@@ -45,6 +45,14 @@ class SavingForm(ModalScreen[ActionResult | None]):
         error.update(f"✗ {text}")
         error.add_class("-shown")
 
+    def clear_error(self) -> None:
+        """A field changed: an error about its old value no longer stands."""
+        if not self.is_mounted:
+            return
+        error = self.query_one(f"#{self.ERROR_ID}", Label)
+        error.update("")
+        error.remove_class("-shown")
+
     def _request(self) -> Any:
         """Build the request from the fields; raise UserError to show a message inline."""
         raise NotImplementedError
