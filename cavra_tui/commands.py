@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 from textual.worker import Worker, get_current_worker
 
-from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady
+from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady, SendPreviewReady
 from store.errors import UserError
 
 if TYPE_CHECKING:
@@ -126,7 +126,27 @@ class WorkflowCommands(App[None]):
         from cavra_tui import workflow
 
         plan_id = self._selected("plan")
-        self.start_action("deliver plan", lambda: workflow.deliver_plan(self.runtime, plan_id))
+        if plan_id is None:  # never a silent fallback to `latest`: say what is needed
+            self.notify("highlight a plan first (Escalations screen): nothing was sent",
+                        severity="warning", timeout=4)
+            return
+        self.start_action("deliver preview",
+                          lambda: workflow.preview_plan_send(self.runtime, plan_id),
+                          done=lambda preview: SendPreviewReady(
+                              preview, lambda: workflow.deliver_plan(self.runtime, plan_id)))
+
+    def on_send_preview_ready(self, message: SendPreviewReady) -> None:
+        from cavra_tui.screens.forms.confirm_send import ConfirmSend
+
+        send = message.send
+
+        def confirmed(confirm: bool | None) -> None:
+            if confirm:
+                self.start_action("send", send)
+            else:
+                self.notify("cancelled: nothing was sent", timeout=4)
+
+        self.push_screen(ConfirmSend(message.preview), confirmed)
 
     def action_acknowledge(self) -> None:
         from cavra_tui import workflow
@@ -201,7 +221,14 @@ class WorkflowCommands(App[None]):
         from cavra_tui import workflow
 
         run_id = self._selected("schedule_run")
-        self.start_action("deliver report", lambda: workflow.send_report(self.runtime, run_id))
+        if run_id is None:
+            self.notify("highlight a schedule run first (Executive screen): nothing was sent",
+                        severity="warning", timeout=4)
+            return
+        self.start_action("deliver preview",
+                          lambda: workflow.preview_report_send(self.runtime, run_id),
+                          done=lambda preview: SendPreviewReady(
+                              preview, lambda: workflow.send_report(self.runtime, run_id)))
 
     def action_add_schedule(self) -> None:
         from cavra_tui import workflow

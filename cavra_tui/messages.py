@@ -51,6 +51,14 @@ class ActionFailed(Message):
 
 
 @dataclass
+class SendPreviewReady(Message):
+    """What a deliver action would send is ready: ask before sending it."""
+
+    preview: Any
+    send: Any  # the step to run once the person confirms
+
+
+@dataclass
 class LivePreviewReady(Message):
     """The dry-run that precedes a live run finished: show what a live run would send."""
 

@@ -9,7 +9,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 # (title, what it does, the app action it runs)
 PALETTE_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Build escalation plan", "from open recovery items and failed retries", "build_plan"),
-    ("Deliver escalation plan", "the highlighted plan, or the latest", "deliver_plan"),
+    ("Deliver escalation plan", "the highlighted plan: shows what goes where, then asks",
+     "deliver_plan"),
     ("Acknowledge", "record an acknowledgement for a plan and provider", "acknowledge"),
     ("Build retry plan", "retry / wait / suppress per failed pair", "retry_plan"),
     ("Retry worker: dry-run", "record what a live run would send; sends nothing",
@@ -18,7 +19,7 @@ PALETTE_ACTIONS: tuple[tuple[str, str, str], ...] = (
      "live_run"),
     ("Executive report: schedule run", "build a report for the last 24 hours",
      "schedule_run"),
-    ("Executive report: deliver", "the highlighted schedule run, or the latest",
+    ("Executive report: deliver", "the highlighted schedule run: shows where, then asks",
      "deliver_report"),
     ("Executive re-send: dry-run", "what re-sending failed executive deliveries would send",
      "report_retry_dry_run"),

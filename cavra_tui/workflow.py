@@ -100,6 +100,61 @@ def plan_escalation(runtime: Runtime) -> ActionResult:
                    focus=("plans", plan.plan_id))
 
 
+@dataclass(frozen=True)
+class SendPreview:
+    """What a deliver action would send: one row per provider (provider, redacted target,
+    attempt, idempotency key), who sends, and providers it leaves out (and why)."""
+
+    what: str
+    subject_id: str
+    rows: list[tuple[str, str, str, str]]
+    actor: str
+    left_out: list[str]
+
+
+def preview_plan_send(runtime: Runtime, plan_id: str) -> SendPreview:
+    from store.rules.retry_decision import idempotency_key
+    from store.services.escalation import get_plan
+    from store.services.send_state import next_escalation_attempt, settled_providers
+
+    plan = get_plan(runtime.ctx, plan_id)
+    settled = settled_providers(runtime.ctx, plan.plan_id)
+    rows = []
+    for provider in plan.selected_providers:
+        if provider in settled:
+            continue
+        attempt = next_escalation_attempt(runtime.ctx, plan.plan_id, provider)
+        target = runtime.registry.get(provider).target()
+        rows.append((provider, target, str(attempt),
+                     idempotency_key(plan.plan_id, provider, attempt)))
+    if not rows:
+        raise UserError(f"nothing to send: every provider of {plan.plan_id} is settled")
+    return SendPreview(f"escalation plan {plan.plan_id}", plan.plan_id, rows,
+                       runtime.identity.actor,
+                       [f"{p} ({state})" for p, state in sorted(settled.items())])
+
+
+def preview_report_send(runtime: Runtime, run_id: str) -> SendPreview:
+    from store.rules.retry_decision import idempotency_key
+    from store.services.reports import get_schedule_run
+    from store.services.send_state import next_report_attempt, providers_delivered
+    from workflows.delivery import executive_providers
+
+    run, _ = get_schedule_run(runtime.ctx, run_id)
+    done = providers_delivered(runtime.ctx, run.run_id)
+    rows = []
+    for provider in executive_providers(runtime.ctx, run.schedule_id):
+        if provider in done:
+            continue
+        attempt = next_report_attempt(runtime.ctx, run.run_id, provider)
+        rows.append((provider, runtime.registry.get(provider).target(), str(attempt),
+                     idempotency_key(run.run_id, provider, attempt)))
+    if not rows:
+        raise UserError(f"nothing to send: run {run.run_id} reached every executive channel")
+    return SendPreview(f"the report of run {run.run_id}", run.run_id, rows,
+                       runtime.identity.actor, [f"{p} (already delivered)" for p in sorted(done)])
+
+
 def deliver_plan(runtime: Runtime, plan_id: str | None) -> ActionResult:
     deliveries = deliver_escalation(runtime.ctx, runtime.registry, plan_id or "latest")
     plan = deliveries[0].plan_id if deliveries else plan_id or "latest"

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.screens.forms.ack_form import AckForm
 from cavra_tui.screens.forms.confirm_live import ConfirmLiveRun
+from cavra_tui.screens.forms.confirm_send import ConfirmSend
 from cavra_tui.screens.forms.schedule_form import ScheduleForm
 from cavra_tui.widgets.record_table import RecordTable
 from store.services.listing import (
@@ -67,6 +68,19 @@ async def test_build_plan_and_deliver_from_escalations(runtime: Runtime) -> None
         assert len(plans) == 1
         assert table(app, "plans").record_ids == [plans[0].plan_id]
         await pilot.press("d")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmSend)
+        assert confirm.preview.rows == [("outbox", confirm.preview.rows[0][1], "1",
+                                         f"cavra:{plans[0].plan_id}:outbox:1")]
+        assert app.focused is confirm.query_one("#send-cancel")  # Cancel is the default
+        await pilot.press("enter")
+        await settle(pilot)
+        assert list_deliveries(runtime.db, plan_id=plans[0].plan_id).items == []
+        assert not Path("outbox.jsonl").exists()  # nothing was sent
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.click("#send-confirm")
         await settle(pilot)
         deliveries = list_deliveries(runtime.db, plan_id=plans[0].plan_id).items
         assert [(d.provider, d.status) for d in deliveries] == [("outbox", "delivered")]
@@ -278,6 +292,9 @@ async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -
         assert table(app, "schedule-runs").selected_id() == runs[0].run_id
         await pilot.press("d")
         await settle(pilot)
+        assert isinstance(app.screen, ConfirmSend)
+        await pilot.click("#send-confirm")
+        await settle(pilot)
         sent = list_deliveries(seeded.db, kind="executive", run_id=runs[0].run_id).items
         assert [(d.provider, d.status) for d in sent] == [("outbox", "delivered")]
         assert table(app, "exec-deliveries").record_ids[0] == sent[0].delivery_id
@@ -304,12 +321,12 @@ async def test_errors_show_as_notifications_and_the_app_keeps_running(runtime: R
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
-        await pilot.press("d")  # nothing to deliver: no plan yet
+        await pilot.press("d")  # nothing highlighted: no plan yet
         await settle(pilot)
         await pilot.press("5", "d")  # no schedule run yet
         await settle(pilot)
-        assert any("no escalation plan yet" in text for text in notices(app))
-        assert any("no schedule run yet" in text for text in notices(app))
+        assert any("highlight a plan first" in text for text in notices(app))
+        assert any("highlight a schedule run first" in text for text in notices(app))
         assert app.is_running
 
 
@@ -415,6 +432,8 @@ async def test_a_new_plan_is_highlighted_so_deliver_sends_it(seeded: Runtime) ->
         assert table(app, "plans").selected_id() == new_plan.plan_id
         await pilot.press("d")
         await settle(pilot)
+        await pilot.click("#send-confirm")
+        await settle(pilot)
     assert [d.plan_id for d in list_deliveries(seeded.db, limit=1).items] == [new_plan.plan_id]
 
 
@@ -501,3 +520,18 @@ async def test_a_confirmed_live_run_sends_only_what_the_dialog_showed(
     [run] = [run for run in list_worker_runs(runtime.db).items if run.mode == "live"]
     sent = [(e.provider, e.status) for e in list_executions(runtime.db, run_id=run.run_id).items]
     assert sent == [("ops2", "delivered")]
+
+
+async def test_deliver_from_the_palette_off_its_screen_sends_nothing(seeded: Runtime) -> None:
+    """From the Dashboard nothing is highlighted: the palette's "Deliver escalation plan"
+    refuses instead of re-sending the latest plan."""
+    before = len(list_deliveries(seeded.db, limit=100).items)
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.action_deliver_plan()
+        app.action_deliver_report()
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmSend)
+        assert any("highlight a plan first" in text for text in notices(app))
+    assert len(list_deliveries(seeded.db, limit=100).items) == before
