@@ -208,7 +208,7 @@ class CavraApp(WorkflowCommands):
     def header_info(self, screen_title: str) -> HeaderInfo:
         identity = self.runtime.identity
         return HeaderInfo(actor=identity.actor, role=identity.role_label,
-                          read_only=identity.read_only, database=self.runtime.db.describe(),
+                          read_only=identity.read_only, database=self.runtime.db.short_name(),
                           identity_source=identity.source_label, screen=screen_title,
                           alert_level=self.alert_level, busy=tuple(self.busy),
                           read_only_copy=self.runtime.read_only_copy)
@@ -222,7 +222,7 @@ class CavraApp(WorkflowCommands):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         else:
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.runtime.db.describe() if self.started else ""))
 
 
 class StartingCavraApp(CavraApp):

@@ -46,5 +46,8 @@ def run_console(options: ConsoleOptions) -> int:
         if app.started:
             for warning in app.runtime.warnings:  # shown in the console too; kept on stderr
                 sys.stderr.write(f"cavra: warning: {warning}\n")
+            if options.demo:  # the CLI must look at the same file, not a new cavra.db
+                sys.stderr.write(f"cavra: the demo database: cavra --db "
+                                 f"{app.runtime.db.describe()} metrics\n")
             app.runtime.close()
     return app.return_code or 0

@@ -169,6 +169,13 @@ class Database:
         """The URL without a password, fit for a header or a log."""
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def short_name(self) -> str:
+        """What a narrow header shows: the file name, or host/database."""
+        if self.sqlite_path is not None:
+            return self.sqlite_path.name
+        parsed = make_url(self.url)
+        return f"{parsed.host or 'local'}/{parsed.database or ''}"
+
     def _check_copy_schema(self) -> None:
         try:
             with self.read_engine.connect() as conn:

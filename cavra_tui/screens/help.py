@@ -47,6 +47,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
 
+    def __init__(self, database: str = "") -> None:
+        super().__init__()
+        self.database = database  # the full URL (the header shows only its short name)
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help", classes="dialog"):
-            yield Markdown(HELP)
+            where = (f"\n\nDatabase: `{self.database}` — the CLI reads the same one with "
+                     f"`cavra --db {self.database} metrics`." if self.database else "")
+            yield Markdown(HELP.replace("Press `escape` or `?` to close.",
+                                        f"Press `escape` or `?` to close.{where}"))

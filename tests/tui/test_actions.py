@@ -336,7 +336,7 @@ async def test_read_only_header_and_refusal(open_runtime: Callable[..., Runtime]
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         header = str(app.screen.query_one("#header").render())
-        assert "READ-ONLY" in header and "dana" in header and "sqlite:///cavra.db" in header
+        assert "READ-ONLY" in header and "dana" in header and "cavra.db" in header
         await pilot.press("4")
         await settle(pilot)
         # Write actions are greyed out: keys do nothing, the palette does not offer them.
@@ -535,3 +535,18 @@ async def test_deliver_from_the_palette_off_its_screen_sends_nothing(seeded: Run
         assert not isinstance(app.screen, ConfirmSend)
         assert any("highlight a plan first" in text for text in notices(app))
     assert len(list_deliveries(seeded.db, limit=100).items) == before
+
+
+async def test_the_header_names_the_database_briefly_and_help_in_full(
+        runtime: Runtime) -> None:
+    app = make_app(runtime)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        header = str(app.screen.query_one("#header").render())
+        assert header.rstrip().endswith("cavra.db") and "sqlite:///" not in header
+        await pilot.press("question_mark")
+        await settle(pilot)
+        from textual.widgets import Markdown
+
+        shown = app.screen.query_one(Markdown).source
+        assert f"cavra --db {runtime.db.describe()} metrics" in shown
