@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -30,8 +32,12 @@ from cavra_tui.widgets.header import HeaderInfo
 
 if TYPE_CHECKING:
     from cavra_tui.bootstrap import Runtime
+    from cavra_tui.screens.messages import LoggedMessage
 
 log = logging.getLogger(__name__)
+MAX_TOASTS = 3
+TOAST_SECONDS = 4.0
+TOAST_CHARS = 140  # about two lines of a toast at 80 columns
 CHANGE_POLL_S = 2.0  # other processes' writes show within this (one tiny row read per poll)
 # mode → (module under cavra_tui.screens, class): imported when the screen is first shown.
 SCREENS = {
@@ -72,6 +78,7 @@ class CavraApp(WorkflowCommands):
         *(Binding(str(number), f"switch_mode('{mode}')", mode.replace("_", " ").title(),
                   show=False) for number, mode in enumerate(SCREEN_KEYS, start=1) if number > 1),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("m", "messages", "Msgs"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -88,6 +95,7 @@ class CavraApp(WorkflowCommands):
         self._finishers = {}
         self._seen_version: tuple[int, str | None] | None = None
         self.data_generation = 0  # bumped on every known write; screens reload when behind
+        self.message_log: deque[LoggedMessage] = deque(maxlen=500)
 
     @property
     def runtime(self) -> Runtime:
@@ -215,6 +223,32 @@ class CavraApp(WorkflowCommands):
 
     def note_alert_level(self, level: str) -> None:
         self.alert_level = level
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Compact toasts (about 4 s, at most 3 on screen, over two lines they are cut);
+        every one is also kept for the Messages view (`m`), so none is lost."""
+        from cavra_tui.screens.messages import LoggedMessage
+
+        self.message_log.append(LoggedMessage(datetime.now(UTC), str(severity), title, message))
+        short = message if len(message) <= TOAST_CHARS else message[:TOAST_CHARS - 1] + "…"
+        super().notify(short, title=title, severity=severity,
+                       timeout=TOAST_SECONDS if timeout is None else min(timeout, 8),
+                       markup=markup)
+
+    def _refresh_notifications(self) -> None:
+        # At most MAX_TOASTS on screen, the newest; the older ones stay in Messages.
+        for older in list(self._notifications)[:-MAX_TOASTS]:
+            del self._notifications[older]
+        super()._refresh_notifications()
+
+    def action_messages(self) -> None:
+        from cavra_tui.screens.messages import MessagesScreen
+
+        if isinstance(self.screen, MessagesScreen):
+            self.pop_screen()
+            return
+        self.push_screen(MessagesScreen(list(self.message_log)))
 
     def action_help(self) -> None:
         from cavra_tui.screens.help import HelpScreen  # Markdown: loaded when first asked

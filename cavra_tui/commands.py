@@ -288,8 +288,7 @@ class WorkflowCommands(App[None]):
 
     def on_action_finished(self, message: ActionFinished) -> None:
         self.notify(message.summary, title=message.action,
-                    severity=message.severity,  # type: ignore[arg-type]
-                    timeout=8 if message.severity == "information" else 15)
+                    severity=message.severity)  # type: ignore[arg-type]
         if message.focus is not None:
             self.focus_record(*message.focus)
         self.refresh_data()
@@ -305,5 +304,5 @@ class WorkflowCommands(App[None]):
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.reason, title=f"{message.action} refused"
                     if "refused" in message.reason else message.action,
-                    severity="error", timeout=15)
+                    severity="error")
         self.refresh_data()  # a refusal is audited: show it

@@ -17,6 +17,7 @@ HELP = """\
 |---|---|
 | `1`–`7` | Dashboard, Escalations, Acknowledgements, Retry runs, Executive, Audit, Health |
 | `?` | this help · `ctrl+p` command palette (every action) · `q` quit |
+| `m` | messages: every notification so far, newest first (toasts go after ~4 s) |
 | `/` | filter the lists on this screen (Enter applies, Esc clears) |
 | `↑ ↓ PgUp PgDn` | move in a list; more rows load as you reach the end |
 | `Home` / `End` | first / last row of a list |

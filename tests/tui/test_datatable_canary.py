@@ -23,3 +23,14 @@ def test_the_datatable_internals_record_table_uses_are_still_there() -> None:
     assert list(inspect.signature(DataTable._update_dimensions).parameters) == [
         "self", "new_rows"], "DataTable._update_dimensions changed its signature"
     assert issubclass(RecordTable, DataTable)
+
+
+def test_the_app_keeps_its_notifications_where_cavra_counts_them() -> None:
+    """CavraApp.notify caps the toasts on screen by counting ``App._notifications``."""
+    from textual.app import App
+
+    app = App[None]()
+    assert len(app._notifications) == 0  # sized and iterable, as CavraApp expects
+    assert list(app._notifications) == []
+    assert callable(getattr(App, "_refresh_notifications", None)), (
+        "App._refresh_notifications is gone: update CavraApp's toast cap")
