@@ -55,7 +55,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                      "decision", "detail", "evidence_sha256", "prev_sha256", "sha256"),
 }
 OPTIONAL_COLUMNS = {"schedule_events": {"event_id"},  # autoincrement: SQLite fills it
-                    "audit_events": {"records", "signature"}}  # NULL: like pre-0004 events
+                    "audit_events": {"records", "signature"},  # NULL: like pre-0004 events
+                    # NULL: escalation plans and runs, as before schema 0005
+                    "retry_plans": {"subject"}, "worker_runs": {"subject"}}
 BATCH = 20_000
 ROLE = "single-operator"  # the bench config has no [roles] table, as a default install
 
