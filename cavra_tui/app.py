@@ -242,6 +242,18 @@ class CavraApp(WorkflowCommands):
             del self._notifications[older]
         super()._refresh_notifications()
 
+    def on_data_table_row_selected(self, event: Any) -> None:
+        """Enter on a list row opens that record in full (plans, deliveries, executions …)."""
+        from cavra_tui.screens.record_detail import RecordDetail
+        from cavra_tui.widgets.record_table import RecordTable
+        from store.services.records import record_kind
+
+        if not isinstance(event.data_table, RecordTable) or not self.started:
+            return
+        record_id = event.row_key.value
+        if isinstance(record_id, str) and record_kind(record_id):
+            self.push_screen(RecordDetail(record_id))
+
     def action_messages(self) -> None:
         from cavra_tui.screens.messages import MessagesScreen
 

@@ -21,6 +21,7 @@ HELP = """\
 | `/` | filter the lists on this screen (Enter applies, Esc clears) |
 | `↑ ↓ PgUp PgDn` | move in a list; more rows load as you reach the end |
 | `Home` / `End` | first / last row of a list |
+| `Enter` | open the highlighted record in full; on a ↗ field, open that record; `Esc` back |
 | `tab` / `shift+tab` | move between lists |
 
 | screen | keys |
