@@ -32,7 +32,7 @@ from store.rules.retry_decision import (
 from store.services.context import StoreContext
 from store.services.deliveries import sweep_stale_in_flight
 from store.services.delivery_ledger import send_batch
-from store.services.health import executive_retry_plan
+from store.services.health import executive_pairs
 from store.services.locks import current_holder
 from store.services.reports import get_schedule_run
 from store.services.retry import (
@@ -63,14 +63,20 @@ def build_report_retry_plan(ctx: StoreContext) -> RetryPlan:
 
 def _store_plan(ctx: StoreContext, session: Session, decision: Decision,
                 run_id: str | None) -> RetryPlan:
+    return _store_plan_and_failures(ctx, session, decision, run_id)[0]
+
+
+def _store_plan_and_failures(ctx: StoreContext, session: Session, decision: Decision,
+                             run_id: str | None) -> tuple[RetryPlan, dict[str, datetime | None]]:
+    """The stored plan, and each pair's latest failure by idempotency key (oldest first)."""
     now = ctx.clock()
-    plan = store_retry_plan(ctx, session, executive_retry_plan(ctx, session, now), now,
-                            subject=SUBJECT)
+    pairs = executive_pairs(ctx, session, now)
+    plan = store_retry_plan(ctx, session, [d for d, _ in pairs], now, subject=SUBJECT)
     ctx.audit(session, "report.retry.plan", decision,
               [plan.retry_plan_id, *([run_id] if run_id else [])],
               ", ".join(f"{k} {v}" for k, v in plan.counts.items()),
               plan.model_dump(mode="json"))
-    return plan
+    return plan, {d.idempotency_key: failed for d, failed in pairs}
 
 
 def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bool = False,
@@ -109,7 +115,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
          lease: Heartbeat | None = None) -> WorkerRunResult:
     mode = "live" if live else "dry_run"
     with ctx.write() as session:
-        plan = _store_plan(ctx, session, decision, run_id)
+        plan, failed_at = _store_plan_and_failures(ctx, session, decision, run_id)
     due = due_pairs(plan.decisions, previewed)
     messages = {d.idempotency_key: _message(ctx, d) for d in due}
     with ctx.db.read() as session:
@@ -121,7 +127,8 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         verdicts[item.idempotency_key] = (
             Verdict("skipped", skip) if skip else
             Verdict("send", "") if live else Verdict("dry_run", WOULD_DELIVER))
-    selection = select_for_run(plan.decisions, verdicts, {}, limit=limit, previewed=previewed)
+    selection = select_for_run(plan.decisions, verdicts, failed_at, limit=limit,
+                               previewed=previewed)
     records: list[ExecutionRecord] = [
         _record(ctx, run_id, plan, item, mode, verdicts[item.idempotency_key].status,
                 verdicts[item.idempotency_key].reason, messages[item.idempotency_key])

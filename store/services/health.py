@@ -264,10 +264,16 @@ def _delivery_alerts(ctx: StoreContext, session: Session, executive: list[RetryD
 
 
 def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
-    """retry/wait/suppress for failed executive deliveries; no acknowledgement gate applies
-    to executive reports. No history window: every (run, provider) pair that ever failed is
-    considered, found through the status index rather than a scan of all deliveries. Each
-    pair is folded with the same rule that keeps escalation pairs' state."""
+    return [decision for decision, _ in executive_pairs(ctx, session, now)]
+
+
+def executive_pairs(ctx: StoreContext, session: Session,
+                    now: datetime) -> list[tuple[RetryDecision, datetime | None]]:
+    """Each executive pair's decision (retry/wait/suppress; no acknowledgement gate applies
+    to executive reports) and its latest failure (the worker sends the oldest first). No
+    history window: every (run, provider) pair that ever failed is considered, found through
+    the status index rather than a scan of all deliveries. Each pair is folded with the same
+    rule that keeps escalation pairs' state."""
     failed_runs = select(DeliveryRow.run_id).where(
         DeliveryRow.kind == "executive", DeliveryRow.status.in_(("failed", "unknown")))
     rows = session.execute(select(
@@ -282,7 +288,7 @@ def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> 
         pairs[key] = fold_delivery(pairs.get(key, PairHistory()), delivery_id=delivery_id,
                                    status=status, status_code=code, retry_after_s=retry_after,
                                    at=as_utc(finished or created))
-    decisions = []
+    decisions: list[tuple[RetryDecision, datetime | None]] = []
     for (run_id, provider), history in pairs.items():
         if history.failures_since_success == 0:
             continue
@@ -292,9 +298,10 @@ def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> 
             configured=settings is not None,
             enabled=settings is not None and settings.enabled and ctx.config.is_executive(
                 provider), kind="executive")
-        decisions.append(decide(history_pair(run_id, provider, history), ctx.config.retry,
-                                now=now, provider_enabled=enabled,
-                                provider_kind=settings.kind if settings else None))
+        decisions.append((decide(history_pair(run_id, provider, history), ctx.config.retry,
+                                 now=now, provider_enabled=enabled,
+                                 provider_kind=settings.kind if settings else None),
+                          history.last_failure_at))
     return decisions
 
 

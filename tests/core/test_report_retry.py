@@ -145,3 +145,21 @@ def test_the_schedule_kind_fires_once_per_slot_under_the_leader(
     assert [(r.subject, r.mode, r.trigger) for r in runs] == [("executive", "live", "schedule")] * 2
     assert all(timedelta(0) <= clock.now - r.started_at.replace(tzinfo=clock.now.tzinfo)
                for r in runs)
+
+
+def test_the_oldest_executive_failure_is_resent_first(
+        failed_run: tuple[Any, str], http_server: LoopbackHTTP, clock: Any) -> None:
+    """Oldest *latest* failure first, not the plan's order (which follows the first
+    delivery): run A failed first, but failed again after run B did."""
+    runtime, first = failed_run  # A: failed at t0, due now (t0 + 16 min)
+    newer, _, _ = create_schedule_run(runtime.ctx)
+    http_server.answer(503)
+    deliver_report(runtime.ctx, runtime.registry, newer.run_id, ["exec-hook"])  # B fails
+    clock.advance(minutes=1)
+    http_server.answer(503)
+    again = run_report_retry(runtime.ctx, runtime.registry, live=True, max_deliveries=1)
+    assert [(e.plan_id, e.status) for e in again.executions] == [(first, "failed")]
+    clock.advance(minutes=60)  # both due again; B's failure is now the older one
+    http_server.requests.clear()
+    result = run_report_retry(runtime.ctx, runtime.registry, live=True, max_deliveries=1)
+    assert [e.plan_id for e in result.executions] == [newer.run_id]
