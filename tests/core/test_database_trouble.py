@@ -56,7 +56,7 @@ def _state(folder: Path) -> tuple[list[str], str]:
     return files, hashlib.sha256((folder / "cavra.db").read_bytes()).hexdigest()
 
 
-def test_a_read_only_copy_is_read_and_never_touched(read_only_copy: Path,
+def test_a_read_only_copy_is_read_and_never_touched(read_only_copy: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     before = _state(read_only_copy.parent)
     url = f"sqlite:///{read_only_copy}"
@@ -67,7 +67,7 @@ def test_a_read_only_copy_is_read_and_never_touched(read_only_copy: Path,
     conn.close()
     assert json.loads(out)["open_escalations"] >= 0 and plans > 0
     for argv in (["audit", "verify"], ["health"], ["--read-only", "metrics"],
-                 ["schedule", "list"], ["audit", "export", "-o", "-"]):
+                 ["schedule", "list"], ["audit", "export", "-o", str(tmp_path / "a.jsonl")]):
         code, _, err = run_cli(capsys, "--db", url, *argv)
         assert code == 0, (argv, err)
     # Writes are refused in one line that says why, and nothing is written.
