@@ -50,6 +50,9 @@ class RecordTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._columns = list(columns)
         self._rows: list[Row] = []
+        self._unseen = 0  # rows that arrived above the cursor since it was last at the top
+        self._unseen_label: str | None = None
+        self._saved_subtitle: str | None = None
         self.has_more = False
         self.loading_more = False
         self.pending_focus: str | None = None  # a record just created here: move onto it
@@ -84,10 +87,16 @@ class RecordTable(DataTable[Any]):
     def show_rows(self, rows: Sequence[Row], *, has_more: bool, merge: bool = False) -> None:
         """Show the first page. With ``merge`` keep rows already loaded below it."""
         fresh = safe_rows(rows)
+        arrived = 0
         if merge:
             seen = {key for key, _ in fresh}
+            known = set(self.record_ids)
+            # Rows that arrive on top while the cursor is further down would be out of sight.
+            arrived = sum(1 for key, _ in fresh if key not in known) if known else 0
             fresh += [row for row in self._rows if row[0] not in seen]
             has_more = self.has_more if len(fresh) > len(rows) else has_more
+        else:
+            self._unseen = 0
         self.has_more = has_more
         self.loading_more = False
         if [key for key, _ in fresh] == self.record_ids:
@@ -95,6 +104,22 @@ class RecordTable(DataTable[Any]):
         else:
             self._rebuild(fresh)
         self._take_pending_focus()
+        if arrived and self.cursor_row > 0:
+            self._unseen += arrived
+        self._show_unseen()
+
+    def _show_unseen(self) -> None:
+        """``↑ N new · Home`` in the border while new rows wait above the cursor."""
+        if self.cursor_row <= 0:
+            self._unseen = 0
+        label = f"↑ {self._unseen} new · Home" if self._unseen else None
+        if label is not None:
+            if self._unseen_label is None:  # a screen's own subtitle comes back afterwards
+                self._saved_subtitle = self.border_subtitle
+            self.border_subtitle = label
+        elif self._unseen_label is not None:
+            self.border_subtitle = self._saved_subtitle
+        self._unseen_label = label
 
     def append_rows(self, rows: Sequence[Row], *, has_more: bool) -> None:
         seen = set(self.record_ids)
@@ -184,6 +209,8 @@ class RecordTable(DataTable[Any]):
         self._moved_by_user()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._unseen and event.cursor_row == 0:
+            self._show_unseen()
         # Ask for the next page a screenful ahead, so paging down rarely waits for it.
         ahead = max(MIN_PREFETCH_ROWS, self.size.height)
         if (self.has_more and not self.loading_more
