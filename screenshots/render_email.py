@@ -23,14 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
-
 from cavra_tui.bootstrap import build_runtime  # noqa: E402
 from cavra_tui.screenshots import DEMO_NOW, DEMO_USER  # noqa: E402
 from store.clock import fixed_clock  # noqa: E402
 from store.rules.messages import report_message  # noqa: E402
 from store.services.reports import create_schedule_run  # noqa: E402
-from store.tables import ReportScheduleRow  # noqa: E402
+from store.services.schedules import get_schedule  # noqa: E402
 from workflows.connectors.base import OutboundMessage  # noqa: E402
 from workflows.connectors.email import build_email  # noqa: E402
 from workflows.demo import seed_demo_data  # noqa: E402
@@ -45,9 +43,7 @@ def demo_email_html(folder: Path) -> str:
                             clock=fixed_clock(DEMO_NOW), user=DEMO_USER)
     try:
         seed_demo_data(runtime.ctx, runtime.registry)
-        with runtime.db.read() as session:
-            schedule_id = session.execute(select(ReportScheduleRow.schedule_id).where(
-                ReportScheduleRow.name == "exec-morning")).scalar_one()
+        schedule_id = get_schedule(runtime.db, "exec-morning").schedule_id
         run, report, _ = create_schedule_run(runtime.ctx, schedule_id, scheduled_for=DEMO_NOW,
                                              trigger="schedule")
         key = f"cavra:{run.run_id}:exec-mail:1"

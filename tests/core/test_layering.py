@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-PACKAGES = ("store", "workflows", "scheduler", "cavra_tui")
+PACKAGES = ("store", "workflows", "scheduler", "cavra_tui", "screenshots")
 # What each package may never import (top-level package names, or exact modules).
 FORBIDDEN = {
     "store": {"workflows", "scheduler", "cavra_tui", "textual", "apscheduler", "httpx",
