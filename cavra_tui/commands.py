@@ -126,14 +126,20 @@ class WorkflowCommands(App[None]):
         from cavra_tui import workflow
 
         plan_id = self._selected("plan")
-        if plan_id is None:  # never a silent fallback to `latest`: say what is needed
-            self.notify("highlight a plan first (Escalations screen): nothing was sent",
-                        severity="warning", timeout=4)
+        self._ask_then_send(plan_id, "a plan first (Escalations screen)",
+                            lambda: workflow.preview_plan_send(self.runtime, plan_id or ""),
+                            lambda: workflow.deliver_plan(self.runtime, plan_id))
+
+    def _ask_then_send(self, subject: str | None, highlight: str, preview: Callable[[], Any],
+                       send: Callable[[], Any]) -> None:
+        """Every send from the console: the highlighted record only (never a fallback to
+        `latest`), its preview read in a worker, then a confirmation before ``send``."""
+        if subject is None:
+            self.notify(f"highlight {highlight}: nothing was sent", severity="warning",
+                        timeout=4)
             return
-        self.start_action("deliver preview",
-                          lambda: workflow.preview_plan_send(self.runtime, plan_id),
-                          done=lambda preview: SendPreviewReady(
-                              preview, lambda: workflow.deliver_plan(self.runtime, plan_id)))
+        self.start_action("deliver preview", preview,
+                          done=lambda shown: SendPreviewReady(shown, send))
 
     def on_send_preview_ready(self, message: SendPreviewReady) -> None:
         from cavra_tui.screens.forms.confirm_send import ConfirmSend
@@ -221,14 +227,9 @@ class WorkflowCommands(App[None]):
         from cavra_tui import workflow
 
         run_id = self._selected("schedule_run")
-        if run_id is None:
-            self.notify("highlight a schedule run first (Executive screen): nothing was sent",
-                        severity="warning", timeout=4)
-            return
-        self.start_action("deliver preview",
-                          lambda: workflow.preview_report_send(self.runtime, run_id),
-                          done=lambda preview: SendPreviewReady(
-                              preview, lambda: workflow.send_report(self.runtime, run_id)))
+        self._ask_then_send(run_id, "a schedule run first (Executive screen)",
+                            lambda: workflow.preview_report_send(self.runtime, run_id or ""),
+                            lambda: workflow.send_report(self.runtime, run_id))
 
     def action_add_schedule(self) -> None:
         from cavra_tui import workflow

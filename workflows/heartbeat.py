@@ -7,11 +7,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from store.clock import Clock
 from store.db import Database
-from store.services.locks import acquire, release, try_acquire
+from store.errors import Conflict
+from store.policy import Decision
+from store.services.context import StoreContext
+from store.services.deliveries import sweep_stale_in_flight
+from store.services.locks import acquire, current_holder, release, try_acquire
+from store.services.retry import Subject, record_abandoned_run
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +75,25 @@ class Heartbeat:
             self._thread.join()
         if self.taken:
             release(self.db, self.name, self.holder)
+
+
+@contextmanager
+def live_run_lease(ctx: StoreContext, name: str, run_id: str, *, action: str, what: str,
+                   subject: Subject) -> Iterator[tuple[Heartbeat, int]]:
+    """One live run of a worker at a time (both retry workers): take its heartbeat lease or
+    refuse (audited as ``action``), then settle what a dead holder left — its in-flight
+    deliveries past their deadline become ``unknown`` (counted), the dead run is recorded
+    abandoned. Yields the lease and how many deliveries were settled."""
+    with Heartbeat(ctx.db, name, run_id, ctx.config.retry.lease_ttl_s, ctx.clock) as lease:
+        if not lease.taken:
+            with ctx.db.read() as session:
+                holder, _ = current_holder(session, name, ctx.clock())
+            refusal = Decision(False, f"one {what} at a time",
+                               f"live run {holder or 'unknown'} is in progress")
+            ctx.audit_denial(action, [holder] if holder else [], refusal)
+            raise Conflict(f"another {what} ({holder or 'unknown'}) is in progress; wait for "
+                           "it to finish")
+        marked = sweep_stale_in_flight(ctx)
+        if lease.dead_holder:  # its process died holding the lease: say so, in evidence
+            record_abandoned_run(ctx, lease.dead_holder, subject)
+        yield lease, len(marked)

@@ -30,15 +30,12 @@ from store.rules.retry_decision import (
     skip_reason,
 )
 from store.services.context import StoreContext
-from store.services.deliveries import sweep_stale_in_flight
 from store.services.delivery_ledger import send_batch
 from store.services.health import executive_pairs
-from store.services.locks import current_holder
 from store.services.reports import get_schedule_run
 from store.services.retry import (
     Subject,
     execution_record,
-    record_abandoned_run,
     record_executions,
     record_worker_run,
     store_retry_plan,
@@ -46,7 +43,7 @@ from store.services.retry import (
 from store.services.send_state import providers_delivered, read_send_facts
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import send_one
-from workflows.heartbeat import Heartbeat
+from workflows.heartbeat import Heartbeat, live_run_lease
 
 LIVE_LOCK = "live_report_retry"
 SUBJECT: Subject = "executive"
@@ -94,16 +91,8 @@ def run_report_retry(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
                     schedule_id=schedule_id, decision=decision, started=started,
                     previewed=previewed)
-    with Heartbeat(ctx.db, LIVE_LOCK, run_id, ctx.config.retry.lease_ttl_s,
-                   ctx.clock) as lease:
-        if not lease.taken:
-            with ctx.db.read() as session:
-                holder, _ = current_holder(session, LIVE_LOCK, started)
-            raise Conflict(f"another live report retry run ({holder or 'unknown'}) is in "
-                           "progress; wait for it to finish")
-        sweep_stale_in_flight(ctx)
-        if lease.dead_holder:
-            record_abandoned_run(ctx, lease.dead_holder, SUBJECT)
+    with live_run_lease(ctx, LIVE_LOCK, run_id, action="report.retry.live",
+                        what="live report retry run", subject=SUBJECT) as (lease, _):
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
                     schedule_id=schedule_id, decision=decision, started=started,
                     previewed=previewed, lease=lease)

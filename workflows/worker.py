@@ -8,24 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from store.errors import Conflict
 from store.ids import new_id
 from store.models import WorkerRunResult
 from store.policy import Decision
 from store.rules.retry_decision import due_pairs, run_limit, select_for_run
 from store.services.context import StoreContext
-from store.services.deliveries import sweep_stale_in_flight
 from store.services.delivery_ledger import send_batch
-from store.services.locks import current_holder
 from store.services.retry import (
     plan_decisions,
-    record_abandoned_run,
     record_worker_run,
     store_retry_plan,
 )
 from store.services.send_state import read_plans
 from workflows.connectors.registry import ConnectorRegistry
-from workflows.heartbeat import Heartbeat
+from workflows.heartbeat import Heartbeat, live_run_lease
 from workflows.live_sends import send_live
 from workflows.run_steps import RunScope, Tally, judge_pairs, record_unsent
 
@@ -47,22 +43,11 @@ def run_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, *, live: bo
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
                     schedule_id=schedule_id, decision=decision, started=started,
                     previewed=previewed)
-    with Heartbeat(ctx.db, LIVE_LOCK, run_id, ctx.config.retry.lease_ttl_s,
-                   ctx.clock) as lease:
-        if not lease.taken:
-            with ctx.db.read() as session:
-                holder, _ = current_holder(session, LIVE_LOCK, started)
-            refusal = Decision(False, "one live retry worker run at a time",
-                               f"live run {holder or 'unknown'} is in progress")
-            ctx.audit_denial("retry.run.live", [holder] if holder else [], refusal)
-            raise Conflict(f"another live retry worker run ({holder or 'unknown'}) is in "
-                           "progress; wait for it to finish")
-        marked = sweep_stale_in_flight(ctx)
-        if lease.dead_holder:  # its process died holding the lease: say so, in evidence
-            record_abandoned_run(ctx, lease.dead_holder)
+    with live_run_lease(ctx, LIVE_LOCK, run_id, action="retry.run.live",
+                        what="live retry worker run", subject="escalation") as (lease, marked):
         return _run(ctx, registry, run_id=run_id, live=live, limit=limit, trigger=trigger,
                     schedule_id=schedule_id, decision=decision, started=started,
-                    previewed=previewed, marked_unknown=len(marked), lease=lease)
+                    previewed=previewed, marked_unknown=marked, lease=lease)
 
 
 def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: bool,

@@ -13,6 +13,14 @@ import pytest
 from cavra_tui.cli import main
 from store.models import RecoveryItem
 
+# An executive webhook on the same loopback URL as WEBHOOK_CONFIG's provider.
+EXEC_HOOK = """
+[providers.exec-hook]
+kind = "webhook"
+url_env = "CAVRA_TEST_HOOK_URL"
+audience = ["executive"]
+"""
+
 WEBHOOK_CONFIG = """
 [providers.ops-webhook]
 kind = "webhook"

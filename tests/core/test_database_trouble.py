@@ -35,19 +35,22 @@ def _seeded(capsys: pytest.CaptureFixture[str], db: Path) -> None:
     conn.close()
 
 
-@pytest.fixture
-def read_only_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
-    """A seeded database in a folder, both made read-only (no write bit anywhere)."""
-    folder = tmp_path / "copy"
-    db = folder / "cavra.db"
+def _read_only_seeded(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    """A seeded database alone in its folder, both made read-only (no write bit at all)."""
     _seeded(capsys, db)
-    for extra in folder.iterdir():
+    for extra in db.parent.iterdir():
         if extra != db:
             extra.unlink()
     db.chmod(0o444)
-    folder.chmod(0o555)
+    db.parent.chmod(0o555)
+
+
+@pytest.fixture
+def read_only_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
+    db = tmp_path / "copy" / "cavra.db"
+    _read_only_seeded(capsys, db)
     yield db
-    folder.chmod(0o755)
+    db.parent.chmod(0o755)
     db.chmod(0o644)
 
 
@@ -159,12 +162,7 @@ def test_a_copy_named_with_uri_characters_is_read_as_named(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "odd"
     db = folder / "c?x%41#1.db"
-    _seeded(capsys, db)
-    for extra in folder.iterdir():
-        if extra != db:
-            extra.unlink()
-    db.chmod(0o444)
-    folder.chmod(0o555)
+    _read_only_seeded(capsys, db)
     try:
         # In a URL the name is percent-encoded; it must reach SQLite decoded exactly once.
         code, _, err = run_cli(capsys, "--db", f"sqlite:///{quote(str(db))}", "audit",

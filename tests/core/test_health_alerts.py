@@ -17,17 +17,10 @@ from store.services.escalation import build_plan
 from store.services.health import HealthAlert, read_health
 from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
-from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.core.helpers import EXEC_HOOK, WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation, deliver_report
 from workflows.worker import run_retry_worker
-
-EXEC_HOOK = """
-[providers.exec-hook]
-kind = "webhook"
-url_env = "CAVRA_TEST_HOOK_URL"
-audience = ["executive"]
-"""
 
 
 def _alerts(runtime: Any) -> dict[str, HealthAlert]:

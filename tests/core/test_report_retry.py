@@ -21,17 +21,10 @@ from store.services.evidence import evidence_chain
 from store.services.metrics import read_metrics
 from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
-from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.core.helpers import EXEC_HOOK, WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_report
 from workflows.report_retry import build_report_retry_plan, run_report_retry
-
-EXEC_HOOK = """
-[providers.exec-hook]
-kind = "webhook"
-url_env = "CAVRA_TEST_HOOK_URL"
-audience = ["executive"]
-"""
 
 
 @pytest.fixture
