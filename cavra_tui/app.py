@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from cavra_tui import actions
 from cavra_tui.commands import WorkflowCommands
 from cavra_tui.failures import describe_failure
 from cavra_tui.messages import DataChanged, RuntimeReady, StartFailed
@@ -64,6 +65,16 @@ def _lazy(mode: str) -> Callable[[], Screen[Any]]:
     return lambda: _screen_class(mode)()
 
 
+def _check_keys(runtime: Runtime) -> None:
+    """A bad `[keys]` table stops the console with one line, like any config error."""
+    from store.errors import UserError
+
+    try:
+        actions.check_keymap(runtime.config.keys)
+    except ValueError as exc:
+        raise UserError(f"config: {exc}") from None
+
+
 class CavraApp(WorkflowCommands):
     """The console on an opened runtime (tests, screenshots, benchmarks of the screens)."""
 
@@ -72,15 +83,7 @@ class CavraApp(WorkflowCommands):
     MODES: ClassVar[dict[str, Any]] = {mode: _lazy(mode) for mode in SCREENS}
     DEFAULT_MODE: ClassVar[str] = FIRST_MODE
     COMMANDS = WorkflowCommands.COMMANDS | {CavraCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # One footer entry stands for all seven screen keys.
-        Binding("1", "switch_mode('dashboard')", "Screens", key_display="1-7"),
-        *(Binding(str(number), f"switch_mode('{mode}')", mode.replace("_", " ").title(),
-                  show=False) for number, mode in enumerate(SCREEN_KEYS, start=1) if number > 1),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("m", "messages", "Msgs"),
-        Binding("q", "quit", "Quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(actions.GLOBAL)
 
     def __init__(self, runtime: Runtime | None, *, start_scheduler: bool = True,
                  live_refresh: bool = True) -> None:
@@ -96,6 +99,7 @@ class CavraApp(WorkflowCommands):
         self._seen_version: tuple[int, str | None] | None = None
         self.data_generation = 0  # bumped on every known write; screens reload when behind
         self.message_log: deque[LoggedMessage] = deque(maxlen=500)
+        self.keymap: dict[str, str] = {}  # the config's [keys], checked (see actions.py)
 
     @property
     def runtime(self) -> Runtime:
@@ -116,6 +120,9 @@ class CavraApp(WorkflowCommands):
         self._open_console()
 
     def _open_console(self) -> None:
+        self.keymap = actions.check_keymap(self.runtime.config.keys)
+        if self.keymap:
+            self.set_keymap(self.keymap)
         for warning in self.runtime.warnings:
             self.notify(warning, severity="error", timeout=15)
         if self.start_scheduler:
@@ -246,13 +253,53 @@ class CavraApp(WorkflowCommands):
         """Enter on a list row opens that record in full (plans, deliveries, executions …)."""
         from cavra_tui.screens.record_detail import RecordDetail
         from cavra_tui.widgets.record_table import RecordTable
-        from store.services.records import record_kind
+        from store.services.records import audit_event_id, record_kind
 
         if not isinstance(event.data_table, RecordTable) or not self.started:
             return
         record_id = event.row_key.value
+        if event.data_table.id == "events" and isinstance(record_id, str) and record_id.isdigit():
+            record_id = audit_event_id(int(record_id))  # the Audit screen's rows are seqs
         if isinstance(record_id, str) and record_kind(record_id):
             self.push_screen(RecordDetail(record_id))
+
+    def run_registered(self, entry: actions.ConsoleAction) -> None:
+        """Run a registry action as its key would (the palette): an action of another
+        screen goes to that screen first, once it has loaded, so it acts on the record
+        highlighted there, never on one of the screen the palette was opened over."""
+        here = self.current_mode
+        if entry.screen in actions.SCREEN_TITLES and not any(
+                other.runs == entry.runs and other.screen in (here, actions.GLOBAL)
+                for other in actions.ACTIONS):
+            self.switch_mode(entry.screen)
+            self.call_after_refresh(self._when_loaded, entry)
+            return
+        self.call_later(self.run_action, entry.runs, self.screen)
+
+    def _when_loaded(self, entry: actions.ConsoleAction) -> None:
+        screen = self.screen
+        when_loaded = getattr(screen, "when_loaded", None)
+        run = lambda: self.call_later(self.run_action, entry.runs, screen)  # noqa: E731
+        if when_loaded is None:
+            run()
+        else:
+            when_loaded(run)
+
+    def action_copy_id(self) -> None:
+        """The highlighted record's ID to the terminal's clipboard (OSC 52: works over SSH,
+        in tmux with set-clipboard on)."""
+        from cavra_tui.widgets.record_table import RecordTable
+
+        focused = self.focused
+        record_id = focused.selected_id() if isinstance(focused, RecordTable) else None
+        if record_id is None:
+            tables = list(self.screen.query(RecordTable))
+            record_id = tables[0].selected_id() if tables else None
+        if record_id is None:
+            self.notify("highlight a record first: nothing was copied", severity="warning")
+            return
+        self.copy_to_clipboard(record_id)
+        self.notify(f"copied {record_id}", timeout=3)
 
     def action_messages(self) -> None:
         from cavra_tui.screens.messages import MessagesScreen
@@ -268,7 +315,9 @@ class CavraApp(WorkflowCommands):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         else:
-            self.push_screen(HelpScreen(self.runtime.db.describe() if self.started else ""))
+            mode = self.current_mode if self.current_mode in actions.SCREEN_TITLES else None
+            self.push_screen(HelpScreen(self.runtime.db.describe() if self.started else "",
+                                        screen=mode, keymap=self.keymap))
 
 
 class StartingCavraApp(CavraApp):
@@ -297,6 +346,7 @@ class StartingCavraApp(CavraApp):
         try:
             with without_collection():
                 runtime = self._opener()
+                _check_keys(runtime)
                 _screen_class(FIRST_MODE)
             if self._prepare is not None:
                 self._prepare(runtime)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 from textual.worker import Worker, get_current_worker
 
+from cavra_tui import actions
 from cavra_tui.messages import ActionFailed, ActionFinished, LivePreviewReady, SendPreviewReady
 from store.errors import UserError
 
@@ -24,12 +25,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Actions that write: a read-only session shows them greyed out and never runs them.
-WRITE_ACTIONS = frozenset({"build_plan", "deliver_plan", "acknowledge", "retry_plan", "dry_run",
-                           "live_run", "schedule_run", "deliver_report", "add_schedule",
-                           "toggle_schedule", "checkpoint", "report_retry_dry_run",
-                           "report_retry_live"})
+WRITE_ACTIONS = actions.WRITE_NAMES
 # Actions that need the database open: greyed out until the console has started.
-RUNTIME_ACTIONS = WRITE_ACTIONS | {"verify_audit", "show_evidence", "switch_mode"}
+RUNTIME_ACTIONS = actions.NEEDS_RUNTIME | {"show_evidence"}
+
+
+def _refuse(ctx: Any, permission: str) -> None:
+    """Ask the store's policy anyway: it records the denial in the audit chain, then
+    raises the reason (PolicyDenied)."""
+    ctx.require(permission)
+    raise UserError(f"refused: {permission}")  # reached only if the roles changed meanwhile
 
 
 class WorkflowCommands(App[None]):
@@ -59,16 +64,62 @@ class WorkflowCommands(App[None]):
         raise NotImplementedError
 
     def allows(self, action: str) -> bool:
-        """False for a write action in a read-only session, and for anything that needs the
-        database before it is open (the palette leaves it out)."""
-        name = action.partition("(")[0]
+        """False for a write action in a read-only session, for an action the acting roles
+        may not take, and for anything that needs the database before it is open (the
+        palette leaves it out; the footer greys its key)."""
+        return self.gate(action.removeprefix("app.").partition("(")[0]) is None
+
+    def gate(self, name: str) -> str | None:
+        """Why the action ``name`` may not run now, in one line; None when it may."""
+        entry = actions.find(name, getattr(self, "current_mode", None))
+        label = entry.help.split(":")[0] if entry is not None else name.replace("_", " ")
         if not self.started:
-            return name not in RUNTIME_ACTIONS
-        return not (name in WRITE_ACTIONS and self.runtime.identity.read_only)
+            return (f"{label}: the console is still opening its database"
+                    if name in RUNTIME_ACTIONS else None)
+        identity = self.runtime.identity
+        if name in WRITE_ACTIONS and identity.read_only:
+            return f"{label}: this session is read-only ({identity.read_only_reason})"
+        if entry is not None and entry.permission and not self.permitted(entry.permission):
+            return f"{label}: {entry.permission} needs {self.roles_for(entry.permission)}"
+        return None
+
+    def permitted(self, permission: str) -> bool:
+        """Whether the acting identity may take ``permission`` (the store's policy)."""
+        from store.policy import authorize
+
+        return authorize(self.runtime.identity, permission).allowed
+
+    @staticmethod
+    def roles_for(permission: str) -> str:
+        from store.policy import RULES
+
+        return " or ".join(sorted(RULES.get(permission, ()))) or "a role"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # None: the footer shows the key greyed out; pressing it does nothing.
+        # None: the footer shows the key greyed out; pressing it says why (run_action).
         return True if self.allows(action) else None
+
+    async def run_action(self, action: Any, default_namespace: Any = None,
+                         namespaces: Any = None) -> bool:
+        """A gated key (greyed in the footer) says why when pressed; a refusal by role goes
+        through the store's policy, which records it in the audit chain."""
+        if await super().run_action(action, default_namespace, namespaces):
+            return True
+        if not isinstance(action, str) or not self.is_running:
+            return False
+        name = action.rpartition(".")[2].partition("(")[0]
+        reason = self.gate(name)
+        if reason is None:
+            return False
+        entry = actions.find(name, getattr(self, "current_mode", None))
+        if (self.started and entry is not None and entry.permission
+                and not self.runtime.identity.read_only
+                and not self.permitted(entry.permission)):
+            permission, ctx = entry.permission, self.runtime.ctx
+            self.start_action(name.replace("_", " "), lambda: _refuse(ctx, permission))
+            return True
+        self.notify(f"{reason}; nothing was done", severity="warning", timeout=4)
+        return True
 
     def _selected(self, kind: str) -> str | None:
         picker = getattr(self.screen, "selected", None)
@@ -174,13 +225,8 @@ class WorkflowCommands(App[None]):
 
     def action_live_run(self) -> None:
         from cavra_tui import workflow
-        from store.policy import authorize
 
-        decision = authorize(self.runtime.identity, "retry.run.live")
-        if not decision.allowed:
-            # The service records the denial in the audit chain and raises the reason.
-            self.start_action("live run", lambda: workflow.refuse_live_run(self.runtime))
-            return
+        # Without the role the key never gets here: run_action refuses it, audited.
         self.start_action("live run preview", lambda: workflow.preview_live_run(self.runtime),
                           done=lambda preview: LivePreviewReady(preview))
 
@@ -277,13 +323,14 @@ class WorkflowCommands(App[None]):
         self.start_action("audit checkpoint", lambda: workflow.write_checkpoint(self.runtime))
 
     def action_show_evidence(self) -> None:
+        """On top of this screen, so Esc comes back to the highlighted execution."""
+        from cavra_tui.screens.evidence import EvidenceView
+
         record_id = self._selected("evidence")
-        self.switch_mode("audit")
-        if record_id:
-            screen = self.screen
-            show = getattr(screen, "show_evidence_for", None)
-            if show is not None:
-                self.call_after_refresh(show, record_id)
+        if record_id is None:
+            self.notify("highlight an execution first", severity="warning", timeout=4)
+            return
+        self.push_screen(EvidenceView(record_id))
 
     # -- results -----------------------------------------------------------------------------
 

@@ -24,6 +24,11 @@ class DataLoaded(Message):
 
 
 @dataclass
+class ScreenLoaded(Message):
+    """Every query of a screen's refresh has been answered (its lists show their rows)."""
+
+
+@dataclass
 class DataChanged(Message):
     """Something was written (by this process or another): visible screens should reload."""
 

@@ -224,12 +224,6 @@ def report_retry_live(runtime: Runtime, previewed: frozenset[str]) -> ActionResu
                             (e.delivery_id for e in result.executions if e.delivery_id), "")))
 
 
-def refuse_live_run(runtime: Runtime) -> ActionResult:
-    """Ask the service anyway: it records the denial in the audit chain, then refuses."""
-    run_retry_worker(runtime.ctx, runtime.registry, live=True)
-    raise UserError("refused: live run needs the release_manager role")  # not reached
-
-
 def schedule_run(runtime: Runtime) -> ActionResult:
     run, report, _ = create_schedule_run(runtime.ctx)
     return ActionResult(f"schedule run {run.run_id}: report {report.status}",

@@ -190,6 +190,9 @@ class CavraConfig(_Strict):
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    # The console's key bindings by action ID (`python -m cavra_tui.actions` lists them);
+    # the console checks the IDs and keys when it starts.
+    keys: dict[str, str] = Field(default_factory=dict)
     base_dir: str | None = Field(default=None, exclude=True)  # folder of the config file
 
     @field_validator("providers")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 
+from cavra_tui import actions
 from cavra_tui.formatting import status, when
 from cavra_tui.messages import DataLoaded
 from cavra_tui.screens.base import CavraScreen
@@ -36,7 +37,7 @@ def ack_row(ack: Acknowledgement) -> Row:
 
 class AcknowledgementsScreen(CavraScreen):
     TITLE: ClassVar[str] = "Acknowledgements"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "app.acknowledge", "Acknowledge")]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("acknowledgements")
 
     def compose_body(self) -> ComposeResult:
         with Vertical(classes="stack"):

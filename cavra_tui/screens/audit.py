@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
+from cavra_tui import actions
 from cavra_tui.formatting import short, status, when
 from cavra_tui.messages import ActionFailed, CursorMovedByUser, DataLoaded
 from cavra_tui.screens.base import CavraScreen
@@ -103,11 +104,7 @@ def checkpoint_text(state: AuditStatus) -> Text:
 
 class AuditScreen(CavraScreen):
     TITLE: ClassVar[str] = "Audit"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("v", "verify", "Verify"),
-        Binding("w", "app.checkpoint", "Checkpoint"),
-        Binding("e", "ask_evidence", "Evidence"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("audit")
 
     def __init__(self) -> None:
         super().__init__()

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from cavra_tui.messages import ActionFailed, DataChanged, DataLoaded, NeedMoreRows
+from cavra_tui import actions
+from cavra_tui.messages import (
+    ActionFailed,
+    DataChanged,
+    DataLoaded,
+    NeedMoreRows,
+    ScreenLoaded,
+)
 from cavra_tui.widgets.header import ConsoleHeader
 from cavra_tui.widgets.record_table import RecordTable, Row
 from store.errors import UserError
@@ -51,10 +58,7 @@ class CavraScreen(Screen[None]):
 
     TITLE: ClassVar[str] = ""
     FILTERABLE: ClassVar[bool] = True
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "open_filter", "Filter", key_display="/"),
-        Binding("escape", "close_filter", "Clear filter", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(actions.LISTS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,6 +68,8 @@ class CavraScreen(Screen[None]):
         self._batch: list[Query] | None = None
         self._cursors: dict[str, str | None] = {}
         self._epochs: dict[str, int] = {}  # bumped when a table's list is replaced
+        self._loaded = False  # the first refresh has been answered
+        self._on_loaded: list[Callable[[], Any]] = []
 
     @property
     def cavra(self) -> CavraApp:
@@ -105,9 +111,25 @@ class CavraScreen(Screen[None]):
             batch, self._batch = self._batch, None
         if batch:
             self._run_queries(batch, group="reload")
+        else:
+            self.post_message(ScreenLoaded())
 
     def refresh_header(self) -> None:
         self.query_one(ConsoleHeader).show(self.cavra.header_info(self.TITLE))
+
+    def when_loaded(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once the screen shows its data (now, if it already does)."""
+        if self._loaded:
+            callback()
+        else:
+            self._on_loaded.append(callback)
+
+    def on_screen_loaded(self, message: ScreenLoaded) -> None:
+        message.stop()
+        self._loaded = True
+        waiting, self._on_loaded = self._on_loaded, []
+        for callback in waiting:
+            callback()
 
     def reload(self, merge: bool = False) -> None:
         """Ask for fresh data. ``merge`` keeps rows already paged in (a live refresh)."""
@@ -149,6 +171,8 @@ class CavraScreen(Screen[None]):
                 if not worker.is_cancelled:
                     self.post_message(DataLoaded(request.part, payload, append=request.append,
                                                  merge=request.merge, epoch=request.epoch))
+            if group == "reload" and not worker.is_cancelled:
+                self.post_message(ScreenLoaded())
 
         self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False,
                         name=group)

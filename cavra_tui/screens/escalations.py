@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
+from cavra_tui import actions
 from cavra_tui.formatting import status, when
 from cavra_tui.messages import DataLoaded
 from cavra_tui.screens.base import CavraScreen
@@ -49,11 +50,7 @@ def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement]) -> li
 
 class EscalationsScreen(CavraScreen):
     TITLE: ClassVar[str] = "Escalations"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "app.build_plan", "Plan"),
-        Binding("d", "app.deliver_plan", "Deliver"),
-        Binding("a", "app.acknowledge", "Ack"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("escalations")
 
     def __init__(self) -> None:
         super().__init__()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Markdown
 
+from cavra_tui import actions
 from cavra_tui.formatting import status, when
 from cavra_tui.messages import DataLoaded
 from cavra_tui.screens.base import CavraScreen
@@ -77,15 +78,7 @@ def report_markdown(run: ScheduleRun, report: ExecutiveReport) -> str:
 
 class ExecutiveScreen(CavraScreen):
     TITLE: ClassVar[str] = "Executive"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # Short words: the footer must fit 80 columns (? lists the keys in full).
-        Binding("s", "app.schedule_run", "Run"),
-        Binding("d", "app.deliver_report", "Send"),
-        Binding("n", "app.add_schedule", "Schedule"),
-        Binding("t", "app.toggle_schedule", "On/off", show=False),
-        Binding("y", "app.report_retry_dry_run", "Re-send dry", show=False),
-        Binding("L", "app.report_retry_live", "Re-send", key_display="L"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("executive")
 
     def __init__(self) -> None:
         super().__init__()

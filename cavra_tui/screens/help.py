@@ -1,61 +1,69 @@
-"""`?`: every key the console answers to, and the actions the command palette lists."""
+"""`?`: the keys of the screen it was opened on first, then the global ones — generated from
+the action registry (cavra_tui/actions.py) with the config's `[keys]` applied."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
-## CAVRA console keys
+from cavra_tui import actions
+from cavra_tui.screens.modal import CavraModal
 
+MOVING = """\
 | key | does |
 |---|---|
-| `1`–`7` | Dashboard, Escalations, Acknowledgements, Retry runs, Executive, Audit, Health |
-| `?` | this help · `ctrl+p` command palette (every action) · `q` quit |
-| `m` | messages: every notification so far, newest first (toasts go after ~4 s) |
-| `/` | filter the lists on this screen (Enter applies, Esc clears) |
 | `↑ ↓ PgUp PgDn` | move in a list; more rows load as you reach the end |
-| `Home` / `End` | first / last row of a list |
-| `Enter` | open the highlighted record in full; on a ↗ field, open that record; `Esc` back |
-| `tab` / `shift+tab` | move between lists |
+| `Home` / `End` | first / last row of a list (`Home` also reaches rows that arrived above) |
+| `Enter` | open the highlighted record in full; on a ↗ field, open that record |
+| `Esc` / `Backspace` | back from a record, a modal or the filter |
+| `tab` / `shift+tab` | move between lists · `ctrl+p` command palette (every action) |
+"""
 
-| screen | keys |
-|---|---|
-| Escalations | `p` build plan · `d` deliver highlighted plan · `a` acknowledge |
-| Acknowledgements | `a` acknowledge the highlighted pair |
-| Retry runs | `r` retry plan · `y` dry-run · `L` live run (confirms first) · `e` evidence |
-| Executive | `s` schedule run · `d` deliver report · `n` new schedule · `t` on/off |
-| Executive | `y` re-send dry-run · `L` re-send failed reports live (confirms first) |
-| Health | the alerts; the figures of the highlighted one; the executive retry plan |
-| Audit | `v` verify · `w` checkpoint to witnesses · `e` evidence for an ID |
-
+LIVE_NOTE = """\
 A live run first does a dry-run and shows what it would send (provider, idempotency key,
 payload digest). It needs the release_manager role and an acknowledgement (accepted,
-acknowledged or resolved) for each pair; otherwise it is refused with the reason.
-
-Press `escape` or `?` to close.
+acknowledged or resolved) for each pair; otherwise it is refused with the reason. A key
+shown greyed out says why when pressed (read-only session, or a role this identity lacks).
 """
 
 
-class HelpScreen(ModalScreen[None]):
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def help_markdown(screen: str | None, keymap: Mapping[str, str], database: str = "") -> str:
+    title = actions.SCREEN_TITLES.get(screen or "", "")
+    lines = [f"## Keys{f' — {title}' if title else ''}", "", "| key | does | |",
+             "|---|---|---|"]
+    lines += [f"| `{_cell(key)}` | {_cell(what)} | {_cell(note)} |"
+              for key, what, note in actions.help_rows(screen, keymap)]
+    lines += ["", MOVING, LIVE_NOTE]
+    if database:
+        lines.append(f"Database: `{database}` — the CLI reads the same one with "
+                     f"`cavra --db {database} metrics`.\n")
+    lines.append("Press `escape` or `?` to close.")
+    return "\n".join(lines)
+
+
+class HelpScreen(CavraModal[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close"),
         Binding("question_mark", "dismiss", "Close", key_display="?"),
         Binding("q", "dismiss", "Close", show=False),
     ]
 
-    def __init__(self, database: str = "") -> None:
+    def __init__(self, database: str = "", screen: str | None = None,
+                 keymap: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.database = database  # the full URL (the header shows only its short name)
+        self.for_screen = screen
+        self.keymap = dict(keymap or {})
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help", classes="dialog"):
-            where = (f"\n\nDatabase: `{self.database}` — the CLI reads the same one with "
-                     f"`cavra --db {self.database} metrics`." if self.database else "")
-            yield Markdown(HELP.replace("Press `escape` or `?` to close.",
-                                        f"Press `escape` or `?` to close.{where}"))
+            yield Markdown(help_markdown(self.for_screen, self.keymap, self.database))

@@ -11,9 +11,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
+from cavra_tui.screens.modal import CavraModal
 from store.text import visible
 
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "information": ""}
@@ -27,7 +27,7 @@ class LoggedMessage:
     text: str
 
 
-class MessagesScreen(ModalScreen[None]):
+class MessagesScreen(CavraModal[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close"),
         Binding("m", "dismiss", "Close", show=False),

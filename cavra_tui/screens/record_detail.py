@@ -12,9 +12,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
+from cavra_tui.screens.modal import CavraModal
 from store.clock import as_utc
 from store.text import visible
 
@@ -29,7 +29,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-class RecordDetail(ModalScreen[None]):
+class RecordDetail(CavraModal[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Back"),
         Binding("backspace", "dismiss", "Back", show=False),
@@ -56,10 +56,11 @@ class RecordDetail(ModalScreen[None]):
         db = self.app.runtime.db  # type: ignore[attr-defined]
         record_id = self.record_id
 
-        def fetch() -> dict[str, Any] | None:
-            from store.services.records import read_record
+        def fetch() -> tuple[dict[str, Any] | None, list[Any]]:
+            from store.services.records import read_record, related_records
 
-            return read_record(db, record_id)
+            fields = read_record(db, record_id)
+            return fields, related_records(db, record_id) if fields else []
 
         self.run_worker(fetch, thread=True, name="detail", exit_on_error=False)
 
@@ -71,7 +72,7 @@ class RecordDetail(ModalScreen[None]):
 
         table = self.query_one("#detail-fields", DataTable)
         table.clear()
-        fields = worker.result if worker.error is None else None
+        fields, related = worker.result if worker.error is None else (None, [])
         if not fields:
             table.add_row("", Text(f"{self.record_id}: not found", style="red"))
             return
@@ -83,6 +84,15 @@ class RecordDetail(ModalScreen[None]):
             else:
                 # Long values wrap into several lines of the cell: nothing is cut.
                 table.add_row(name, Text(shown), key=name, height=None)
+        if related:
+            table.add_row(Text("named by", style="dim"), Text("records that name this one",
+                                                              style="dim"), key="-related-")
+        for index, other in enumerate(related):
+            key = f"-related-{index}"
+            self.links[key] = other.record_id
+            table.add_row(other.relation, Text.assemble(
+                (f"↗ {other.record_id}", "bold underline"), f" {visible(other.summary)}"),
+                key=key)
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 
+from cavra_tui import actions
 from cavra_tui.formatting import counts, short, status, when
 from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
@@ -48,13 +49,7 @@ def retry_plan_row(plan: RetryPlanSummary) -> Row:
 
 class RetryRunsScreen(CavraScreen):
     TITLE: ClassVar[str] = "Retry runs"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # Short words: the footer must fit 80 columns (? lists the keys in full).
-        Binding("r", "app.retry_plan", "Plan"),
-        Binding("y", "app.dry_run", "Dry-run"),
-        Binding("L", "app.live_run", "Live", key_display="L"),
-        Binding("e", "app.show_evidence", "Evidence", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings("retry_runs")
 
     def compose_body(self) -> ComposeResult:
         with Vertical(classes="stack"):

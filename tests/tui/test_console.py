@@ -12,8 +12,9 @@ from textual.widgets import Static
 
 from cavra_tui.app import CavraApp
 from cavra_tui.bootstrap import Runtime
-from cavra_tui.screens.audit import AuditScreen
+from cavra_tui.screens.evidence import EvidenceView
 from cavra_tui.screens.help import HelpScreen
+from cavra_tui.screens.retry_runs import RetryRunsScreen
 from cavra_tui.widgets.record_table import RecordTable
 from cavra_tui.widgets.scheduler_pane import SchedulerPane
 from scheduler.status import LEADER_LOCK
@@ -117,10 +118,16 @@ async def test_evidence_of_the_highlighted_execution(seeded: Runtime) -> None:
             execution.execution_id)
         await pilot.press("e")
         await settle(pilot)
-        assert isinstance(app.screen, AuditScreen)
-        shown = rendered_text(app.screen.query_one("#evidence-body", Static))
+        # On top of the screen it was asked from: Esc comes back to the same execution.
+        assert isinstance(app.screen, EvidenceView)
+        shown = rendered_text(app.screen.query_one("#evidence-view-body", Static))
         assert f"evidence for {execution.execution_id}" in shown
         assert execution.run_id in shown and execution.plan_id in shown
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, RetryRunsScreen)
+        assert app.screen.query_one("#executions", RecordTable).selected_id() == (
+            execution.execution_id)
 
 
 async def test_works_without_colour(seeded: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,12 +161,13 @@ async def test_embedded_scheduler_starts_leads_and_stops(seeded: Runtime) -> Non
 
 
 def test_command_palette_lists_every_workflow_action() -> None:
+    from cavra_tui.actions import ACTIONS
     from cavra_tui.commands import WorkflowCommands
-    from cavra_tui.palette import PALETTE_ACTIONS
 
     actions = {name.removeprefix("action_") for name in vars(WorkflowCommands)
                if name.startswith("action_")}
-    listed = {action for _, _, action in PALETTE_ACTIONS}
+    listed = ({entry.runs.removeprefix("app.") for entry in ACTIONS if entry.title}
+              | {entry.id for entry in ACTIONS if entry.title})
     assert actions <= listed
     assert {f"switch_mode('{mode}')" for mode in CavraApp.MODES} <= listed
 
@@ -223,7 +231,9 @@ async def test_moving_through_events_unpins_the_evidence_of_an_execution(
     execution = list_executions(seeded.db, limit=1).items[0]
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("4", "tab", "e")
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("e", *execution.execution_id, "enter")  # an ID typed: pinned
         await settle(pilot)
         pinned = f"evidence for {execution.execution_id}"
         assert pinned in rendered_text(app.screen.query_one("#evidence-body", Static))

@@ -14,10 +14,21 @@ from cavra_tui.widgets.record_table import RecordTable
 from tests.tui.conftest import make_app, settle
 
 
-def _fields(app: object) -> dict[str, str]:
+def _rows(app: object) -> list[tuple[str, str, str]]:
     table = app.screen.query_one("#detail-fields", DataTable)  # type: ignore[attr-defined]
-    return {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
-            for i in range(table.row_count)}
+    return [(str(key.value), str(table.get_row(key)[0]), str(table.get_row(key)[1]))
+            for key in table.rows]
+
+
+def _fields(app: object) -> dict[str, str]:
+    """The record's own fields (the rows above "named by")."""
+    return {name: value for key, name, value in _rows(app) if not key.startswith("-related")}
+
+
+def _named_by(app: object) -> set[tuple[str, str]]:
+    """(relation, record ID) of the reverse links."""
+    return {(name, value.split()[1]) for key, name, value in _rows(app)
+            if key.startswith("-related-")}
 
 
 def _row(db: str, table: str, key: str, value: str) -> dict[str, object]:
@@ -56,6 +67,22 @@ async def test_enter_opens_an_execution_and_its_links_and_esc_comes_back(
         assert set(shown) == set(stored)  # every field
         assert shown["idempotency_key"] == stored["idempotency_key"]
         assert shown["run_id"] == f"↗ {stored['run_id']}"  # a link to the worker run
+        # Named by: the pair's deliveries and acknowledgements, the audit events naming it.
+        conn = sqlite3.connect(db)
+        try:
+            pair = (stored["plan_id"], stored["provider"])
+            deliveries = {row[0] for row in conn.execute(
+                "SELECT delivery_id FROM deliveries WHERE plan_id = ? AND provider = ?", pair)}
+            acks = {row[0] for row in conn.execute(
+                "SELECT ack_id FROM acknowledgements WHERE plan_id = ? AND provider = ?", pair)}
+            seqs = {f"audit:{row[0]}" for row in conn.execute(
+                "SELECT seq FROM audit_targets WHERE target_id = ?", (execution_id,))}
+        finally:
+            conn.close()
+        named_by = _named_by(app)
+        assert {i for r, i in named_by if r == "delivery of the pair"} == deliveries
+        assert {i for r, i in named_by if r == "acknowledgement"} == acks
+        assert {i for r, i in named_by if r == "audit event"} == seqs and seqs
 
         await _open_row(pilot, "run_id")
         assert app.screen.record_id == stored["run_id"]
@@ -84,3 +111,44 @@ async def test_an_acknowledgement_shows_no_private_notes(seeded: Runtime) -> Non
         await settle(pilot)
         assert isinstance(app.screen, RecordDetail)
         assert "notes" not in _fields(app) and "state" in _fields(app)
+
+
+async def test_a_plan_lists_what_names_it_and_an_audit_event_opens(seeded: Runtime) -> None:
+    db = str(seeded.db.sqlite_path)
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        plans = app.screen.query_one("#plans", RecordTable)
+        plans.focus()
+        plan_id = plans.selected_id()
+        await pilot.press("enter")
+        await settle(pilot)
+        conn = sqlite3.connect(db)
+        try:
+            deliveries = {row[0] for row in conn.execute(
+                "SELECT delivery_id FROM deliveries WHERE plan_id = ?", (plan_id,))}
+            acks = {row[0] for row in conn.execute(
+                "SELECT ack_id FROM acknowledgements WHERE plan_id = ?", (plan_id,))}
+        finally:
+            conn.close()
+        named_by = _named_by(app)
+        assert {i for r, i in named_by if r == "delivery"} == deliveries and deliveries
+        assert {i for r, i in named_by if r == "acknowledgement"} == acks
+        # Follow the newest audit event that names the plan: every column, its targets linked.
+        event = max((i for r, i in named_by if r == "audit event"),
+                    key=lambda i: int(i.split(":")[1]))
+        table = app.screen.query_one("#detail-fields", DataTable)
+        index = next(n for n, key in enumerate(table.rows)
+                     if app.screen.links.get(str(key.value)) == event)
+        table.move_cursor(row=index)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.record_id == event
+        stored = _row(db, "audit_events", "seq", event.split(":")[1])
+        fields = _fields(app)
+        assert fields["action"] == stored["action"] and fields["sha256"] == stored["sha256"]
+        assert f"↗ {plan_id}" in fields.values()
+        await pilot.press("backspace", "backspace")
+        await settle(pilot)
+        assert not isinstance(app.screen, RecordDetail)

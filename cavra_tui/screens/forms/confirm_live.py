@@ -8,16 +8,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label
 
 from cavra_tui.formatting import short, status
+from cavra_tui.screens.modal import CavraModal
 from cavra_tui.workflow import LivePreview
 
 GATE_WORDS = {"acknowledgement_required": "needs ack", "separation_of_duties": "duties"}
 
 
-class ConfirmLiveRun(ModalScreen[bool]):
+class ConfirmLiveRun(CavraModal[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, preview: LivePreview) -> None:

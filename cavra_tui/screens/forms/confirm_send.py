@@ -8,13 +8,13 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label
 
+from cavra_tui.screens.modal import CavraModal
 from cavra_tui.workflow import SendPreview
 
 
-class ConfirmSend(ModalScreen[bool]):
+class ConfirmSend(CavraModal[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, preview: SendPreview) -> None:

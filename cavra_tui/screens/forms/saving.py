@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 from textual.worker import get_current_worker
 
+from cavra_tui.screens.modal import CavraModal
 from cavra_tui.workflow import ActionResult
 from store.errors import UserError
 
@@ -29,7 +29,7 @@ class FormRefused(Message):
     reason: str
 
 
-class SavingForm(ModalScreen[ActionResult | None]):
+class SavingForm(CavraModal[ActionResult | None]):
     """Subclasses build a request from their fields and call ``save(request)``; the form
     dismisses with the service's ActionResult on success."""
 
