@@ -46,7 +46,8 @@ class Runtime:
             if self._registry is None:
                 from workflows.connectors.registry import ConnectorRegistry
 
-                self._registry = ConnectorRegistry(self.config, self.outbox_dir)
+                self._registry = ConnectorRegistry(self.config, self.outbox_dir,
+                                                   clock=self.ctx.clock)
             return self._registry
 
     @property

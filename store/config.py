@@ -65,13 +65,29 @@ class OutboxProvider(_ProviderBase):
     path: str | None = None  # relative paths resolve against the config file's folder
 
 
-class WebhookProvider(_ProviderBase):
+class _HttpProvider(_ProviderBase):
+    # The Idempotency-Key header: "quoted" is a structured-field string, as the IETF
+    # httpapi-idempotency-key draft defines it; "bare" is the old unquoted value.
+    idempotency_key_header: Literal["quoted", "bare"] = "quoted"
+
+
+class WebhookProvider(_HttpProvider):
     kind: Literal["webhook"]
     url_env: str
     secret_env: str | None = None  # HMAC-SHA256 signing key, optional
+    # "cavra": X-Cavra-Signature over the body (with secret_env); "standard-webhooks":
+    # webhook-id / webhook-timestamp / webhook-signature, the key a whsec_ secret.
+    signing: Literal["cavra", "standard-webhooks"] = "cavra"
+
+    @model_validator(mode="after")
+    def _standard_webhooks_needs_a_secret(self) -> WebhookProvider:
+        if self.signing == "standard-webhooks" and not self.secret_env:
+            raise ValueError('signing = "standard-webhooks" needs secret_env (the variable '
+                             "holding the whsec_ secret)")
+        return self
 
 
-class SlackProvider(_ProviderBase):
+class SlackProvider(_HttpProvider):
     kind: Literal["slack"]
     url_env: str
 
@@ -87,7 +103,7 @@ class EmailProvider(_ProviderBase):
     to: list[str] = Field(min_length=1)
 
 
-class PagerDutyProvider(_ProviderBase):
+class PagerDutyProvider(_HttpProvider):
     kind: Literal["pagerduty"]
     routing_key_env: str
     events_url: str = PUBLIC_EVENTS_URL

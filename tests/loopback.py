@@ -35,6 +35,22 @@ class Request:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def idempotency_key(self) -> str | None:
+        """The `Idempotency-Key` header read as the IETF draft's structured-field string,
+        by an independent parser (http_sfv); None when absent or not such a string."""
+        import http_sfv
+
+        raw = self.headers.get("Idempotency-Key")
+        if raw is None:
+            return None
+        item = http_sfv.Item()
+        try:
+            item.parse(raw.encode("ascii"))
+        except ValueError:
+            return None
+        return item.value if isinstance(item.value, str) else None
+
 
 @dataclass
 class LoopbackHTTP:

@@ -26,7 +26,7 @@ def test_slack_message_is_a_readable_summary(cli: Cli, http_server: LoopbackHTTP
     [request] = http_server.requests
     assert request.path == f"/services/{SLACK_TOKEN}"
     assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["Idempotency-Key"] == delivery["idempotency_key"]
+    assert request.headers["Idempotency-Key"] == f'"{delivery["idempotency_key"]}"'
     body = request.json()
     assert set(body) == {"text", "blocks"}
     assert body["text"].startswith(f"CAVRA critical escalation {plan['plan_id']}")
@@ -63,7 +63,7 @@ def test_webhook_body_headers_and_signature(cli: Cli, http_server: LoopbackHTTP,
     assert body["attempt"] == 1
     assert body["message"]["type"] == "cavra.escalation"
     assert body["message"]["alert_level"] == "critical"
-    assert request.headers["Idempotency-Key"] == delivery["idempotency_key"]
+    assert request.headers["Idempotency-Key"] == f'"{delivery["idempotency_key"]}"'
     expected = "sha256=" + hmac.new(b"hmac-key", request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Cavra-Signature"] == expected
 

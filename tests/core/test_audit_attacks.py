@@ -258,7 +258,7 @@ def test_a_webhook_witness_receives_checkpoints_that_verify_as_an_exported_list(
     assert "remote-witness   delivered" in out
     bodies = [request.json() for request in http_server.requests]
     assert [b["kind"] for b in bodies] == ["checkpoint", "checkpoint"]
-    assert [r.headers["Idempotency-Key"] for r in http_server.requests] == [
+    assert [r.idempotency_key for r in http_server.requests] == [
         b["message"]["checkpoint_id"] for b in bodies]
     # What the receiver kept, exported as a JSON array of checkpoints.
     exported = tmp_path / "exported.json"

@@ -85,7 +85,7 @@ def test_in_flight_after_a_crash_becomes_unknown_and_the_key_is_reused(
     retry = run_retry_worker(runtime.ctx, runtime.registry, live=True)
     [execution] = retry.executions
     assert execution.idempotency_key == f"cavra:{plan_id}:ops-webhook:2"
-    assert http_server.requests[-1].headers["Idempotency-Key"] == execution.idempotency_key
+    assert http_server.requests[-1].idempotency_key == execution.idempotency_key
 
 
 def test_a_stale_in_flight_does_not_block_a_new_delivery_forever(

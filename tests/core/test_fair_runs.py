@@ -64,7 +64,7 @@ def test_blocked_pairs_that_sort_first_never_starve_an_accepted_one(
     sent = [e for e in result.executions if e.status == "delivered"]
     assert [e.plan_id for e in sent] == [accepted]
     assert len(http_server.requests) == 1
-    assert http_server.requests[0].headers["Idempotency-Key"].startswith(f"cavra:{accepted}:")
+    assert http_server.requests[0].idempotency_key.startswith(f"cavra:{accepted}:")
     summary = result.run.summary
     assert (summary["selected"], summary["blocked"], summary["delivered"]) == (1, blocked, 1)
     assert summary["acknowledgement_pending"] == blocked

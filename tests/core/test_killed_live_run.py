@@ -66,7 +66,7 @@ def test_a_killed_live_run_is_abandoned_and_its_pair_resent_with_the_same_key(
     run_cli_json(capsys, *base, "escalation", "ack", plan, "--provider", "hook",
                  "--state", "accepted")
 
-    first_key = http_server.requests[0].headers["Idempotency-Key"]
+    first_key = http_server.requests[0].idempotency_key
     http_server.requests.clear()
     http_server.answer(200, delay_s=90)  # the next request stalls: the run is mid-send
     env = {**os.environ, "CAVRA_TEST_HOOK_URL": http_server.url()}
@@ -101,6 +101,6 @@ def test_a_killed_live_run_is_abandoned_and_its_pair_resent_with_the_same_key(
     assert json.loads(str(summary))["left_in_flight"] == 1
     statuses = _rows(db, f"SELECT status FROM deliveries WHERE worker_run_id = '{dead_run}'")
     assert statuses == [("unknown",)]
-    keys = [first_key, *(r.headers["Idempotency-Key"] for r in http_server.requests)]
+    keys = [first_key, *(r.idempotency_key for r in http_server.requests)]
     assert keys == [f"cavra:{plan}:hook:1", f"cavra:{plan}:hook:2", f"cavra:{plan}:hook:2"]
     assert run_cli(capsys, *base, "audit", "verify")[0] == 0

@@ -78,7 +78,7 @@ def test_a_parallel_run_of_100_pairs_sends_each_key_once_with_every_record_bound
     result = run_retry_worker(runtime.ctx, runtime.registry, live=True, max_deliveries=100)
 
     assert [e.status for e in result.executions] == ["delivered"] * 100
-    keys = Counter(r.headers["Idempotency-Key"] for r in http_server.requests)
+    keys = Counter(r.idempotency_key for r in http_server.requests)
     assert set(keys.values()) == {1}
     assert set(keys) == {e.idempotency_key for e in result.executions}
     run = result.run

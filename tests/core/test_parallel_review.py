@@ -70,5 +70,5 @@ def test_a_manual_send_racing_a_live_run_is_recorded(
         with runtime.db.read() as session:
             assert session.execute(select(func.count()).select_from(DeliveryRow).where(
                 DeliveryRow.status == "in_flight")).scalar_one() == 0
-        keys = Counter(r.headers.get("Idempotency-Key") for r in http_server.requests)
+        keys = Counter(r.idempotency_key for r in http_server.requests)
         assert max(keys.values()) == 1  # no key sent twice

@@ -96,7 +96,7 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: LoopbackHTTP, cloc
 
     request = http_server.requests[-1]
     assert request.path == "/hooks/T0KEN"
-    assert request.headers["Idempotency-Key"] == preview.idempotency_key
+    assert request.idempotency_key == preview.idempotency_key
     expected = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Cavra-Signature"] == f"sha256={expected}"
     assert request.json()["plan_id"] == plan.plan_id

@@ -66,7 +66,7 @@ def test_dry_run_sends_nothing_live_delivers_once_then_nothing(
     assert (execution.status, execution.plan_id, execution.provider) == (
         "delivered", run_id, "exec-hook")
     [request] = http_server.requests
-    assert request.headers["Idempotency-Key"] == f"cavra:{run_id}:exec-hook:2"
+    assert request.idempotency_key == f"cavra:{run_id}:exec-hook:2"
     assert request.json()["run_id"] == run_id
 
     again = run_report_retry(runtime.ctx, runtime.registry, live=True)

@@ -77,4 +77,4 @@ async def test_cancel_sends_nothing_and_send_delivers_the_previewed_pair(
         await pilot.click("#confirm-send")
         await settle(pilot)
     [request] = server.requests
-    assert request.headers["Idempotency-Key"] == preview.idempotency_key
+    assert request.idempotency_key == preview.idempotency_key

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from store.clock import Clock, system_clock
 from store.config import CavraConfig
 
 
@@ -57,10 +58,12 @@ def error_class(exc: BaseException) -> str:
 class Connector(ABC):
     kind: str
 
-    def __init__(self, name: str, settings: Any, config: CavraConfig) -> None:
+    def __init__(self, name: str, settings: Any, config: CavraConfig, *,
+                 clock: Clock = system_clock) -> None:
         self.name = name
         self.settings = settings
         self.config = config
+        self.clock = clock  # the app's "now" for what a send stamps (webhook-timestamp)
 
     @property
     def timeout_s(self) -> float:

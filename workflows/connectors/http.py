@@ -13,6 +13,7 @@ import httpx
 from workflows.connectors.base import Outcome, Stopwatch, error_class
 
 MAX_RETRY_AFTER_S = 86_400
+IDEMPOTENCY_KEY = "Idempotency-Key"
 # httpx logs every request's full URL at INFO, and webhook URLs carry tokens.
 for _noisy in ("httpx", "httpcore"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
@@ -39,6 +40,20 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> int | N
         when = when.replace(tzinfo=UTC)
     seconds = int((when - (now or datetime.now(UTC))).total_seconds())
     return min(max(seconds, 0), MAX_RETRY_AFTER_S)
+
+
+def sf_string(value: str) -> str:
+    """A structured-field string (RFC 9651 §3.3.3): quoted, ``\\`` and ``"`` escaped. Only
+    printable ASCII can be one."""
+    if any(not " " <= ch <= "~" for ch in value):
+        raise ValueError("a structured-field string holds printable ASCII only")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def idempotency_header(key: str, style: str = "quoted") -> dict[str, str]:
+    """``Idempotency-Key`` as the IETF httpapi-idempotency-key draft defines it (a
+    structured-field string, ``"…"``), or ``bare`` for receivers that want the old form."""
+    return {IDEMPOTENCY_KEY: key if style == "bare" else sf_string(key)}
 
 
 def _connect_failure(exc: httpx.ConnectError) -> str:

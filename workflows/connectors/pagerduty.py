@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, redact_url
-from workflows.connectors.http import post_json
+from workflows.connectors.http import idempotency_header, post_json
 from workflows.connectors.render import render
 from workflows.connectors.secrets import from_env
 
@@ -61,5 +61,7 @@ class PagerDutyConnector(Connector):
         except MissingSecret as exc:
             return Outcome(status="failed", error=f"missing_secret: {exc}")
         body = json.dumps(pagerduty_event(message, routing_key), sort_keys=True).encode()
-        return post_json(self.settings.events_url, body,
-                         {"Idempotency-Key": message.idempotency_key}, self.timeout_s)
+        # The Events API dedupes on dedup_key and ignores this header; it is sent (in the same
+        # form as the other HTTP kinds) so a proxy or a recorded request can dedupe too.
+        return post_json(self.settings.events_url, body, idempotency_header(
+            message.idempotency_key, self.settings.idempotency_key_header), self.timeout_s)

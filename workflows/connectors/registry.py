@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from store.clock import Clock, system_clock
 from store.config import CavraConfig
 from store.errors import UserError
 from workflows.connectors.base import Connector
@@ -27,10 +28,17 @@ def connector_class(kind: str) -> type[Connector]:
     return found
 
 class ConnectorRegistry:
-    def __init__(self, config: CavraConfig, outbox_dir: Path) -> None:
+    def __init__(self, config: CavraConfig, outbox_dir: Path, *,
+                 clock: Clock = system_clock) -> None:
         self.config = config
         self.outbox_dir = outbox_dir
+        self.clock = clock  # what connectors stamp on a send (webhook-timestamp)
         self._cache: dict[str, Connector] = {}
+        # Built now, so a malformed whsec_ secret is one config error before any command
+        # records or sends anything, not a failure halfway through a run.
+        for name, settings in config.providers.items():
+            if settings.enabled and getattr(settings, "signing", None) == "standard-webhooks":
+                self.get(name)
 
     def override(self, name: str, connector: Connector | None) -> None:
         """Swap in a connector for one provider (the demo's flaky phase); None restores."""
@@ -49,7 +57,8 @@ class ConnectorRegistry:
         if settings.kind == "outbox":
             connector = OutboxConnector(name, settings, self.config, self.outbox_dir)
         elif settings.kind in NETWORK_KINDS:
-            connector = connector_class(settings.kind)(name, settings, self.config)
+            connector = connector_class(settings.kind)(name, settings, self.config,
+                                                       clock=self.clock)
         else:
             raise UserError(f"provider {name!r}: kind {settings.kind!r} is not supported yet")
         self._cache[name] = connector

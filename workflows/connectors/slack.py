@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from workflows.connectors.base import Connector, MissingSecret, OutboundMessage, Outcome, redact_url
-from workflows.connectors.http import post_json
+from workflows.connectors.http import idempotency_header, post_json
 from workflows.connectors.render import (
     Bullets,
     Command,
@@ -128,5 +128,5 @@ class SlackConnector(Connector):
             return Outcome(status="failed", error=f"missing_secret: {exc}")
         body = json.dumps(slack_body(message), sort_keys=True).encode()
         # Slack ignores the header, but it lets a proxy or a recorded request dedupe.
-        return post_json(url, body, {"Idempotency-Key": message.idempotency_key},
-                         self.timeout_s)
+        return post_json(url, body, idempotency_header(
+            message.idempotency_key, self.settings.idempotency_key_header), self.timeout_s)
