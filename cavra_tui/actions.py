@@ -75,8 +75,9 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   "copy the highlighted record's ID to the clipboard (OSC 52, works over SSH)",
                   show=False),
     ConsoleAction("quit", "q", "Quit", "quit the console"),
+    # Not in the footer (it must fit 80 columns): the help and the lists' borders name it.
     ConsoleAction("open_filter", "slash", "Filter", "filter this screen's lists",
-                  screen=LISTS, action="open_filter", key_display="/"),
+                  screen=LISTS, action="open_filter", key_display="/", show=False),
     ConsoleAction("close_filter", "escape", "Clear filter", "clear the filter",
                   screen=LISTS, action="close_filter", show=False),
     # -- Escalations

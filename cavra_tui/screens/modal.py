@@ -14,4 +14,4 @@ ResultType = TypeVar("ResultType")
 class CavraModal(ModalScreen[ResultType]):
     def on_mount(self) -> None:
         # Subclasses' own on_mount handlers run as well (Textual calls each class's).
-        self.mount(Footer())
+        self.mount(Footer(compact=True))

@@ -28,7 +28,7 @@ class StartFailedScreen(Screen[None]):
             yield Static("The console could not start.", classes="start-title")
             yield Static(self.reason, id="start-reason")
             yield Static("Press q to quit.", classes="start-hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_quit(self) -> None:
         self.app.exit(return_code=self.exit_code)

@@ -16,4 +16,4 @@ class StartingScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield ConsoleHeader("CAVRA │ starting", id="header")
         yield Static("Opening the database…", id="starting", classes="start-message")
-        yield Footer()
+        yield Footer(compact=True)
