@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 GLOBAL = "global"  # an action every screen answers to (bound on the app)
 LISTS = "lists"  # bound on every console screen (they act on the screen's lists)
+TABLE = "table"  # bound on each list itself (it acts on the focused list)
 SCREEN_TITLES = {
     "dashboard": "Dashboard", "escalations": "Escalations",
     "acknowledgements": "Acknowledgements", "retry_runs": "Retry runs",
@@ -80,6 +81,9 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   screen=LISTS, action="open_filter", key_display="/", show=False),
     ConsoleAction("close_filter", "escape", "Clear filter", "clear the filter",
                   screen=LISTS, action="close_filter", show=False),
+    ConsoleAction("follow", "F", "Follow", "follow the focused list: keep its newest row "
+                  "highlighted as rows arrive (like less +F; moving stops it)",
+                  screen=TABLE, action="toggle_follow", show=False, key_display="F"),
     # -- Escalations
     ConsoleAction("build_plan", "p", "Plan",
                   "build an escalation plan from open recovery items and failed retries",
@@ -93,6 +97,12 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   "record an acknowledgement for the highlighted plan and provider",
                   screen="escalations", title="Acknowledge", writes=True,
                   permission="escalation.ack"),
+    ConsoleAction("follow_up_dry_run", "f", "Follow-up",
+                  "follow-up dry-run: which plans are past their acknowledgement timeout and "
+                  "would escalate to their next level (sends nothing; live: the CLI or a "
+                  "follow-up schedule)", screen="escalations",
+                  title="Escalation follow-up: dry-run", writes=True,
+                  permission="escalation.follow_up.dry_run"),
     # -- Acknowledgements
     ConsoleAction("acknowledge_pair", "a", "Acknowledge",
                   "record an acknowledgement for the highlighted pair",
@@ -149,7 +159,8 @@ ACTIONS: tuple[ConsoleAction, ...] = (
 BY_ID: dict[str, ConsoleAction] = {entry.id: entry for entry in ACTIONS}
 # Actions the keys can only run once the database is open (before that: greyed out).
 NEEDS_RUNTIME = frozenset({entry.name for entry in ACTIONS
-                           if entry.screen not in (GLOBAL, LISTS)} | {"switch_mode", "copy_id"})
+                           if entry.screen not in (GLOBAL, LISTS, TABLE)}
+                          | {"switch_mode", "copy_id"})
 WRITE_NAMES = frozenset(entry.name for entry in ACTIONS if entry.writes)
 KEY_NAME = re.compile(r"^(?:(?:ctrl|shift|alt|super|meta)\+)*(?:[a-z0-9_]+|[!-~])$",
                       re.IGNORECASE)
@@ -165,7 +176,7 @@ def for_screen(screen: str) -> list[ConsoleAction]:
     return [entry for entry in ACTIONS if entry.screen == screen]
 
 
-def bindings(screen: str) -> list[Binding]:
+def bindings(screen: str) -> list[BindingType]:
     """The Textual bindings of ``screen`` (or GLOBAL), each with its action's ID."""
     return [Binding(entry.key, entry.runs, entry.label, show=entry.show, id=entry.id,
                     key_display=entry.key_display, tooltip=entry.help)
@@ -203,8 +214,8 @@ def check_keymap(keymap: Mapping[str, str]) -> dict[str, str]:
                for action_id, keys in keymap.items()}
     for screen in (*SCREEN_TITLES, GLOBAL):
         taken: dict[str, str] = {}
-        scope = for_screen(screen) + (for_screen(LISTS) + for_screen(GLOBAL)
-                                      if screen != GLOBAL else [])
+        scope = for_screen(screen) + (for_screen(LISTS) + for_screen(TABLE)
+                                      + for_screen(GLOBAL) if screen != GLOBAL else [])
         for entry in scope:
             for key in checked.get(entry.id, entry.key).split(","):
                 other = taken.setdefault(key, entry.id)
@@ -217,7 +228,8 @@ def check_keymap(keymap: Mapping[str, str]) -> dict[str, str]:
 def help_rows(screen: str | None, keymap: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """(key, what it does, note) rows: this screen's keys first, then the global ones."""
     rows = []
-    scopes: Iterable[str] = ([screen] if screen in SCREEN_TITLES else []) + [LISTS, GLOBAL]
+    scopes: Iterable[str] = ([screen] if screen in SCREEN_TITLES else []) + [LISTS, TABLE,
+                                                                               GLOBAL]
     for scope in scopes:
         for entry in for_screen(scope):
             if entry.id.startswith("screen.") and entry.id != "screen.dashboard":
@@ -242,11 +254,12 @@ def note(entry: ConsoleAction) -> str:
 def markdown_key_table() -> str:
     """The README's key table (a test checks the README holds exactly this)."""
     lines = ["| screen | key | does | writes · policy rule |", "|---|---|---|---|"]
-    for scope in (GLOBAL, LISTS, *SCREEN_TITLES):
+    for scope in (GLOBAL, LISTS, TABLE, *SCREEN_TITLES):
         for entry in for_screen(scope):
             if entry.id.startswith("screen.") and entry.id != "screen.dashboard":
                 continue
-            where = ("every screen" if scope in (GLOBAL, LISTS) else SCREEN_TITLES[scope])
+            where = ("every screen" if scope in (GLOBAL, LISTS) else
+                     "every list" if scope == TABLE else SCREEN_TITLES[scope])
             what = (f"screens: {', '.join(SCREEN_TITLES.values())}"
                     if entry.id == "screen.dashboard" else entry.help)
             lines.append(f"| {where} | `{entry.shown_key}` | {what} | {note(entry)} |")

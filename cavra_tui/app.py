@@ -237,7 +237,9 @@ class CavraApp(WorkflowCommands):
         every one is also kept for the Messages view (`m`), so none is lost."""
         from cavra_tui.screens.messages import LoggedMessage
 
-        self.message_log.append(LoggedMessage(datetime.now(UTC), str(severity), title, message))
+        # The runtime's clock (UTC, like every time the console shows; frozen in tests).
+        at = self.runtime.ctx.clock() if self.started else datetime.now(UTC)
+        self.message_log.append(LoggedMessage(at, str(severity), title, message))
         short = message if len(message) <= TOAST_CHARS else message[:TOAST_CHARS - 1] + "…"
         super().notify(short, title=title, severity=severity,
                        timeout=TOAST_SECONDS if timeout is None else min(timeout, 8),
@@ -279,7 +281,10 @@ class CavraApp(WorkflowCommands):
     def _when_loaded(self, entry: actions.ConsoleAction) -> None:
         screen = self.screen
         when_loaded = getattr(screen, "when_loaded", None)
-        run = lambda: self.call_later(self.run_action, entry.runs, screen)  # noqa: E731
+
+        def run() -> None:
+            self.call_later(self.run_action, entry.runs, screen)
+
         if when_loaded is None:
             run()
         else:

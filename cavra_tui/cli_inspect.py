@@ -34,5 +34,5 @@ def health(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def evidence_show(runtime: Runtime, args: argparse.Namespace) -> int:
     chain = evidence_chain(runtime.db, args.record_id)
-    emit_json(chain)
+    emit_json(chain.to_json())
     return 0

@@ -213,6 +213,12 @@ class WorkflowCommands(App[None]):
                        self._noting_writes(lambda r: workflow.record_ack(self.runtime, r)))
         self.push_screen(form, self._form_saved("acknowledge"))
 
+    def action_follow_up_dry_run(self) -> None:
+        from cavra_tui import workflow
+
+        self.start_action("follow-up dry-run",
+                          lambda: workflow.follow_up_dry_run(self.runtime))
+
     def action_retry_plan(self) -> None:
         from cavra_tui import workflow
 

@@ -17,6 +17,7 @@ class ConsoleOptions:
     config_path: str | None = None
     read_only: bool = False
     demo: bool = False  # `cavra demo`: the demo database, seeded if it is empty
+    ascii: bool = False  # `--ascii`: draw ASCII only (also on TERM=linux; cavra_tui.glyphs)
 
     def open_runtime(self) -> Runtime:
         """Runs in the console's start-up worker: everything heavy is imported here."""
@@ -37,9 +38,11 @@ def seed_demo(runtime: Runtime) -> None:
 def run_console(options: ConsoleOptions) -> int:
     """The console's exit code: 0, or what the command line would exit with when the console
     could not start (2 for a config or database error)."""
+    from cavra_tui import glyphs
     from cavra_tui.app import StartingCavraApp
 
     app = StartingCavraApp(options.open_runtime, prepare=seed_demo if options.demo else None)
+    glyphs.configure(app, requested=options.ascii)
     try:
         app.run()
     finally:

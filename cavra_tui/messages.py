@@ -6,18 +6,25 @@ updates its widgets in the handler (attributes down, messages up).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from textual.message import Message
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class DataLoaded(Message):
-    """A screen's query finished. ``part`` names which widget the data is for."""
+class DataLoaded(Message, Generic[T]):
+    """A screen's query finished. ``part`` names which widget the data is for; ``show`` is
+    the handler the screen named when it asked (typed: it takes what the query returns),
+    None for a paged list (the screen's table code shows it)."""
 
     part: str
-    payload: Any
+    payload: T
+    show: Callable[[DataLoaded[T]], None] | None = None
     append: bool = False
     merge: bool = False
     epoch: int = 0  # a page appended to a list the filter has since replaced is dropped

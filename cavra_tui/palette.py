@@ -23,7 +23,7 @@ class CavraCommands(Provider):
         if run is not None:
             run(entry)
         else:
-            self.app.run_action(entry.runs)
+            self.app.call_later(self.app.run_action, entry.runs)
 
     async def discover(self) -> Hits:
         for entry in self._actions():

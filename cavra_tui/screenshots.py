@@ -45,6 +45,9 @@ SHOTS = (
     Shot("audit", ("6", "down")),
     Shot("health", ("7",)),
     Shot("help", ("question_mark",), (80, 24)),
+    Shot("record-detail", ("4", "tab", "enter"), (80, 24)),
+    Shot("confirm-send", ("2", "d")),
+    Shot("messages", ("4", "r", "m"), (80, 24)),
 )
 
 
@@ -83,6 +86,10 @@ def demo_runtime(folder: Path) -> Runtime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import textual.constants
+
+    # Truecolor, whatever terminal this runs in (TERM/COLORTERM pick Rich's colours).
+    textual.constants.COLOR_SYSTEM = "truecolor"
     parser = argparse.ArgumentParser(prog="python -m cavra_tui.screenshots",
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", default="screenshots", help="folder for the SVGs")

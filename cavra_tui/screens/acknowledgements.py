@@ -51,10 +51,11 @@ class AcknowledgementsScreen(CavraScreen):
 
     def reload(self, merge: bool = False) -> None:
         db = self.runtime.db
-        self.load("pending", lambda: list_pending_pairs(db, limit=PENDING_SHOWN + 1))
+        self.load("pending", lambda: list_pending_pairs(db, limit=PENDING_SHOWN + 1),
+                  self.show_pending)
         self.reload_table("acks", merge=merge)
 
-    def show_pending(self, message: DataLoaded) -> None:
+    def show_pending(self, message: DataLoaded[list[PairState]]) -> None:
         pending = self.query_one("#pending", RecordTable)
         pairs = message.payload
         pending.show_rows([pending_row(pair) for pair in pairs[:PENDING_SHOWN]],

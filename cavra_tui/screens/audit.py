@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.console import Group
 from rich.text import Text
@@ -16,9 +16,8 @@ from cavra_tui.formatting import short, status, when
 from cavra_tui.messages import ActionFailed, CursorMovedByUser, DataLoaded
 from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
-from store.clock import as_utc
 from store.ids import kind_of
-from store.models import AuditEvent
+from store.models import AuditEvent, EvidenceChain, WorkerRun
 from store.services.audit_verify import AuditStatus, audit_status
 from store.services.evidence import evidence_chain
 from store.services.listing import list_audit_events
@@ -37,52 +36,46 @@ def evidence_target(event: AuditEvent) -> str | None:
     return next((t for t in event.target_ids if kind_of(t) in ("execution", "delivery")), None)
 
 
-def _stamp(value: Any) -> str:
-    from datetime import datetime
-
-    return when(as_utc(datetime.fromisoformat(value))) if value else "-"
-
-
-def evidence_text(chain: dict[str, Any]) -> Group:
+def evidence_text(chain: EvidenceChain) -> Group:
     """The bound chain as a few readable lines, newest link last."""
-    lines: list[Text] = [Text(f"evidence for {chain['id']}", style="bold")]
-    execution = chain.get("execution")
+    lines: list[Text] = [Text(f"evidence for {chain.id}", style="bold")]
+    execution = chain.execution
     if execution:
-        digest = short(execution["execution_sha256"])
-        lines.append(Text.assemble("execution  ", status(execution["status"]),
-                                   f" {execution['reason']}  sha {digest}"
-                                   f"  key {execution['idempotency_key']}"))
-    run = chain.get("worker_run")
-    if run:
-        lines.append(Text(f"worker run {run['run_id']}  {run.get('mode', '')} "
-                          f"{run.get('trigger', run.get('status', ''))}"))
-    decision = chain.get("retry_decision")
+        lines.append(Text.assemble("execution  ", status(execution.status),
+                                   f" {execution.reason}  sha "
+                                   f"{short(execution.execution_sha256)}"
+                                   f"  key {execution.idempotency_key}"))
+    run = chain.worker_run
+    if isinstance(run, WorkerRun):
+        lines.append(Text(f"worker run {run.run_id}  {run.mode} {run.trigger}"))
+    elif run is not None:
+        lines.append(Text(f"worker run {run.run_id}  {run.status}"))
+    decision = chain.retry_decision
     if decision:
         lines.append(Text(f"decision   {decision['action']} ({decision['reason']}), "
                           f"retries {decision['retry_count']}"))
-    delivery = chain.get("delivery")
+    delivery = chain.delivery
     if delivery:
-        code = delivery.get("status_code")
-        lines.append(Text.assemble("delivery   ", status(delivery["status"]),
-                                   f" {delivery['delivery_id']} {delivery['provider']}"
+        code = delivery.status_code
+        lines.append(Text.assemble("delivery   ", status(delivery.status),
+                                   f" {delivery.delivery_id} {delivery.provider}"
                                    f"{f' HTTP {code}' if code is not None else ''}"
-                                   f"  target {delivery['target']}"
-                                   f"  payload {short(delivery['payload_sha256'])}"))
-    schedule_run = chain.get("schedule_run")
-    if schedule_run:
-        lines.append(Text(f"schedule   run {schedule_run['run_id']} report "
-                          f"{schedule_run['report_id']}"))
-    plan = chain.get("escalation_plan")
+                                   f"  target {delivery.target}"
+                                   f"  payload {short(delivery.payload_sha256)}"))
+    if chain.schedule_run:
+        lines.append(Text(f"schedule   run {chain.schedule_run.run_id} report "
+                          f"{chain.schedule_run.report_id}"))
+    plan = chain.escalation_plan
     if plan:
-        lines.append(Text.assemble("plan       ", status(plan["alert_level"]),
-                                   f" {plan['plan_id']} → {', '.join(plan['selected_providers'])}"))
-    for ack in chain.get("acknowledgements", []):
-        lines.append(Text.assemble("ack        ", status(ack["state"]),
-                                   f" {ack['provider']} by {ack['acknowledged_by']} "
-                                   f"{_stamp(ack['created_at'])}"))
-    for event in reversed(chain.get("audit_events", [])):
-        lines.append(Text.assemble(f"audit #{event['seq']:<4} ", status(event["decision"]),
-                                   f" {event['action']}  {short(event['sha256'])}"))
+        lines.append(Text.assemble("plan       ", status(plan.alert_level),
+                                   f" {plan.plan_id} → {', '.join(plan.selected_providers)}"))
+    for ack in chain.acknowledgements:
+        lines.append(Text.assemble("ack        ", status(ack.state),
+                                   f" {ack.provider} by {ack.acknowledged_by} "
+                                   f"{when(ack.created_at)}"))
+    for event in reversed(chain.audit_events):
+        lines.append(Text.assemble(f"audit #{event.seq:<4} ", status(event.decision),
+                                   f" {event.action}  {short(event.sha256)}"))
     return Group(*lines)
 
 
@@ -150,10 +143,10 @@ class AuditScreen(CavraScreen):
 
     def _verify(self) -> None:
         db, config = self.runtime.db, self.runtime.config
-        self.load("chain", lambda: audit_status(db, config))
+        self.load("chain", lambda: audit_status(db, config), self.show_chain)
 
-    def show_chain(self, message: DataLoaded) -> None:
-        state: AuditStatus = message.payload
+    def show_chain(self, message: DataLoaded[AuditStatus]) -> None:
+        state = message.payload
         report = state.chain
         box = self.query_one("#chain-status", Static)
         box.update(Text.assemble(status("allow" if report.ok else "deny"), " ",
@@ -230,7 +223,7 @@ class AuditScreen(CavraScreen):
             return
         self._evidence_for = record_id
         db = self.runtime.db
-        self.load("evidence", lambda: evidence_chain(db, record_id))
+        self.load("evidence", lambda: evidence_chain(db, record_id), self.show_evidence)
 
-    def show_evidence(self, message: DataLoaded) -> None:
+    def show_evidence(self, message: DataLoaded[EvidenceChain]) -> None:
         self.query_one("#evidence-body", Static).update(evidence_text(message.payload))

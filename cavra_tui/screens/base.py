@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from cavra_tui import actions
+from cavra_tui import actions, glyphs
 from cavra_tui.messages import (
     ActionFailed,
     DataChanged,
@@ -26,20 +27,25 @@ from cavra_tui.widgets.header import ConsoleHeader
 from cavra_tui.widgets.record_table import RecordTable, Row
 from store.errors import UserError
 from store.models import Page
+from store.services.search import SearchedPage
 
 if TYPE_CHECKING:
     from cavra_tui.app import CavraApp
     from cavra_tui.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+FILTER_PLACEHOLDER = "filter the shown columns · !term excludes · Esc clears"
+FILTER_PAUSE_S = 0.25  # the filter applies once typing pauses this long
 Fetch = Callable[[str | None, str | None], Page]  # (cursor, search) → one page
 ToRow = Callable[[Any], Row]
 
 
 @dataclass(frozen=True)
-class Query:
+class Query(Generic[T]):
     part: str
-    query: Callable[[], Any]
+    query: Callable[[], T]
+    show: Callable[[DataLoaded[T]], None] | None = None
     append: bool = False
     merge: bool = False
     epoch: int = 0
@@ -65,7 +71,7 @@ class CavraScreen(Screen[None]):
         self.search: str | None = None
         self._pages: dict[str, PagedSource] = {}
         self._generation = -1  # the app's data generation this screen last loaded
-        self._batch: list[Query] | None = None
+        self._batch: list[Query[Any]] | None = None
         self._cursors: dict[str, str | None] = {}
         self._epochs: dict[str, int] = {}  # bumped when a table's list is replaced
         self._loaded = False  # the first refresh has been answered
@@ -83,9 +89,9 @@ class CavraScreen(Screen[None]):
         yield ConsoleHeader(id="header")
         yield from self.compose_body()
         # Disabled while hidden, so it never takes focus (and keys) from the lists.
-        yield Input(placeholder="filter: text, then Enter (Esc clears)", id="filter",
+        yield Input(placeholder=glyphs.text(FILTER_PLACEHOLDER), id="filter",
                     classes="-hidden", disabled=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -140,16 +146,18 @@ class CavraScreen(Screen[None]):
 
     # -- loading ----------------------------------------------------------------------------
 
-    def load(self, part: str, query: Callable[[], Any], *, append: bool = False,
+    def load(self, part: str, query: Callable[[], T],
+             show: Callable[[DataLoaded[T]], None] | None = None, *, append: bool = False,
              merge: bool = False, epoch: int = 0) -> None:
-        """Run ``query`` in a thread; its result arrives as DataLoaded(part) on this screen."""
-        request = Query(part, query, append, merge, epoch)
+        """Run ``query`` in a thread; its result arrives as DataLoaded on this screen and goes
+        to ``show`` (a paged table's pages: ``show`` is None)."""
+        request = Query(part, query, show, append, merge, epoch)
         if self._batch is not None:  # inside reload: joins the screen's one refresh thread
             self._batch.append(request)
         else:
             self._run_queries([request], group=f"load-{part}")
 
-    def _run_queries(self, queries: list[Query], group: str) -> None:
+    def _run_queries(self, queries: list[Query[Any]], group: str) -> None:
         """One thread worker runs the queries in order (threads that run side by side only
         contend for the GIL with the UI); each result is posted as soon as it is ready."""
 
@@ -169,7 +177,8 @@ class CavraScreen(Screen[None]):
                                                    exc.__class__.__name__))
                     continue
                 if not worker.is_cancelled:
-                    self.post_message(DataLoaded(request.part, payload, append=request.append,
+                    self.post_message(DataLoaded(request.part, payload, request.show,
+                                                 append=request.append,
                                                  merge=request.merge, epoch=request.epoch))
             if group == "reload" and not worker.is_cancelled:
                 self.post_message(ScreenLoaded())
@@ -205,7 +214,7 @@ class CavraScreen(Screen[None]):
         self.load(table_id, lambda: source.fetch(cursor, search), append=True,
                   epoch=self._epochs.get(table_id, 0))
 
-    def _show_page(self, message: DataLoaded) -> None:
+    def _show_page(self, message: DataLoaded[Page]) -> None:
         source = self._pages[message.part]
         table = self.query_one(f"#{message.part}", RecordTable)
         page: Page = message.payload
@@ -221,19 +230,19 @@ class CavraScreen(Screen[None]):
             table.show_rows(rows, has_more=more, merge=message.merge)
             if not loaded_more:
                 self._cursors[message.part] = page.next_cursor
+            self._show_matches(table, page)
         self.table_shown(message.part)
 
     def table_shown(self, table_id: str) -> None:
         """Called after a table got new rows (e.g. to load the selected record's details)."""
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
+    def on_data_loaded(self, message: DataLoaded[Any]) -> None:
         message.stop()
         if message.part in self._pages and self.is_mounted:
             self._show_page(message)
             return
-        handler = getattr(self, f"show_{message.part}", None)
-        if handler is not None and self.is_mounted:
-            handler(message)
+        if message.show is not None and self.is_mounted:
+            message.show(message)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         message.stop()
@@ -249,6 +258,10 @@ class CavraScreen(Screen[None]):
         self.load_more(message.table_id)
 
     # -- filter -----------------------------------------------------------------------------
+    # It applies as you type, once typing pauses (FILTER_PAUSE_S): every keystroke would
+    # otherwise start a query. The lists' services match only the columns a list shows.
+
+    _filter_timer: Timer | None = None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.FILTERABLE or action not in ("open_filter", "close_filter")
@@ -263,6 +276,7 @@ class CavraScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         if box.has_class("-hidden") and not self.search:
             return
+        self._stop_filter_timer()
         box.value = ""
         box.add_class("-hidden")
         box.disabled = True
@@ -276,13 +290,40 @@ class CavraScreen(Screen[None]):
         if tables:
             tables.first().focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "filter":
             return
         event.stop()
-        self.search = event.value.strip() or None
+        self._stop_filter_timer()
+        self._filter_timer = self.set_timer(FILTER_PAUSE_S, self._apply_filter)
+
+    def _stop_filter_timer(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+
+    def _apply_filter(self) -> None:
+        """Reload the lists for what the box holds now, if that changed the filter."""
+        self._stop_filter_timer()
+        box = self.query_one("#filter", Input)
+        search = None if box.has_class("-hidden") else box.value.strip() or None
+        if search != self.search:
+            self.search = search
+            self.refresh_screen()
+
+    def _show_matches(self, table: RecordTable, page: Page) -> None:
+        if isinstance(page, SearchedPage):
+            table.show_matches(page.matches, capped=page.matches_capped)
+        else:
+            table.show_matches(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter applies the filter at once (no pause) and goes to the list."""
+        if event.input.id != "filter":
+            return
+        event.stop()
+        self._apply_filter()
         if self.search is None:
             event.input.add_class("-hidden")
             event.input.disabled = True
-        self.refresh_screen()
         self._focus_first_table()

@@ -14,6 +14,7 @@ from cavra_tui.widgets.hourly_sparkline import HourlySparkline
 from cavra_tui.widgets.metric_tile import MetricTile
 from cavra_tui.widgets.scheduler_pane import SchedulerPane
 from scheduler.status import SchedulerStatus, read_scheduler_status
+from store.models import AuditEvent
 from store.services.audit_listing import list_audit_events
 from store.services.health import HealthReport, read_health
 from store.services.metrics import MetricsSnapshot, read_metrics
@@ -53,18 +54,20 @@ class DashboardScreen(CavraScreen):
     def reload(self, merge: bool = False) -> None:
         db, now = self.runtime.db, self.runtime.ctx.clock()
         holder = self.cavra.scheduler_holder
-        self.load("metrics", lambda: read_metrics(db, now))
+        self.load("metrics", lambda: read_metrics(db, now), self.show_metrics)
         ctx = self.runtime.ctx
-        self.load("health", lambda: read_health(ctx))
-        self.load("scheduler", lambda: read_scheduler_status(db, now, me=holder))
-        self.load("activity", lambda: list_audit_events(db, limit=ACTIVITY_LINES).items)
+        self.load("health", lambda: read_health(ctx), self.show_health)
+        self.load("scheduler", lambda: read_scheduler_status(db, now, me=holder),
+                  self.show_scheduler)
+        self.load("activity", lambda: list_audit_events(db, limit=ACTIVITY_LINES).items,
+                  self.show_activity)
 
     def on_mount(self) -> None:
         self.query_one("#scheduler-pane").border_title = "Scheduler"
         self.query_one("#activity").border_title = "Recent activity"
 
-    def show_metrics(self, message: DataLoaded) -> None:
-        metrics: MetricsSnapshot = message.payload
+    def show_metrics(self, message: DataLoaded[MetricsSnapshot]) -> None:
+        metrics = message.payload
         self.cavra.note_alert_level(metrics.alert_level)
         self.refresh_header()
         day = metrics.last_24h
@@ -96,9 +99,9 @@ class DashboardScreen(CavraScreen):
         self._schedule_counts = metrics.schedules
         self._show_scheduler()
 
-    def show_health(self, message: DataLoaded) -> None:
+    def show_health(self, message: DataLoaded[HealthReport]) -> None:
         """The worst alert of `cavra health`; screen 7 lists them all with their figures."""
-        report: HealthReport = message.payload
+        report = message.payload
         order = {"critical": 0, "warning": 1, "info": 2}
         alerts = sorted(report.alerts, key=lambda a: order.get(a.severity, 3))
         worst = next((a for a in alerts if a.severity != "info"), None)
@@ -110,7 +113,7 @@ class DashboardScreen(CavraScreen):
     def _tile(self, key: str, value: str, detail: str, level: str = "ok") -> None:
         self.query_one(f"#tile-{key}", MetricTile).show(value, detail, level)
 
-    def show_scheduler(self, message: DataLoaded) -> None:
+    def show_scheduler(self, message: DataLoaded[SchedulerStatus]) -> None:
         self._scheduler_status = message.payload
         self._show_scheduler()
 
@@ -119,5 +122,5 @@ class DashboardScreen(CavraScreen):
         if self._scheduler_status is not None:
             self.query_one(SchedulerPane).show(self._scheduler_status, self._schedule_counts)
 
-    def show_activity(self, message: DataLoaded) -> None:
+    def show_activity(self, message: DataLoaded[list[AuditEvent]]) -> None:
         self.query_one(ActivityFeed).show(message.payload)

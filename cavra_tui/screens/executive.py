@@ -106,9 +106,10 @@ class ExecutiveScreen(CavraScreen):
         db, now = self.runtime.db, self.runtime.ctx.clock()
         self.reload_table("schedule-runs", merge=merge)
         self.reload_table("exec-deliveries", merge=merge)
-        self.load("schedules", lambda: read_scheduler_status(db, now).schedules)
+        self.load("schedules", lambda: read_scheduler_status(db, now).schedules,
+                  self.show_schedules)
 
-    def show_schedules(self, message: DataLoaded) -> None:
+    def show_schedules(self, message: DataLoaded[list[ScheduleStatus]]) -> None:
         self.query_one("#schedules", RecordTable).show_rows(
             [schedule_row(s) for s in message.payload], has_more=False)
 
@@ -138,9 +139,9 @@ class ExecutiveScreen(CavraScreen):
         def fetch() -> tuple[ScheduleRun, ExecutiveReport]:
             return get_schedule_run(ctx, run_id)
 
-        self.load("report", fetch)
+        self.load("report", fetch, self.show_report)
 
-    def show_report(self, message: DataLoaded) -> None:
+    def show_report(self, message: DataLoaded[tuple[ScheduleRun, ExecutiveReport]]) -> None:
         run, report = message.payload
         if run.run_id == self._preview_for:
             self.query_one("#report", Markdown).update(report_markdown(run, report))

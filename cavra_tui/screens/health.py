@@ -70,10 +70,10 @@ class HealthScreen(CavraScreen):
 
     def reload(self, merge: bool = False) -> None:
         ctx = self.runtime.ctx
-        self.load("health", lambda: read_health(ctx))
+        self.load("health", lambda: read_health(ctx), self.show_health)
 
-    def show_health(self, message: DataLoaded) -> None:
-        report: HealthReport = message.payload
+    def show_health(self, message: DataLoaded[HealthReport]) -> None:
+        report = message.payload
         self._alerts = {alert.code: alert for alert in report.alerts}
         alerts = self.query_one("#alerts", RecordTable)
         alerts.border_title = f"Alerts · {report.status}"

@@ -38,9 +38,8 @@ def _cell(text: str) -> str:
 
 def help_markdown(screen: str | None, keymap: Mapping[str, str], database: str = "") -> str:
     title = actions.SCREEN_TITLES.get(screen or "", "")
-    lines = [f"## Keys{f' — {title}' if title else ''}", "", "| key | does | |",
-             "|---|---|---|"]
-    lines += [f"| `{_cell(key)}` | {_cell(what)} | {_cell(note)} |"
+    lines = [f"## Keys{f' — {title}' if title else ''}", "", "| key | does |", "|---|---|"]
+    lines += [f"| `{_cell(key)}` | {_cell(what)}{f' *({_cell(note)})*' if note else ''} |"
               for key, what, note in actions.help_rows(screen, keymap)]
     lines += ["", MOVING, LIVE_NOTE]
     if database:

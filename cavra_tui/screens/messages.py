@@ -45,12 +45,15 @@ class MessagesScreen(CavraModal[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#messages-table", DataTable)
-        table.add_columns("When", "Level", "Message")
+        table.add_column("When", width=8)
+        table.add_column("Level", width=11)
+        # The message wraps inside the dialog (96 columns at most): shown in full, never cut.
+        table.add_column("Message", width=max(20, min(self.app.size.width, 96) - 36))
         for message in reversed(self.messages):
             text = f"{message.title}: {message.text}" if message.title else message.text
             table.add_row(f"{message.at:%H:%M:%S}",
                           Text(message.severity, style=LEVEL_STYLE.get(message.severity, "")),
-                          Text(visible(" ".join(text.split()))))
+                          Text(visible(" ".join(text.split()))), height=None)
         if not self.messages:
             table.add_row("", "", Text("no messages yet", style="dim"))
         table.focus()

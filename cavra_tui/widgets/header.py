@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from textual.widgets import Static
 
+from cavra_tui import glyphs
+
 
 @dataclass(frozen=True)
 class HeaderInfo:
@@ -33,7 +35,7 @@ class ConsoleHeader(Static):
         if info.alert_level:
             parts.append(f"alert {info.alert_level}")
         parts.append(info.database)  # last: the longest, so it is what gets cut at 80 columns
-        self.update(" │ ".join(parts))
+        self.update(glyphs.text(" │ ".join(parts)))
         self.set_class(info.read_only, "-read-only")
         self.set_class(bool(info.busy), "-busy")
         for level in ("healthy", "warning", "critical"):

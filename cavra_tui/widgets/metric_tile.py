@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
+from cavra_tui import glyphs
+
 
 class MetricTile(Static):
     """A single widget (three lines of text), so six tiles stay cheap to lay out and paint.
@@ -15,7 +17,7 @@ class MetricTile(Static):
     def __init__(self, label: str, *, id: str) -> None:
         super().__init__(id=id, classes="tile")
         self._label = label
-        self.show("…")
+        self.show(glyphs.text("…"))
 
     def show(self, value: str, detail: str = "", level: str = "ok") -> None:
         self.update(Content.from_markup("[dim]$label[/]\n[b]$value[/]\n[dim]$detail[/]",

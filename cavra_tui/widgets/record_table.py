@@ -10,11 +10,15 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from cavra_tui import actions, glyphs
 from cavra_tui.messages import CursorMovedByUser, NeedMoreRows
 from store.text import visible
 
 Row = tuple[str, tuple[Any, ...]]  # (record id used as the row key, cells)
 MIN_PREFETCH_ROWS = 3
+# Colour systems in which the header and an unfocused cursor row come out the same grey bar
+# (16 colours: TERM=linux, a plain xterm; or none): see "-few-colours" in console.tcss.
+FEW_COLOURS = frozenset({"standard", "windows", None})
 
 
 def safe_cell(cell: Any) -> Any:
@@ -32,17 +36,26 @@ def safe_rows(rows: Sequence[Row]) -> list[Row]:
     return [(key, tuple(safe_cell(cell) for cell in cells)) for key, cells in rows]
 
 
+def match_words(count: int, capped: bool = False) -> str:
+    """``no matches``, ``1 match``, ``12 matches``, ``1,000+ matches`` (a bounded count)."""
+    if capped:
+        return f"{count:,}+ matches"
+    return "no matches" if count == 0 else "1 match" if count == 1 else f"{count:,} matches"
+
+
 class RecordTable(DataTable[Any]):
     """Shows pages of records. It never queries anything: screens hand it rows.
 
     On refresh the newest page is merged with what is loaded: rows whose content changed are
-    updated in place, new rows are placed on top, and the cursor stays on the same record.
+    updated in place, new rows are placed on top, and the cursor stays on the same record —
+    unless the list follows (``F``, like ``less +F``): then the cursor goes to the newest row.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # In a list of records Home/End mean the first/last row (DataTable: first/last column).
         Binding("home", "scroll_top", "Top", show=False),
         Binding("end", "scroll_bottom", "Bottom", show=False),
+        *actions.bindings(actions.TABLE),  # F: follow
     ]
 
     def __init__(self, columns: Sequence[tuple[str, str]], *, id: str,
@@ -53,6 +66,9 @@ class RecordTable(DataTable[Any]):
         self._unseen = 0  # rows that arrived above the cursor since it was last at the top
         self._unseen_label: str | None = None
         self._saved_subtitle: str | None = None
+        self._match_label: str | None = None  # "12 matches" while the screen is filtered
+        self._saved_title: str | None = None
+        self.following = False  # F: keep the newest row highlighted as rows arrive
         self.has_more = False
         self.loading_more = False
         self.pending_focus: str | None = None  # a record just created here: move onto it
@@ -62,6 +78,7 @@ class RecordTable(DataTable[Any]):
     def on_mount(self) -> None:
         for label, key in self._columns:
             self.add_column(label, key=key)
+        self.set_class(self.app.console.color_system in FEW_COLOURS, "-few-colours")
 
     @property
     def record_ids(self) -> list[str]:
@@ -104,15 +121,23 @@ class RecordTable(DataTable[Any]):
         else:
             self._rebuild(fresh)
         self._take_pending_focus()
+        if arrived and self.following and self.cursor_row > 0:
+            self.move_cursor(row=0)  # the newest row, scrolled into view
         if arrived and self.cursor_row > 0:
             self._unseen += arrived
         self._show_unseen()
 
+    def _notice(self) -> str | None:
+        if self.following:
+            return glyphs.text("following new rows · F stops")
+        return glyphs.text(f"↑ {self._unseen} new · Home") if self._unseen else None
+
     def _show_unseen(self) -> None:
-        """``↑ N new · Home`` in the border while new rows wait above the cursor."""
+        """In the border: that the list follows, or ``↑ N new · Home`` while new rows wait
+        above the cursor."""
         if self.cursor_row <= 0:
             self._unseen = 0
-        label = f"↑ {self._unseen} new · Home" if self._unseen else None
+        label = self._notice()
         if label is not None:
             if self._unseen_label is None:  # a screen's own subtitle comes back afterwards
                 self._saved_subtitle = self.border_subtitle
@@ -120,6 +145,24 @@ class RecordTable(DataTable[Any]):
         elif self._unseen_label is not None:
             self.border_subtitle = self._saved_subtitle
         self._unseen_label = label
+
+    def show_matches(self, count: int | None, *, capped: bool = False) -> None:
+        """How many rows match the screen's filter, after the title (None: no filter)."""
+        label = None if count is None else glyphs.text(match_words(count, capped))
+        if label == self._match_label:
+            return
+        if self._match_label is None:  # the title comes back when the filter goes
+            self._saved_title = self.border_title
+        self._match_label = label
+        title = self._saved_title
+        self.border_title = (title if label is None else
+                             f"{title}{glyphs.text(' · ')}{label}" if title else label)
+
+    def action_toggle_follow(self) -> None:
+        self.following = not self.following
+        if self.following and self.row_count:
+            self.move_cursor(row=0)
+        self._show_unseen()
 
     def append_rows(self, rows: Sequence[Row], *, has_more: bool) -> None:
         seen = set(self.record_ids)
@@ -178,6 +221,9 @@ class RecordTable(DataTable[Any]):
     # -- moves made by a person (a reload moving the cursor posts no CursorMovedByUser) ------
 
     def _moved_by_user(self) -> None:
+        if self.following:  # like less: moving by hand stops following
+            self.following = False
+            self._show_unseen()
         self.post_message(CursorMovedByUser(self.id or ""))
 
     def action_cursor_up(self) -> None:

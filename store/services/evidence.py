@@ -13,10 +13,16 @@ from store.models import (
     Acknowledgement,
     AuditEvent,
     Delivery,
-    EscalationPlan,
+    EvidenceChain,
     ExecutionRecord,
+    FollowUpRun,
+    InterruptedRun,
+    PlanSummary,
+    RetryPlanPolicy,
+    ScheduleRunLink,
     WorkerRun,
 )
+from store.services.failover import failover_evidence
 from store.tables import (
     AcknowledgementRow,
     AuditEventRow,
@@ -24,6 +30,7 @@ from store.tables import (
     DeliveryRow,
     EscalationPlanRow,
     ExecutionRecordRow,
+    FollowUpRunRow,
     RetryPlanRow,
     ScheduleRunRow,
     WorkerRunRow,
@@ -32,10 +39,10 @@ from store.tables import (
 MAX_AUDIT_LINKS = 20
 
 
-def evidence_chain(db: Database, record_id: str) -> dict[str, Any]:
+def evidence_chain(db: Database, record_id: str) -> EvidenceChain:
     kind = kind_of(record_id)
     with db.read() as session:
-        chain: dict[str, Any] = {"id": record_id}
+        parts: dict[str, Any] = {"id": record_id}
         execution = None
         delivery = None
         if kind == "execution":
@@ -43,18 +50,16 @@ def evidence_chain(db: Database, record_id: str) -> dict[str, Any]:
             if row is None:
                 raise NotFound(f"execution {record_id!r} not found")
             execution = ExecutionRecord.model_validate(row)
-            chain["execution"] = execution.model_dump(mode="json")
+            parts["execution"] = execution
             run = session.get(WorkerRunRow, execution.run_id)
-            chain["worker_run"] = (WorkerRun.model_validate(run).model_dump(mode="json")
-                                   if run else {"run_id": execution.run_id,
-                                                "status": "not completed (interrupted run)"})
+            parts["worker_run"] = (WorkerRun.model_validate(run) if run
+                                   else InterruptedRun(run_id=execution.run_id))
             retry_plan = session.get(RetryPlanRow, execution.retry_plan_id)
             if retry_plan is not None:
-                chain["retry_decision"] = next(
+                parts["retry_decision"] = next(
                     (d for d in retry_plan.decisions if d["plan_id"] == execution.plan_id
                      and d["provider"] == execution.provider), None)
-                chain["retry_plan"] = {"retry_plan_id": retry_plan.retry_plan_id,
-                                       "policy": retry_plan.policy}
+                parts["retry_plan"] = RetryPlanPolicy.model_validate(retry_plan)
             if execution.delivery_id:
                 delivery = session.get(DeliveryRow, execution.delivery_id)
         elif kind == "delivery":
@@ -66,29 +71,35 @@ def evidence_chain(db: Database, record_id: str) -> dict[str, Any]:
         plan_id = execution.plan_id if execution else None
         provider = execution.provider if execution else None
         if delivery is not None:
-            chain["delivery"] = Delivery.model_validate(delivery).model_dump(mode="json")
+            parts["delivery"] = Delivery.model_validate(delivery)
             plan_id = plan_id or delivery.plan_id
             provider = provider or delivery.provider
             if delivery.run_id:
                 schedule_run = session.get(ScheduleRunRow, delivery.run_id)
                 if schedule_run is not None:
-                    chain["schedule_run"] = {"run_id": schedule_run.run_id,
-                                             "schedule_id": schedule_run.schedule_id,
-                                             "report_id": schedule_run.report_id}
+                    parts["schedule_run"] = ScheduleRunLink.model_validate(schedule_run)
+            # worker_run_id names the run that sent it: a retry worker run (wrk-…), or the
+            # follow-up run (fup-…) that escalated the plan to this provider's level.
+            if delivery.worker_run_id and kind_of(delivery.worker_run_id) == "follow_up_run":
+                follow_up = session.get(FollowUpRunRow, delivery.worker_run_id)
+                parts["follow_up_run"] = (FollowUpRun.model_validate(follow_up) if follow_up
+                                          else InterruptedRun(run_id=delivery.worker_run_id))
+            # A failover send (the claim it was made for) or a pair that failed over.
+            failover = failover_evidence(session, parts["delivery"])
+            if failover is not None:
+                parts["failover"] = failover
         if plan_id:
             plan = session.get(EscalationPlanRow, plan_id)
-            chain["escalation_plan"] = (EscalationPlan.model_validate(plan).model_dump(
-                mode="json", include={"plan_id", "alert_level", "selected_providers", "counts",
-                                      "created_at", "created_by"}) if plan else None)
+            parts["escalation_plan"] = PlanSummary.model_validate(plan) if plan else None
             acks = session.execute(select(AcknowledgementRow).where(
                 AcknowledgementRow.plan_id == plan_id, AcknowledgementRow.provider == provider)
                 .order_by(AcknowledgementRow.created_at)).scalars()
-            chain["acknowledgements"] = [Acknowledgement.model_validate(a).model_dump(mode="json")
-                                         for a in acks]
+            parts["acknowledgements"] = [Acknowledgement.model_validate(a) for a in acks]
         linked = [record_id, *(x for x in (plan_id,) if x)]
+        if isinstance(parts.get("follow_up_run"), FollowUpRun):
+            linked.append(parts["follow_up_run"].run_id)
         seqs = select(AuditTargetRow.seq).where(AuditTargetRow.target_id.in_(linked))
         events = session.execute(select(AuditEventRow).where(AuditEventRow.seq.in_(seqs))
                                  .order_by(AuditEventRow.seq).limit(MAX_AUDIT_LINKS)).scalars()
-        chain["audit_events"] = [AuditEvent.model_validate(e).model_dump(mode="json")
-                                 for e in events]
-        return chain
+        parts["audit_events"] = [AuditEvent.model_validate(e) for e in events]
+        return EvidenceChain(**parts)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, defer
 
 from store.clock import as_utc
@@ -31,6 +31,14 @@ from store.models import (
 )
 from store.services.audit_listing import DEFAULT_PAGE, MAX_PAGE
 from store.services.audit_listing import list_audit_events as list_audit_events
+from store.services.search import (
+    SearchedPage,
+    as_text,
+    count_matches,
+    counts_as_text,
+    list_as_text,
+    search_condition,
+)
 from store.tables import (
     AcknowledgementRow,
     DeliveryRow,
@@ -70,35 +78,51 @@ def _page(db: Database, row_type: Any, id_column: InstrumentedAttribute[str],
           model: type[Record], *, cursor: str | None, limit: int,
           where: Sequence[ColumnElement[bool]] = (),
           search: str | None = None,
-          search_columns: Sequence[InstrumentedAttribute[Any]] = (),
+          search_columns: Sequence[Any] = (),
           skip: Sequence[InstrumentedAttribute[Any]] = ()) -> Page:
     if not 1 <= limit <= MAX_PAGE:
         raise UserError(f"page size must be between 1 and {MAX_PAGE}")
     created = row_type.created_at
-    query = select(row_type).where(*where).options(*(defer(column) for column in skip))
+    matching = [*where]
+    condition = search_condition(search, search_columns)
+    if condition is not None:
+        matching.append(condition)
+    query = select(row_type).where(*matching).options(*(defer(column) for column in skip))
     if cursor is not None:
         stamp, last_id = decode_cursor(cursor)
         # The first term is a plain range the created_at index serves; the second breaks ties.
         query = query.where(created <= stamp, or_(created < stamp, id_column < last_id))
-    if search:
-        query = query.where(or_(*(column.contains(search, autoescape=True)
-                                  for column in search_columns)))
     query = query.order_by(created.desc(), id_column.desc()).limit(limit + 1)
     with db.read() as session:
         rows = session.execute(query).scalars().all()
         items = [model.model_validate(row) for row in rows[:limit]]
+        counted = None
+        if condition is not None and cursor is None:  # a filtered list's first page
+            counted = ((len(rows), False) if len(rows) <= limit else
+                       count_matches(session, select(id_column).where(*matching)))
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.created_at, getattr(last, id_column.key))
+    if counted is not None:
+        return SearchedPage(items=items, next_cursor=next_cursor, matches=counted[0],
+                            matches_capped=counted[1])
     return Page(items=items, next_cursor=next_cursor)
+
+
+# What each list filters on: the columns its console list shows, and nothing it hides (an
+# ID, a plan or run the row does not display). Not matched: "When", a plan's route count, and
+# a worker run's Summary (it leaves out the zero counts the stored summary holds).
+SHORT_DIGEST = 12  # how much of a payload digest a list shows (cavra_tui.formatting.short)
 
 
 def list_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                search: str | None = None) -> Page:
     return _page(db, EscalationPlanRow, EscalationPlanRow.plan_id, EscalationPlan,
                  cursor=cursor, limit=limit, search=search,
+                 # Escalations: Plan, Alert, Providers, By.
                  search_columns=(EscalationPlanRow.plan_id, EscalationPlanRow.alert_level,
+                                 list_as_text(EscalationPlanRow.selected_providers),
                                  EscalationPlanRow.created_by))
 
 
@@ -111,8 +135,9 @@ def list_deliveries(db: Database, *, kind: str | None = None, plan_id: str | Non
         DeliveryRow.run_id == run_id if run_id else None) if condition is not None]
     return _page(db, DeliveryRow, DeliveryRow.delivery_id, Delivery, cursor=cursor, limit=limit,
                  where=where, search=search,
-                 search_columns=(DeliveryRow.delivery_id, DeliveryRow.provider,
-                                 DeliveryRow.status, DeliveryRow.plan_id, DeliveryRow.run_id))
+                 # Executive deliveries: Provider, Status, Code, Run.
+                 search_columns=(DeliveryRow.provider, DeliveryRow.status,
+                                 as_text(DeliveryRow.status_code), DeliveryRow.run_id))
 
 
 def list_acknowledgements(db: Database, *, plan_id: str | None = None,
@@ -121,9 +146,10 @@ def list_acknowledgements(db: Database, *, plan_id: str | None = None,
     where = [AcknowledgementRow.plan_id == plan_id] if plan_id else []
     return _page(db, AcknowledgementRow, AcknowledgementRow.ack_id, Acknowledgement,
                  cursor=cursor, limit=limit, where=where, search=search,
-                 search_columns=(AcknowledgementRow.ack_id, AcknowledgementRow.plan_id,
-                                 AcknowledgementRow.provider, AcknowledgementRow.state,
-                                 AcknowledgementRow.acknowledged_by))
+                 # Acknowledgements: Plan, Provider, State, By, Ref.
+                 search_columns=(AcknowledgementRow.plan_id, AcknowledgementRow.provider,
+                                 AcknowledgementRow.state, AcknowledgementRow.acknowledged_by,
+                                 AcknowledgementRow.external_ref))
 
 
 def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
@@ -131,15 +157,18 @@ def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DE
     """Pages of RetryPlanSummary: the decisions (possibly thousands a plan) stay unread."""
     return _page(db, RetryPlanRow, RetryPlanRow.retry_plan_id, RetryPlanSummary,
                  cursor=cursor, limit=limit, search=search,
-                 search_columns=(RetryPlanRow.retry_plan_id, RetryPlanRow.created_by),
+                 # Retry plans: Retry plan, Decisions, By.
+                 search_columns=(RetryPlanRow.retry_plan_id,
+                                 counts_as_text(RetryPlanRow.counts), RetryPlanRow.created_by),
                  skip=(RetryPlanRow.decisions,))
 
 
 def list_worker_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                      search: str | None = None) -> Page:
     return _page(db, WorkerRunRow, WorkerRunRow.run_id, WorkerRun, cursor=cursor, limit=limit,
+                 # Worker runs: Run, Mode, Trigger.
                  search=search, search_columns=(WorkerRunRow.run_id, WorkerRunRow.mode,
-                                                WorkerRunRow.trigger, WorkerRunRow.retry_plan_id))
+                                                WorkerRunRow.trigger))
 
 
 def list_executions(db: Database, *, run_id: str | None = None, cursor: str | None = None,
@@ -147,17 +176,22 @@ def list_executions(db: Database, *, run_id: str | None = None, cursor: str | No
     where = [ExecutionRecordRow.run_id == run_id] if run_id else []
     return _page(db, ExecutionRecordRow, ExecutionRecordRow.execution_id, ExecutionRecord,
                  cursor=cursor, limit=limit, where=where, search=search,
-                 search_columns=(ExecutionRecordRow.execution_id, ExecutionRecordRow.status,
-                                 ExecutionRecordRow.provider, ExecutionRecordRow.plan_id,
-                                 ExecutionRecordRow.run_id))
+                 # Execution records: Status, Reason, Plan/provider, Key, Payload (the
+                 # digest's first 12 characters, as shown), Execution.
+                 search_columns=(ExecutionRecordRow.status, ExecutionRecordRow.reason,
+                                 ExecutionRecordRow.plan_id, ExecutionRecordRow.provider,
+                                 ExecutionRecordRow.idempotency_key,
+                                 func.substr(ExecutionRecordRow.payload_sha256, 1, SHORT_DIGEST),
+                                 ExecutionRecordRow.execution_id))
 
 
 def list_schedule_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                        search: str | None = None) -> Page:
     return _page(db, ScheduleRunRow, ScheduleRunRow.run_id, ScheduleRun, cursor=cursor,
                  limit=limit, search=search,
-                 search_columns=(ScheduleRunRow.run_id, ScheduleRunRow.schedule_id,
-                                 ScheduleRunRow.report_id, ScheduleRunRow.trigger))
+                 # Schedule runs: Run, Trigger, Report.
+                 search_columns=(ScheduleRunRow.run_id, ScheduleRunRow.trigger,
+                                 ScheduleRunRow.report_id))
 
 
 def latest_ack_states(db: Database,

@@ -72,7 +72,7 @@ def test_dry_run_sends_nothing_live_delivers_once_then_nothing(
     again = run_report_retry(runtime.ctx, runtime.registry, live=True)
     assert again.executions == [] and len(http_server.requests) == 1
 
-    chain = evidence_chain(runtime.db, execution.execution_id)
+    chain = evidence_chain(runtime.db, execution.execution_id).to_json()  # what the CLI prints
     assert chain["worker_run"]["run_id"] == live.run.run_id
     assert chain["worker_run"]["subject"] == "executive"
     assert chain["delivery"]["worker_run_id"] == live.run.run_id

@@ -33,9 +33,14 @@ class CountingIds:
 
 @pytest.fixture(autouse=True)
 def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Snapshots must not depend on the developer's colour settings."""
+    """Snapshots must not depend on the developer's colour settings, nor on the terminal
+    the tests run in (TERM/COLORTERM pick Rich's colour system): truecolor, as most SSH
+    clients; tests of 16-colour terminals set it themselves."""
+    import textual.constants
+
     for name in ("NO_COLOR", "TEXTUAL_THEME", "FORCE_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
 
 
 @pytest.fixture

@@ -197,3 +197,22 @@ def test_every_key_of_a_screen_is_distinct_and_every_action_has_a_method() -> No
     for entry in actions.ACTIONS:
         if entry.runs.startswith("app."):
             assert hasattr(CavraApp, f"action_{entry.name}"), entry.id
+
+
+async def test_f_on_escalations_records_a_follow_up_dry_run_and_sends_nothing(
+        seeded: Runtime) -> None:
+    from store.services.records import read_record
+
+    before = len(list_deliveries(seeded.db, limit=500).items)
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        assert footer_keys(app).get("f") == "Follow-up"
+        await pilot.press("f")
+        await settle(pilot)
+        [said] = [text for text in notices(app) if text.startswith("follow-up dry-run fup-")]
+    run_id = said.split()[2].rstrip(":")
+    record = read_record(seeded.db, run_id)
+    assert record is not None and record["mode"] == "dry_run"
+    assert len(list_deliveries(seeded.db, limit=500).items) == before

@@ -63,5 +63,27 @@ def test_ack_form_with_an_inline_error(seeded: Runtime, snap_compare: Snap) -> N
 
 
 def test_live_run_confirmation_refused_without_ack(seeded: Runtime, snap_compare: Snap) -> None:
-    assert snap_compare(make_app(seeded), terminal_size=(100, 30),
-                        run_before=keys_then_settle("4", "L"))
+    async def run_before(pilot: Pilot[None]) -> None:
+        await keys_then_settle("4", "L")(pilot)
+        # The preview's dry-run is a recorded run: the lists behind the dialog reload for it.
+        await pilot.pause(0.2)
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=(100, 30), run_before=run_before)
+
+
+# The console's modals at both sizes: a record in full (with its links and what names it),
+# a send's confirmation (Cancel focused), this screen's help, and the Messages view.
+MODALS = {
+    "record_detail": ("4", "tab", "enter"),
+    "confirm_send": ("2", "d"),
+    "help_executive": ("5", "question_mark"),
+    "messages": ("4", "r", "m"),
+}
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+@pytest.mark.parametrize("modal", MODALS)
+def test_modal(seeded: Runtime, snap_compare: Snap, modal: str, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys_then_settle(*MODALS[modal]))
