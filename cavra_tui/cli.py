@@ -41,13 +41,15 @@ def _console(args: argparse.Namespace) -> int:
 
     return run_console(ConsoleOptions(
         db_url=getattr(args, "db", None), config_path=getattr(args, "config", None),
-        read_only=getattr(args, "read_only", False), demo=args.command == "demo"))
+        read_only=getattr(args, "read_only", False), demo=args.command == "demo",
+        ascii=getattr(args, "ascii", False)))
 
 
 # Commands that only read: they refuse a database that does not exist instead of creating one.
 READS = frozenset({"cli_metrics:metrics", "cli_inspect:health", "cli_inspect:evidence_show",
                    "cli_audit:audit_verify", "cli_audit:audit_export",
-                   "cli_schedule_list:schedule_list", "cli_provider:provider_list"})
+                   "cli_schedule_list:schedule_list", "cli_provider:provider_list",
+                   "cli_quiet:quiet_list"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from store.text import visible
 
 if TYPE_CHECKING:
     from store.models import Delivery, EscalationPlan, RetryDecision, WorkerRunResult
+    from store.services.quiet_windows import QuietSkip
 
 
 def wants_json(args: argparse.Namespace) -> bool:
@@ -86,8 +87,21 @@ def decision_line(d: RetryDecision) -> str:
             f"next {when}  {d.reason}")
 
 
-def emit_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
+def skip_lines(skipped: list[QuietSkip]) -> list[str]:
+    """Sends a quiet window silenced: nothing was sent (the audit chain has each one)."""
+    return [f"{'(not sent)':<14}  {s.provider:<16} {s.status:<9} {s.reason}  until "
+            f"{s.until.isoformat(timespec='minutes')}" for s in skipped]
+
+
+def emit_deliveries(deliveries: list[Delivery], as_json: bool,
+                    skipped: list[QuietSkip] | None = None) -> None:
+    """One entry per provider: its delivery record, or (``status`` skipped, no
+    ``delivery_id``) the quiet window that kept the send back."""
+    skipped = skipped or []
     if as_json:
-        emit_json([delivery_json(d) for d in deliveries])
+        emit_json([delivery_json(d) for d in deliveries]
+                  + [s.model_dump(mode="json") for s in skipped])
+    elif skipped:
+        emit_lines(([] if not deliveries else delivery_lines(deliveries)) + skip_lines(skipped))
     else:
         emit_lines(delivery_lines(deliveries))

@@ -16,7 +16,7 @@ from cavra_tui.cli_output import (
     worker_lines,
 )
 from store.services.reports import create_schedule_run
-from workflows.delivery import deliver_report
+from workflows.delivery import deliver_report_outcome
 
 
 def report_schedule_run(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -31,8 +31,8 @@ def report_schedule_run(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def report_deliver(runtime: Runtime, args: argparse.Namespace) -> int:
-    deliveries = deliver_report(runtime.ctx, runtime.registry, args.run_id, args.provider)
-    emit_deliveries(deliveries, wants_json(args))
+    outcome = deliver_report_outcome(runtime.ctx, runtime.registry, args.run_id, args.provider)
+    emit_deliveries(outcome.deliveries, wants_json(args), outcome.skipped)
     return 0
 
 

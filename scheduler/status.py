@@ -5,14 +5,16 @@ A read of a few small rows (the lease, the schedules): safe to call on every ref
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from store.clock import as_utc
 from store.db import Database
-from store.models import Schedule
+from store.models import QuietWindow, Schedule
+from store.services.quiet_reads import quiet_windows_from
 from store.services.schedule_reads import describe_trigger, schedule_overview
 
 LEADER_LOCK = "scheduler_leader"
@@ -33,12 +35,47 @@ class ScheduleStatus(BaseModel):
     errors: int = 0
 
 
+class QuietStatus(BaseModel):
+    """A quiet window as the scheduler pane shows it, in one line."""
+
+    model_config = ConfigDict(frozen=True)
+    window_id: str
+    name: str
+    providers: list[str]
+    severities: list[str]
+    active: bool
+    starts_at: datetime
+    ends_at: datetime
+    label: str  # "quiet: maint (ops-webhook) until 14:00 UTC" / "quiet from 22:00 UTC: …"
+
+
+def _clock_label(moment: datetime, now: datetime) -> str:
+    """``14:00 UTC`` today, ``Sat 11-28 14:00 UTC`` another day."""
+    if moment.astimezone(UTC).date() == now.astimezone(UTC).date():
+        return f"{moment.astimezone(UTC):%H:%M} UTC"
+    return local_fire_label(moment, "UTC", now)
+
+
+def quiet_status(window: QuietWindow, now: datetime) -> QuietStatus:
+    active = window.starts_at <= as_utc(now)
+    who = f"{window.name} ({', '.join(window.providers)})"
+    label = (f"quiet: {who} until {_clock_label(window.ends_at, now)}" if active else
+             f"quiet from {_clock_label(window.starts_at, now)}: {who}")
+    if "critical" in window.severities:
+        label += " +critical"
+    return QuietStatus(window_id=window.window_id, name=window.name,
+                       providers=window.providers, severities=list(window.severities),
+                       active=active, starts_at=window.starts_at, ends_at=window.ends_at,
+                       label=label)
+
+
 class SchedulerStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
     state: Literal["leader", "standby", "stopped"]
     leader: str | None
     lease_expires_at: datetime | None
     schedules: list[ScheduleStatus]
+    quiet: list[QuietStatus] = []  # quiet windows in force or coming (by start)
 
 
 def _next_run(schedule: Schedule, now: datetime) -> datetime | None:
@@ -89,7 +126,8 @@ def next_fire_labels(schedule: Schedule, now: datetime, count: int = 3) -> list[
 def read_scheduler_status(db: Database, now: datetime, me: str | None = None) -> SchedulerStatus:
     """``me`` is this process's lease holder name, if it runs a scheduler.
 
-    Four small queries: the lease, the schedules, their latest runs, their event counts.
+    Five small queries: the lease, the schedules, their latest runs, their event counts,
+    the quiet windows in force or coming.
     """
     holder, expires, rows, last_runs, counts = schedule_overview(db, LEADER_LOCK, now)
     schedules = [ScheduleStatus(
@@ -102,4 +140,5 @@ def read_scheduler_status(db: Database, now: datetime, me: str | None = None) ->
     state: Literal["leader", "standby", "stopped"] = (
         "stopped" if me is None else "leader" if holder == me else "standby")
     return SchedulerStatus(state=state, leader=holder, lease_expires_at=expires,
-                           schedules=schedules)
+                           schedules=schedules,
+                           quiet=[quiet_status(w, now) for w in quiet_windows_from(db, now)])

@@ -11,6 +11,7 @@ sends them one after another.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from store.ids import new_id
 from store.models import ExecutionRecord, RetryDecision, RetryPlan, WorkerRunResult
 from store.policy import Decision
 from store.rules.messages import report_message
+from store.rules.quiet import silencing
 from store.rules.retry_decision import (
     WOULD_DELIVER,
     Verdict,
@@ -32,6 +34,7 @@ from store.rules.retry_decision import (
 from store.services.context import StoreContext
 from store.services.delivery_ledger import send_batch
 from store.services.health import executive_pairs
+from store.services.quiet_reads import quiet_windows_from
 from store.services.reports import get_schedule_run
 from store.services.retry import (
     Subject,
@@ -110,9 +113,15 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
     with ctx.db.read() as session:
         facts = read_send_facts(ctx, session, [(d.plan_id, d.provider) for d in due],
                                 {d.plan_id for d in due}, ctx.clock())
+    # A quiet window naming an executive provider silences its reports (no alert level).
+    quiet = quiet_windows_from(ctx.db, started) if due else []
+    now = ctx.clock()
     verdicts: dict[str, Verdict] = {}
     for item in due:
-        skip = skip_reason(facts[(item.plan_id, item.provider)])
+        pair_facts = facts[(item.plan_id, item.provider)]
+        if (window := silencing(quiet, item.provider, None, now)) is not None:
+            pair_facts = replace(pair_facts, quiet_window=window.name)
+        skip = skip_reason(pair_facts)
         verdicts[item.idempotency_key] = (
             Verdict("skipped", skip) if skip else
             Verdict("send", "") if live else Verdict("dry_run", WOULD_DELIVER))

@@ -22,6 +22,7 @@ from store.clock import as_utc
 from store.config import RetryPolicy
 from store.errors import UserError
 from store.models import ACK_CLEARS_LIVE_RETRY, ACK_SETTLED, PairState, RetryAction, RetryDecision
+from store.rules.quiet import QUIET_REASON
 
 SkipReason = Literal["plan_not_found", "settled", "provider_not_configured", "provider_disabled",
                      "provider_circuit_open", "decision_stale", "delivery_in_flight"]
@@ -238,6 +239,8 @@ class SendFacts:
     # to it may be out at once, so a parallel run opens the circuit when a sequential one would.
     headroom: int = 1
     last_failure_at: datetime | None = None  # fair selection: the oldest failure goes first
+    # The quiet window (``store.rules.quiet``) that silences a send to the pair now, by name.
+    quiet_window: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,8 +255,10 @@ class Verdict:
         return self.status == "send" or (self.status == "dry_run" and self.reason == WOULD_DELIVER)
 
 
-def skip_reason(facts: SendFacts) -> SkipReason | None:
-    """Why the pair cannot be sent at all (it takes its record, nothing is sent)."""
+def skip_reason(facts: SendFacts) -> str | None:
+    """Why the pair cannot be sent at all (it takes its record, nothing is sent): a
+    ``SkipReason``, or ``quiet_window: NAME`` while a quiet window silences it (it stays due,
+    and is sent once the window is over)."""
     if not facts.plan_found:
         return "plan_not_found"
     if facts.latest_ack in ACK_SETTLED:  # resolved or dismissed since the plan was built
@@ -262,6 +267,8 @@ def skip_reason(facts: SendFacts) -> SkipReason | None:
         return "provider_not_configured"
     if not facts.provider_enabled:
         return "provider_disabled"
+    if facts.quiet_window is not None:
+        return f"{QUIET_REASON}{facts.quiet_window}"
     if facts.circuit == "open":
         return "provider_circuit_open"
     return None
