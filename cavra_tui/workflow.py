@@ -11,14 +11,17 @@ from cavra_tui.bootstrap import Runtime
 from cavra_tui.formatting import counts
 from scheduler.schedules import add_schedule
 from store.errors import UserError
-from store.models import Delivery, WorkerRunResult
+from store.models import Delivery, Severity, WorkerRunResult
+from store.rules.quiet import quiet_reason, send_level, silencing
 from store.services.escalation import build_plan
 from store.services.listing import latest_ack_states, list_schedule_runs
+from store.services.quiet_reads import quiet_windows_from
+from store.services.quiet_windows import QuietSkip
 from store.services.reports import create_schedule_run
 from store.services.retry import build_retry_plan
 from store.services.schedule_reads import describe_trigger
 from store.services.schedules import disable_schedule, enable_schedule, get_schedule
-from workflows.delivery import deliver_escalation, deliver_report
+from workflows.delivery import deliver_escalation_outcome, deliver_report_outcome
 from workflows.pagerduty_resolve import acknowledge_and_resolve
 from workflows.report_retry import run_report_retry
 from workflows.worker import run_retry_worker
@@ -85,12 +88,18 @@ class LivePreview:
                          if e.status == "dry_run" and (e.plan_id, e.provider) not in blocked)
 
 
-def _deliveries_line(what: str, deliveries: list[Delivery]) -> ActionResult:
+def _deliveries_line(what: str, deliveries: list[Delivery],
+                     skipped: list[QuietSkip] | None = None) -> ActionResult:
+    quiet = ", ".join(f"{s.provider} skipped ({s.reason})" for s in skipped or [])
     if not deliveries:
+        if quiet:
+            return ActionResult(f"{what}: {quiet}", "warning", deliveries)
         return ActionResult(f"{what}: nothing to send (every provider already succeeded)")
     failed = [d for d in deliveries if d.status != "delivered"]
-    text = ", ".join(f"{d.provider} {d.status}" for d in deliveries)
-    return ActionResult(f"{what}: {text}", "warning" if failed else "information", deliveries)
+    text = ", ".join([*(f"{d.provider} {d.status}" for d in deliveries), *([quiet] if quiet
+                                                                          else [])])
+    return ActionResult(f"{what}: {text}", "warning" if failed or quiet else "information",
+                        deliveries)
 
 
 def plan_escalation(runtime: Runtime) -> ActionResult:
@@ -119,19 +128,37 @@ def preview_plan_send(runtime: Runtime, plan_id: str) -> SendPreview:
 
     plan = get_plan(runtime.ctx, plan_id)
     settled = settled_providers(runtime.ctx, plan.plan_id)
+    quiet = _quiet_now(runtime, [p for p in plan.selected_providers if p not in settled],
+                       send_level(plan.alert_level))
     rows = []
     for provider in plan.selected_providers:
-        if provider in settled:
+        if provider in settled or provider in quiet:
             continue
         attempt = next_escalation_attempt(runtime.ctx, plan.plan_id, provider)
         target = runtime.registry.get(provider).target()
         rows.append((provider, target, str(attempt),
                      idempotency_key(plan.plan_id, provider, attempt)))
     if not rows:
-        raise UserError(f"nothing to send: every provider of {plan.plan_id} is settled")
+        raise UserError(f"nothing to send: every provider of {plan.plan_id} is "
+                        + (f"settled or quiet ({'; '.join(quiet.values())})" if quiet
+                           else "settled"))
     return SendPreview(f"escalation plan {plan.plan_id}", plan.plan_id, rows,
                        runtime.identity.actor,
-                       [f"{p} ({state})" for p, state in sorted(settled.items())])
+                       [f"{p} ({state})" for p, state in sorted(settled.items())]
+                       + [f"{p} ({why})" for p, why in sorted(quiet.items())])
+
+
+def _quiet_now(runtime: Runtime, providers: list[str], level: Severity | None) -> dict[str, str]:
+    """Provider → why a quiet window keeps the send back now (``quiet_window: NAME until
+    HH:MM UTC``): the send would be recorded as skipped."""
+    now = runtime.ctx.clock()
+    windows = quiet_windows_from(runtime.db, now)
+    found = {}
+    for provider in providers:
+        window = silencing(windows, provider, level, now)
+        if window is not None:
+            found[provider] = f"{quiet_reason(window)} until {window.ends_at:%H:%M} UTC"
+    return found
 
 
 def preview_report_send(runtime: Runtime, run_id: str) -> SendPreview:
@@ -142,23 +169,29 @@ def preview_report_send(runtime: Runtime, run_id: str) -> SendPreview:
 
     run, _ = get_schedule_run(runtime.ctx, run_id)
     done = providers_delivered(runtime.ctx, run.run_id)
+    channels = executive_providers(runtime.ctx, run.schedule_id)
+    quiet = _quiet_now(runtime, [p for p in channels if p not in done], None)
     rows = []
-    for provider in executive_providers(runtime.ctx, run.schedule_id):
-        if provider in done:
+    for provider in channels:
+        if provider in done or provider in quiet:
             continue
         attempt = next_report_attempt(runtime.ctx, run.run_id, provider)
         rows.append((provider, runtime.registry.get(provider).target(), str(attempt),
                      idempotency_key(run.run_id, provider, attempt)))
     if not rows:
-        raise UserError(f"nothing to send: run {run.run_id} reached every executive channel")
+        raise UserError(f"nothing to send: run {run.run_id} reached every executive channel"
+                        + (f" not kept quiet ({'; '.join(quiet.values())})" if quiet else ""))
     return SendPreview(f"the report of run {run.run_id}", run.run_id, rows,
-                       runtime.identity.actor, [f"{p} (already delivered)" for p in sorted(done)])
+                       runtime.identity.actor, [f"{p} (already delivered)" for p in sorted(done)]
+                       + [f"{p} ({why})" for p, why in sorted(quiet.items())])
 
 
 def deliver_plan(runtime: Runtime, plan_id: str | None) -> ActionResult:
-    deliveries = deliver_escalation(runtime.ctx, runtime.registry, plan_id or "latest")
-    plan = deliveries[0].plan_id if deliveries else plan_id or "latest"
-    return _deliveries_line(f"delivered plan {plan}", deliveries)
+    outcome = deliver_escalation_outcome(runtime.ctx, runtime.registry, plan_id or "latest")
+    deliveries = outcome.deliveries
+    plan = (deliveries[0].plan_id if deliveries else outcome.skipped[0].plan_id
+            if outcome.skipped else None) or plan_id or "latest"
+    return _deliveries_line(f"delivered plan {plan}", deliveries, outcome.skipped)
 
 
 def record_ack(runtime: Runtime, request: AckRequest) -> ActionResult:
@@ -175,6 +208,15 @@ def plan_retries(runtime: Runtime) -> ActionResult:
     plan = build_retry_plan(runtime.ctx)
     return ActionResult(f"retry plan {plan.retry_plan_id}: {counts(plan.counts, keep_zero=True)}",
                    result=plan, focus=("retry-plans", plan.retry_plan_id))
+
+
+def follow_up_dry_run(runtime: Runtime) -> ActionResult:
+    from workflows.follow_up import run_follow_up
+
+    run = run_follow_up(runtime.ctx, runtime.registry, live=False, trigger="manual")
+    due = [f"{e['plan_id']} → L{e['to_level']}" for e in run.escalations]
+    return ActionResult(f"follow-up dry-run {run.run_id}: {run.summary.get('considered', 0)} "
+                        f"open plan(s); would escalate {', '.join(due) or 'none'}", result=run)
 
 
 def dry_run(runtime: Runtime) -> ActionResult:
@@ -236,8 +278,8 @@ def send_report(runtime: Runtime, run_id: str | None) -> ActionResult:
         if not latest:
             raise UserError("no schedule run yet: make one first (schedule run)")
         run_id = latest[0].run_id
-    return _deliveries_line(f"report {run_id}", deliver_report(runtime.ctx, runtime.registry,
-                                                               run_id))
+    outcome = deliver_report_outcome(runtime.ctx, runtime.registry, run_id)
+    return _deliveries_line(f"report {run_id}", outcome.deliveries, outcome.skipped)
 
 
 def new_schedule(runtime: Runtime, request: ScheduleRequest) -> ActionResult:

@@ -3,7 +3,7 @@
 No imports, so the command line can show the defaults in ``--help`` without loading the store.
 """
 
-KINDS: tuple[str, ...] = ("report", "retry-worker", "report-retry")
+KINDS: tuple[str, ...] = ("report", "retry-worker", "report-retry", "follow-up")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL_S = 1
 MAX_INTERVAL_S = 366 * 86400

@@ -1,7 +1,9 @@
-"""Escalations: plans, the routes of the highlighted plan, and its deliveries and acks."""
+"""Escalations: plans (with their escalation level and the time left before the next), the
+routes of the highlighted plan, and its deliveries, acks and follow-up levels."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -14,11 +16,15 @@ from cavra_tui.formatting import status, when
 from cavra_tui.messages import DataLoaded
 from cavra_tui.screens.base import CavraScreen
 from cavra_tui.widgets.record_table import RecordTable, Row
-from store.models import Acknowledgement, Delivery, EscalationPlan
-from store.services.listing import list_acknowledgements, list_deliveries, list_plans
+from store.ids import kind_of
+from store.models import Acknowledgement, Delivery, EscalationPlan, Page, PlanWithLevel
+from store.services.follow_up import FollowUpClaim, list_plans_with_levels, plan_claims
+from store.services.listing import list_acknowledgements, list_deliveries
 
-PLAN_COLUMNS = (("When", "when"), ("Plan", "plan"), ("Alert", "alert"), ("Routes", "routes"),
-                ("Providers", "providers"), ("By", "by"))
+# Level: the plan's escalation level of its policy's (L2/3); Next: the time left before the
+# next level (12m), "due" when a follow-up run would escalate it now, "-" when it will not.
+PLAN_COLUMNS = (("When", "when"), ("Plan", "plan"), ("Alert", "alert"), ("Level", "level"),
+                ("Next", "next"), ("Routes", "routes"), ("Providers", "providers"), ("By", "by"))
 # What to do comes early: at 80 columns the last columns are cut off.
 ROUTE_COLUMNS = (("Severity", "severity"), ("Action", "action"), ("Connector", "connector"),
                  ("Category", "category"), ("SLO", "slo"), ("Age", "age"), ("Fails", "fails"))
@@ -26,24 +32,34 @@ TIMELINE_COLUMNS = (("When", "when"), ("Event", "event"), ("Provider", "provider
                     ("Status", "status"), ("Detail", "detail"))
 
 
-def plan_row(plan: EscalationPlan) -> Row:
+def plan_row(item: PlanWithLevel) -> Row:
+    plan = item.plan
     return plan.plan_id, (when(plan.created_at), plan.plan_id, status(plan.alert_level),
-                          str(len(plan.routes)), ", ".join(plan.selected_providers) or "-",
-                          plan.created_by)
+                          item.level, item.next, str(len(plan.routes)),
+                          ", ".join(plan.selected_providers) or "-", plan.created_by)
 
 
-def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement]) -> list[Row]:
-    """Deliveries and acknowledgements of one plan, newest first, as one story."""
+def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement],
+                  levels: Sequence[FollowUpClaim] = ()) -> list[Row]:
+    """Deliveries, acknowledgements and follow-up levels of one plan, newest first, as one
+    story. A delivery a follow-up run made names the run; a level's row is the run's ID
+    (Enter opens the run's record)."""
     events: list[tuple[Any, Row]] = []
     for d in deliveries:
         code = f"HTTP {d.status_code}" if d.status_code is not None else ""
-        detail = " ".join(x for x in (f"attempt {d.attempt}", code, d.error or "") if x)
+        run = (f"by {d.worker_run_id}" if d.worker_run_id
+               and kind_of(d.worker_run_id) == "follow_up_run" else "")
+        detail = " ".join(x for x in (f"attempt {d.attempt}", code, d.error or "", run) if x)
         events.append((d.created_at, (d.delivery_id, (when(d.created_at), "delivery",
                                                       d.provider, status(d.status), detail))))
     for a in acks:
         detail = f"by {a.acknowledged_by}" + (f" ref {a.external_ref}" if a.external_ref else "")
         events.append((a.created_at, (a.ack_id, (when(a.created_at), "ack", a.provider,
                                                  status(a.state), detail))))
+    for c in levels:
+        events.append((c.created_at, (c.run_id, (when(c.created_at), f"level {c.level}",
+                                                 ", ".join(c.providers) or "-",
+                                                 status("escalated"), f"by {c.run_id}"))))
     events.sort(key=lambda pair: (pair[0], pair[1][0]), reverse=True)
     return [row for _, row in events]
 
@@ -65,13 +81,14 @@ class EscalationsScreen(CavraScreen):
 
     def on_mount(self) -> None:
         db = self.runtime.db
-        self.page_table("plans", lambda cursor, search: list_plans(
-            db, cursor=cursor, search=search), self._plan_row)
+        config, clock = self.runtime.config, self.runtime.ctx.clock
+        self.page_table("plans", lambda cursor, search: list_plans_with_levels(
+            db, config, clock(), cursor=cursor, search=search), self._plan_row)
         # CavraScreen.on_mount runs after this one (Textual calls each class's handler).
 
-    def _plan_row(self, plan: EscalationPlan) -> Row:
-        self._plans[plan.plan_id] = plan
-        return plan_row(plan)
+    def _plan_row(self, item: PlanWithLevel) -> Row:
+        self._plans[item.plan.plan_id] = item.plan
+        return plan_row(item)
 
     def reload(self, merge: bool = False) -> None:
         self.reload_table("plans", merge=merge)
@@ -84,7 +101,8 @@ class EscalationsScreen(CavraScreen):
         if kind == "provider":
             row = self.query_one("#timeline", RecordTable)
             key = row.selected_id()
-            if key is not None and row.row_count:
+            # A level's row names its providers, not one: nothing to acknowledge there.
+            if key is not None and row.row_count and kind_of(key) != "follow_up_run":
                 return str(row.get_row(key)[2])
         return None
 
@@ -116,14 +134,16 @@ class EscalationsScreen(CavraScreen):
         db = self.runtime.db
         self.load("timeline", lambda: (
             plan_id, list_deliveries(db, plan_id=plan_id, kind="escalation"),
-            list_acknowledgements(db, plan_id=plan_id)))
+            list_acknowledgements(db, plan_id=plan_id), plan_claims(db, plan_id)),
+            self.show_timeline)
 
-    def show_timeline(self, message: DataLoaded) -> None:
-        plan_id, deliveries, acks = message.payload
+    def show_timeline(self, message: DataLoaded[tuple[str, Page, Page,
+                                                      list[FollowUpClaim]]]) -> None:
+        plan_id, deliveries, acks, levels = message.payload
         if plan_id != self._detail_for:
             return
         timeline = self.query_one("#timeline", RecordTable)
-        timeline.show_rows(timeline_rows(deliveries.items, acks.items), has_more=False)
+        timeline.show_rows(timeline_rows(deliveries.items, acks.items, levels), has_more=False)
         # One page of each: say so, rather than let the list look complete.
         cut = deliveries.next_cursor is not None or acks.next_cursor is not None
         timeline.border_subtitle = (f"newest {len(deliveries.items)} deliveries and "

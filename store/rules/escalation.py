@@ -21,8 +21,18 @@ class PlanDraft:
 
 
 def providers_for(severity: str, config: CavraConfig) -> list[str]:
-    """Configured, enabled providers for a severity; the fallback when none is usable."""
-    named = config.routing.critical if severity == "critical" else config.routing.warning
+    """Configured, enabled providers of a severity's level 1 (what a plan is built with);
+    the fallback when none is usable."""
+    return level_providers(severity, 1, config)
+
+
+def level_providers(severity: str, level: int, config: CavraConfig) -> list[str]:
+    """Configured, enabled providers of a severity's escalation level (1 = the first); the
+    fallback when none is usable, nothing for a level the config does not have."""
+    levels = config.routing.levels_for(severity)
+    if not 1 <= level <= len(levels):
+        return []
+    named = levels[level - 1].providers
     usable = [name for name in named if (p := config.provider(name)) is not None and p.enabled]
     return usable or [config.routing.fallback]
 

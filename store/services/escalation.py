@@ -9,18 +9,23 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from store.counters import adjust_gauge, bump
+from store.direct import Direct
 from store.errors import NotFound, UserError
 from store.ids import new_id
 from store.models import EscalationPlan, RecoveryItem
 from store.rules.escalation import OPEN_STATES, build_routes
+from store.rules.quiet import QUIET_REASON
 from store.services.context import StoreContext
 from store.tables import EscalationPlanRow, ExecutionRecordRow, PlanStateRow, RecoveryItemRow
 
 
 def _failed_executions(session: Session, since: object) -> dict[str, int]:
+    """Failed or skipped executions per provider; a skip a quiet window asked for is no
+    failure (it would page about the maintenance it was meant to keep quiet)."""
     rows = session.execute(
         select(ExecutionRecordRow.provider, func.count()).where(
             ExecutionRecordRow.status.in_(("failed", "skipped")),
+            ExecutionRecordRow.reason.not_like(f"{QUIET_REASON}%"),
             ExecutionRecordRow.created_at >= since).group_by(ExecutionRecordRow.provider)).all()
     return {provider: count for provider, count in rows}
 
@@ -78,12 +83,14 @@ def get_plan(ctx: StoreContext, plan_id: str) -> EscalationPlan:
 
 
 _PLAN_STATE = cast(Table, PlanStateRow.__table__)
-_PLAN_STATES = select(
+# Every batch of sends runs these: below SQLAlchemy's execution layer (``store.direct``).
+_PLAN_STATES = Direct(select(
     _PLAN_STATE.c.plan_id, _PLAN_STATE.c.alert_level, _PLAN_STATE.c.open,
     _PLAN_STATE.c.unresolved_providers).where(_PLAN_STATE.c.plan_id.in_(
-        bindparam("plans", expanding=True))).order_by(_PLAN_STATE.c.plan_id).with_for_update()
-_SET_PLAN_STATE = update(_PLAN_STATE).where(_PLAN_STATE.c.plan_id == bindparam("b_plan")).values(
-    unresolved_providers=bindparam("b_unresolved"), open=bindparam("b_open"))
+        bindparam("plans", expanding=True))).order_by(_PLAN_STATE.c.plan_id).with_for_update())
+_SET_PLAN_STATE = Direct(update(_PLAN_STATE).where(
+    _PLAN_STATE.c.plan_id == bindparam("b_plan")).values(
+    unresolved_providers=bindparam("b_unresolved"), open=bindparam("b_open")))
 
 
 def track_plan_pair(session: Session, plan_id: str, provider: str, settled: bool) -> None:
@@ -97,7 +104,7 @@ def track_plan_pairs(session: Session, changes: list[tuple[str, str, bool]]) -> 
     if not changes:
         return
     wanted = sorted({plan_id for plan_id, _, _ in changes})
-    rows = {row.plan_id: row for row in session.execute(_PLAN_STATES, {"plans": wanted}).all()}
+    rows = {row.plan_id: row for row in _PLAN_STATES.rows(session, {"plans": wanted})}
     unresolved = {plan_id: list(row.unresolved_providers) for plan_id, row in rows.items()}
     for plan_id, provider, settled in changes:
         if plan_id in unresolved:
@@ -108,8 +115,8 @@ def track_plan_pairs(session: Session, changes: list[tuple[str, str, bool]]) -> 
         now_open = bool(now_unresolved) and row.alert_level != "healthy"
         if now_unresolved == list(row.unresolved_providers) and now_open == row.open:
             continue
-        session.execute(_SET_PLAN_STATE, {"b_plan": plan_id, "b_unresolved": now_unresolved,
-                                          "b_open": now_open})
+        _SET_PLAN_STATE.execute(session, {"b_plan": plan_id,
+                                          "b_unresolved": now_unresolved, "b_open": now_open})
         if row.open != now_open:
             delta = 1 if now_open else -1
             adjust_gauge(session, "open_escalations", delta)

@@ -11,7 +11,13 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from store.clock import as_utc
-from store.core_tables import report_schedules, schedule_events, schedule_runs, worker_runs
+from store.core_tables import (
+    follow_up_runs,
+    report_schedules,
+    schedule_events,
+    schedule_runs,
+    worker_runs,
+)
 from store.db import Database
 from store.models import Schedule
 from store.services.locks import current_holder
@@ -45,7 +51,8 @@ def list_schedules(db: Database) -> list[Schedule]:
 def _last_runs(conn: Connection, ids: list[str]) -> dict[str, datetime]:
     last_runs: dict[str, datetime] = {}
     for runs, moment in ((schedule_runs, schedule_runs.c.scheduled_for),
-                         (worker_runs, worker_runs.c.started_at)):
+                         (worker_runs, worker_runs.c.started_at),
+                         (follow_up_runs, follow_up_runs.c.started_at)):
         query = (select(runs.c.schedule_id, func.max(moment))
                  .where(runs.c.schedule_id.in_(ids)).group_by(runs.c.schedule_id))
         for schedule_id, latest in conn.execute(query).all():

@@ -32,9 +32,18 @@ from store.services.context import StoreContext
 from store.services.schedule_reads import describe_trigger
 from store.services.schedule_reads import list_schedules as list_schedules
 from store.services.schedule_reads import schedule_overview as schedule_overview
-from store.tables import ReportScheduleRow, ScheduleEventRow, ScheduleRunRow, WorkerRunRow
+from store.tables import (
+    FollowUpRunRow,
+    ReportScheduleRow,
+    ScheduleEventRow,
+    ScheduleRunRow,
+    WorkerRunRow,
+)
 
-ScheduleKind = Literal["report", "retry-worker", "report-retry"]
+ScheduleKind = Literal["report", "retry-worker", "report-retry", "follow-up"]
+# The rule a live schedule's runs need, checked when it is added or enabled.
+LIVE_RULES = {"follow-up": "escalation.follow_up.live"}
+LIVE_RULE = "retry.run.live"  # the retry workers'
 EVENT_COUNTERS = {"missed": "schedule_missed", "error": "schedule_errors"}
 
 
@@ -121,9 +130,11 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
     if (cron is None) == (every is None):
         raise UserError("give exactly one of --cron EXPR or --every DURATION")
     if kind not in KINDS:
-        raise UserError(f"kind {kind!r}: choose report, retry-worker or report-retry")
+        raise UserError(f"kind {kind!r}: choose report, retry-worker, report-retry or "
+                        "follow-up")
     if live and kind == "report":
-        raise UserError("--live applies to retry-worker and report-retry schedules only")
+        raise UserError("--live applies to retry-worker, report-retry and follow-up schedules "
+                        "only")
     if not 1 <= misfire_grace_s <= MAX_MISFIRE_GRACE_S:
         raise UserError(f"misfire grace must be between 1 and {MAX_MISFIRE_GRACE_S} seconds")
     zone = check_timezone(timezone)
@@ -138,7 +149,7 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
         clean_name = _check_name(session, name)
     decision = ctx.require("schedule.change")
     if live:
-        ctx.require("retry.run.live")
+        ctx.require(LIVE_RULES.get(kind, LIVE_RULE))
     now = ctx.clock()
     with ctx.write() as session:
         row = ReportScheduleRow(
@@ -177,7 +188,7 @@ def _change(ctx: StoreContext, ref: str, change: str) -> Schedule:
         target = Schedule.model_validate(_find(session, ref))
     decision = ctx.require("schedule.change", [target.schedule_id])
     if change == "enable" and target.live:
-        ctx.require("retry.run.live", [target.schedule_id])
+        ctx.require(LIVE_RULES.get(target.kind, LIVE_RULE), [target.schedule_id])
     now = ctx.clock()
     with ctx.write() as session:
         row = _find(session, target.schedule_id)
@@ -235,8 +246,8 @@ def list_schedule_events(db: Database, schedule_id: str | None = None,
 
 
 def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetime]:
-    """The latest slot each schedule has dealt with: a report run, a worker run, or a
-    missed/error event. Slots at or before it are never owed a catch-up run."""
+    """The latest slot each schedule has dealt with: a report run, a worker or follow-up run,
+    or a missed/error event. Slots at or before it are never owed a catch-up run."""
     if not schedule_ids:
         return {}
     found: dict[str, datetime] = {}
@@ -246,6 +257,9 @@ def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetim
         .group_by(ScheduleRunRow.schedule_id),
         select(WorkerRunRow.schedule_id, func.max(WorkerRunRow.started_at))
         .where(WorkerRunRow.schedule_id.in_(schedule_ids)).group_by(WorkerRunRow.schedule_id),
+        select(FollowUpRunRow.schedule_id, func.max(FollowUpRunRow.started_at))
+        .where(FollowUpRunRow.schedule_id.in_(schedule_ids))
+        .group_by(FollowUpRunRow.schedule_id),
         select(ScheduleEventRow.schedule_id, func.max(ScheduleEventRow.scheduled_for))
         .where(ScheduleEventRow.schedule_id.in_(schedule_ids))
         .group_by(ScheduleEventRow.schedule_id),
