@@ -24,7 +24,9 @@ from store.services.send_state import schedule_run_exists
 from workflows.checkpoints import checkpoint_if_moved
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.delivery import deliver_report
+from workflows.follow_up import run_follow_up
 from workflows.report_retry import run_report_retry
+from workflows.self_alerts import run_self_alerts
 from workflows.worker import run_retry_worker
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,21 @@ def fire_checkpoint(holder: str) -> None:
     checkpoint(host.ctx, host.registry)
 
 
+def fire_self_alerts(holder: str) -> None:
+    """The leader's health check: tell operations when the loop fails or recovers."""
+    host = _HOSTS.get(holder)
+    if host is None:
+        return
+    try:
+        if not host.lease.held():
+            return
+        for result in run_self_alerts(host.ctx, host.registry):
+            log.warning("self-alert %s %s: %d delivery(ies)", result.announcement.state,
+                        result.announcement.code, len(result.deliveries))
+    except Exception:  # a failed check is logged; the next interval tries again
+        log.exception("self-alert check failed")
+
+
 def checkpoint(ctx: StoreContext, registry: ConnectorRegistry) -> None:
     """Checkpoint the head if it moved (nothing without a witness). Never raises."""
     try:
@@ -130,6 +147,8 @@ def run_slot(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
     try:
         if schedule.kind == "report":
             fire_report(ctx, registry, schedule, slot)
+        elif schedule.kind == "follow-up":
+            fire_follow_up(ctx, registry, schedule, slot)
         else:
             fire_retry_worker(ctx, registry, schedule, slot)  # both retry workers
     except Exception as exc:  # a failed job is a recorded outcome, not a dead scheduler
@@ -174,3 +193,29 @@ def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: 
             checkpoint(ctx, registry)
     log.info("schedule %s at %s: worker run %s (%s)", schedule.schedule_id, slot.isoformat(),
              result.run.run_id, result.run.mode)
+
+
+def _handled(ctx: StoreContext, schedule: Schedule, slot: datetime) -> bool:
+    with ctx.db.read() as session:
+        done = last_handled(session, [schedule.schedule_id]).get(schedule.schedule_id)
+    if done is not None and done >= slot:
+        log.info("schedule %s at %s: already handled", schedule.schedule_id, slot.isoformat())
+        return True
+    return False
+
+
+def fire_follow_up(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
+                   slot: datetime) -> None:
+    """A follow-up run (``trigger = schedule``), dry-run unless the schedule is live. A slot
+    already handled (a double fire, a new leader repeating it) runs nothing; even a second
+    run would send nothing twice, since each (plan, level) is claimed once."""
+    if _handled(ctx, schedule, slot):
+        return
+    try:
+        run = run_follow_up(ctx, registry, live=schedule.live, trigger="schedule",
+                            schedule_id=schedule.schedule_id)
+    finally:  # like a live retry run: what it sent is certified at once
+        if schedule.live:
+            checkpoint(ctx, registry)
+    log.info("schedule %s at %s: follow-up run %s (%s)", schedule.schedule_id,
+             slot.isoformat(), run.run_id, run.mode)

@@ -30,7 +30,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.crontab import CrontabError
-from scheduler.jobs import JobHost, fire_checkpoint, fire_schedule, register_host, unregister_host
+from scheduler.jobs import (
+    JobHost,
+    fire_checkpoint,
+    fire_schedule,
+    fire_self_alerts,
+    register_host,
+    unregister_host,
+)
 from scheduler.lease import LeaderLease, default_holder
 from scheduler.triggers import build_trigger, plan_catch_up
 from store.checkpoints import latest_checkpoint
@@ -45,6 +52,8 @@ CATCH_UP_SUFFIX = "@catch-up"
 RESUME_SUFFIX = "@resume"
 # Not a schedule: "@" keeps it apart from schedule IDs (and from their catch-up/resume jobs).
 CHECKPOINT_JOB_ID = "@audit-checkpoint"
+SELF_ALERT_JOB_ID = "@self-alerts"
+HOUSE_JOBS = (CHECKPOINT_JOB_ID, SELF_ALERT_JOB_ID)  # not schedules: no missed-run records
 
 
 def _fingerprint(schedule: Schedule) -> tuple[Any, ...]:
@@ -142,6 +151,7 @@ class SchedulerService:
             self.is_leader = leader
             if leader:
                 self._ensure_checkpoint_job()
+                self._ensure_self_alert_job()
                 try:
                     self._sync_jobs()
                 except SQLAlchemyError:
@@ -173,6 +183,19 @@ class SchedulerService:
             args=[self.holder], id=CHECKPOINT_JOB_ID, name="audit checkpoint",
             replace_existing=True, coalesce=True, max_instances=1,
             misfire_grace_time=int(interval.total_seconds()), **first)
+
+    def _ensure_self_alert_job(self) -> None:
+        """While leading, check health every ``[health] self_alert_minutes`` and tell the
+        operations providers when the loop itself fails or recovers (0: never)."""
+        minutes = self.ctx.config.self_alert_interval()
+        if (self._scheduler is None or not minutes
+                or self._scheduler.get_job(SELF_ALERT_JOB_ID) is not None):
+            return
+        self._scheduler.add_job(
+            fire_self_alerts, trigger=IntervalTrigger(minutes=minutes, timezone=UTC),
+            args=[self.holder], id=SELF_ALERT_JOB_ID, name="self-alerts",
+            replace_existing=True, coalesce=True, max_instances=1,
+            misfire_grace_time=minutes * 60, next_run_time=datetime.now(UTC))
 
     def _sync_jobs(self) -> None:
         active = {s.schedule_id: s for s in list_schedules(self.ctx.db) if s.enabled}
@@ -241,13 +264,14 @@ class SchedulerService:
         for schedule_id in list(self._loaded):
             self._unload(schedule_id)
         if self._scheduler is not None:
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.remove_job(CHECKPOINT_JOB_ID)
+            for job_id in HOUSE_JOBS:
+                with contextlib.suppress(JobLookupError):
+                    self._scheduler.remove_job(job_id)
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         """APScheduler saw a fire come too late (a stalled process): record it, off-thread."""
-        if event.job_id == CHECKPOINT_JOB_ID:  # not a schedule: the next interval covers it
-            log.warning("audit checkpoint at %s skipped: it came too late",
+        if event.job_id in HOUSE_JOBS:  # not a schedule: the next interval covers it
+            log.warning("%s at %s skipped: it came too late", event.job_id,
                         event.scheduled_run_time.isoformat())
             return
         schedule_id = event.job_id.split("@")[0]

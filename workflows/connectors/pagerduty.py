@@ -24,6 +24,11 @@ def pagerduty_event(message: OutboundMessage, routing_key: str) -> dict[str, Any
     if message.kind == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve",
                 "dedup_key": message.idempotency_key}
+    # A self-alert's raise opens one incident per condition; its clear resolves that one.
+    incident = (str(message.message.get("incident_key")) if message.kind == "self_alert"
+                else None)
+    if incident and message.message.get("state") == "cleared":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": incident}
     rendered = render(message.kind, message.message)
     summary = rendered.title
     details: dict[str, Any] = {"kind": message.kind, "delivery_id": message.delivery_id,
@@ -35,7 +40,7 @@ def pagerduty_event(message: OutboundMessage, routing_key: str) -> dict[str, Any
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": message.idempotency_key,
+        "dedup_key": incident or message.idempotency_key,
         "client": "CAVRA recovery console",
         "payload": {
             "summary": summary[:SUMMARY_LIMIT],

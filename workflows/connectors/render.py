@@ -241,7 +241,21 @@ def _resolve(message: dict[str, Any]) -> Rendered:
         Para(f"Plan: {message.get('plan_id')}"), Para(f"Provider: {message.get('provider')}")))
 
 
+def _self_alert(message: dict[str, Any]) -> Rendered:
+    parts: list[Part] = [Para(str(message.get("detail")))]
+    if message.get("state") == "cleared":
+        parts.append(Para(f"Raised {message.get('raised_at')}; cleared "
+                          f"{_moment(message.get('at'))}."))
+    else:
+        parts.append(Para("The recovery loop itself is failing: run `cavra health` for the "
+                          "figures. You are told once more when it clears."))
+    return Rendered(title=str(message.get("summary")), parts=tuple(parts),
+                    severity="info" if message.get("state") == "cleared" else "critical")
+
+
 def render(kind: str, message: dict[str, Any]) -> Rendered:
+    if kind == "self_alert":
+        return _self_alert(message)
     if kind == "executive":
         return _report(message)
     if kind == "drill":
