@@ -55,18 +55,27 @@ def build_parser() -> OneLineParser:
     common = _globals()
     parser = OneLineParser(prog="cavra", parents=[common],
                            description="CAVRA recovery console. With no command: the console.")
+    _console_options(parser)
     commands = _Commands(parser.add_subparsers(dest="command", parser_class=OneLineParser),
                          common)
     _workflow(commands)
     _reads(commands)
     _schedules(commands)
+    _quiet(commands)
     _providers_and_roles(commands)
     return parser
+
+
+def _console_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the console itself (`cavra`, `cavra demo`)."""
+    parser.add_argument("--ascii", action="store_true", default=argparse.SUPPRESS,
+                        help="console: draw ASCII only (automatic on TERM=linux)")
 
 
 def _workflow(c: _Commands) -> None:
     demo = c.add("demo", "cli_demo:demo", "seed a demo database (if empty) and open the console")
     demo.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
+    _console_options(demo)
     c.add("seed-demo", "cli_demo:seed_demo", "seed demo data only")
 
     recovery = c.group("recovery", "recovery items")
@@ -85,6 +94,9 @@ def _workflow(c: _Commands) -> None:
     ack.add_argument("--state", required=True)
     ack.add_argument("--ref")
     ack.add_argument("--notes")
+    c.add("follow-up", "cli_escalation:escalation_follow_up",
+          "escalate open plans not acknowledged in time to their next level (dry-run unless "
+          "--live)", escalation).add_argument("--live", action="store_true")
 
     retry = c.group("retry", "retry plans and the retry worker")
     c.add("plan", "cli_retry:retry_plan", "build and store a retry plan", retry)
@@ -137,12 +149,13 @@ def _schedules(c: _Commands) -> None:
     when.add_argument("--cron", metavar="EXPR", help="5-field cron, e.g. '0 8 * * 1-5'")
     when.add_argument("--every", metavar="DURATION", help="interval: 30s, 5m, 1h, 1d")
     add.add_argument("--timezone", default="UTC", metavar="TZ", help="IANA zone (default UTC)")
-    add.add_argument("--kind", choices=("report", "retry-worker", "report-retry"),
+    add.add_argument("--kind", choices=("report", "retry-worker", "report-retry", "follow-up"),
                      default="report")
     add.add_argument("--provider", action="append", default=[],
                      help="executive provider (repeatable; default: every executive one)")
     add.add_argument("--live", action="store_true",
-                     help="retry-worker schedules: send for real (release_manager)")
+                     help="retry-worker, report-retry and follow-up schedules: send for real "
+                          "(release_manager)")
     add.add_argument("--misfire-grace", type=positive_int, default=DEFAULT_MISFIRE_GRACE_S,
                      metavar="S", help=f"catch-up window (default {DEFAULT_MISFIRE_GRACE_S}s)")
     c.add("list", "cli_schedule_list:schedule_list", "list schedules with next/last run",
@@ -160,6 +173,27 @@ def _schedules(c: _Commands) -> None:
     run.add_argument("--poll", type=seconds, default=2.0, metavar="S",
                      help="how often to renew the lease and look for changes (default 2s)")
     run.add_argument("--holder", help="lease holder name (default host:pid:random)")
+
+
+def _quiet(c: _Commands) -> None:
+    quiet = c.group("quiet", "quiet windows: sends to providers recorded as skipped, not sent")
+    add = c.add("add", "cli_quiet:quiet_add", "add a quiet window (release_manager)", quiet)
+    add.add_argument("name")
+    add.add_argument("--provider", action="append", default=[], required=True,
+                     help="provider to keep quiet (repeatable)")
+    add.add_argument("--from", dest="starts", required=True, metavar="WHEN",
+                     help="ISO 8601 with an offset (…Z, …+01:00), now, or +DURATION")
+    add.add_argument("--until", dest="ends", required=True, metavar="WHEN",
+                     help="ISO 8601 with an offset, or +DURATION from now (+2h)")
+    add.add_argument("--severity", action="append", default=[],
+                     choices=("warning", "critical"),
+                     help="alert level it silences: warning (default) or critical (repeatable); "
+                          "critical sends go out unless it says critical")
+    c.add("list", "cli_quiet:quiet_list", "active and upcoming quiet windows", quiet
+          ).add_argument("--all", action="store_true", dest="include_past",
+                         help="also the ended and removed ones")
+    c.add("remove", "cli_quiet:quiet_remove", "remove a quiet window: sends resume at once",
+          quiet).add_argument("window", metavar="NAME", help="quiet window name or ID (qwn-…)")
 
 
 def _providers_and_roles(c: _Commands) -> None:

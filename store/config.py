@@ -58,6 +58,9 @@ class _ProviderBase(_Strict):
     enabled: bool = True
     timeout_s: float = Field(default=5.0, gt=0, le=120)
     audience: list[Audience] = Field(default_factory=lambda: list[Audience](["operations"]))
+    # Where a suppressed escalation pair of this provider (max attempts, a permanent error,
+    # an open circuit) is sent once instead (issue 13 step 2); default: [routing] fallback.
+    failover: str | None = None
 
 
 class OutboxProvider(_ProviderBase):
@@ -115,10 +118,50 @@ ProviderConfig = Annotated[
 ]
 
 
+SEVERITIES = ("critical", "warning")
+MAX_LEVELS = 10
+
+
+class EscalationLevel(_Strict):
+    """One level of an escalation policy (as PagerDuty's): who is sent the plan, and how long
+    they have to acknowledge it before the next level is (none: never escalates further)."""
+
+    providers: list[str] = Field(min_length=1)
+    ack_timeout_minutes: int | None = Field(default=None, ge=1, le=10_080)
+
+
+class EscalationLevels(_Strict):
+    """``[[routing.levels.critical]]`` / ``[[routing.levels.warning]]``: level 1 first."""
+
+    critical: list[EscalationLevel] | None = Field(default=None, min_length=1,
+                                                   max_length=MAX_LEVELS)
+    warning: list[EscalationLevel] | None = Field(default=None, min_length=1,
+                                                  max_length=MAX_LEVELS)
+
+
 class RoutingConfig(_Strict):
     critical: list[str] = Field(default_factory=list)
     warning: list[str] = Field(default_factory=list)
     fallback: str = "outbox"
+    levels: EscalationLevels = Field(default_factory=EscalationLevels)
+
+    @model_validator(mode="after")
+    def _one_form_per_severity(self) -> RoutingConfig:
+        for severity in SEVERITIES:
+            if severity in self.model_fields_set and getattr(self.levels, severity) is not None:
+                raise ValueError(f"{severity} is given both as a list ({severity} = [...]) and "
+                                 f"as levels ([[routing.levels.{severity}]]): use one form")
+        return self
+
+    def levels_for(self, severity: str) -> list[EscalationLevel]:
+        """The severity's escalation levels, level 1 first. The flat form is one level with
+        no acknowledgement timeout (it never escalates further)."""
+        key = "critical" if severity == "critical" else "warning"
+        levels = getattr(self.levels, key)
+        if levels:
+            return list(levels)
+        return [EscalationLevel.model_construct(providers=list(getattr(self, key)),
+                                                ack_timeout_minutes=None)]
 
 
 class RetryPolicy(_Strict):
@@ -156,6 +199,10 @@ class HealthConfig(_Strict):
     expected_worker_interval_minutes: int | None = Field(default=None, ge=1, le=10_080)
     # Failed pairs with no retry plan for this long: stale (default: twice the interval).
     stale_plan_minutes: int | None = Field(default=None, ge=1, le=20_160)
+    # The scheduler leader checks health this often and tells the operations providers when
+    # the loop itself fails (critical alerts, a held live lock) and when it clears; 0: never.
+    # Default: every 5 minutes once an operations provider other than the outbox exists.
+    self_alert_minutes: int | None = Field(default=None, ge=0, le=1440)
 
 
 class CircuitConfig(_Strict):
@@ -211,6 +258,14 @@ class CavraConfig(_Strict):
     keys: dict[str, str] = Field(default_factory=dict)
     base_dir: str | None = Field(default=None, exclude=True)  # folder of the config file
 
+    def self_alert_interval(self) -> int:
+        """Minutes between the leader's self-alert checks; 0: none."""
+        if self.health.self_alert_minutes is not None:
+            return self.health.self_alert_minutes
+        told = [name for name, p in self.providers.items()
+                if p.enabled and "operations" in p.audience and p.kind != "outbox"]
+        return 5 if told else 0
+
     @field_validator("providers")
     @classmethod
     def _outbox_always_exists(
@@ -230,13 +285,24 @@ class CavraConfig(_Strict):
 
     @model_validator(mode="after")
     def _routes_name_known_providers(self) -> CavraConfig:
-        for severity in ("critical", "warning"):
+        for severity in SEVERITIES:
             for name in getattr(self.routing, severity):
                 if name not in self.providers:
                     raise ValueError(f"routing.{severity}: unknown provider {name!r}")
+            for number, level in enumerate(getattr(self.routing.levels, severity) or [], 1):
+                for name in level.providers:
+                    if name not in self.providers:
+                        raise ValueError(f"routing.levels.{severity} (level {number}): "
+                                         f"unknown provider {name!r}")
         if self.routing.fallback not in self.providers:
             raise ValueError(f"routing.fallback: unknown provider {self.routing.fallback!r}")
         for name, provider in self.providers.items():
+            if provider.failover is not None and provider.failover not in self.providers:
+                raise ValueError(f"providers.{name}.failover: unknown provider "
+                                 f"{provider.failover!r}")
+            if provider.failover == name:
+                raise ValueError(f"providers.{name}.failover: a provider cannot fail over to "
+                                 "itself")
             if "audit" in provider.audience and provider.kind not in WITNESS_KINDS:
                 raise ValueError(f"providers.{name}.audience: an audit witness must be of kind "
                                  f"{' or '.join(WITNESS_KINDS)}")
@@ -244,6 +310,14 @@ class CavraConfig(_Strict):
 
     def provider(self, name: str) -> ProviderConfig | None:
         return self.providers.get(name)
+
+    def failover_for(self, name: str) -> str | None:
+        """Where a suppressed pair of provider ``name`` fails over: its ``failover``, else
+        ``[routing] fallback``; None when that is the provider itself (the fallback's own
+        pairs have nowhere else to go)."""
+        provider = self.providers.get(name)
+        target = (provider.failover if provider is not None else None) or self.routing.fallback
+        return None if target == name else target
 
     def witnesses(self) -> list[str]:
         """Providers that receive signed checkpoints of the audit chain."""

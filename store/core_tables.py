@@ -1,5 +1,6 @@
 """Light SQLAlchemy Core handles on the tables that every refresh and quick command touches:
-counters, the change marker, circuit state, leases, schedules and the audit chain's tail.
+counters, the change marker, circuit state, leases, schedules, quiet windows and the audit
+chain's tail.
 
 ``store.tables`` maps every ORM class when imported (about 100 ms with ``sqlalchemy.orm``),
 which is most of what `cavra metrics` would spend. These are plain ``table()`` clauses of the
@@ -44,10 +45,20 @@ report_schedules = table(
     column("misfire_grace_s", Integer), column("removed", Boolean),
     column("updated_at", _WHEN), column("created_at", _WHEN), column("created_by", String))
 
+quiet_windows = table(
+    "quiet_windows",
+    column("window_id", String), column("name", String), column("providers", JSON),
+    column("severities", JSON), column("starts_at", _WHEN), column("ends_at", _WHEN),
+    column("removed", Boolean), column("removed_at", _WHEN), column("removed_by", String),
+    column("created_at", _WHEN), column("created_by", String))
+
 schedule_runs = table("schedule_runs", column("schedule_id", String),
                       column("scheduled_for", _WHEN))
 
 worker_runs = table("worker_runs", column("schedule_id", String), column("started_at", _WHEN))
+
+follow_up_runs = table("follow_up_runs", column("schedule_id", String),
+                       column("started_at", _WHEN))
 
 schedule_events = table("schedule_events", column("schedule_id", String),
                         column("kind", String))
@@ -61,7 +72,8 @@ audit_events = table(
     column("records", JSON), column("signature", Text))
 
 CORE_TABLES = (metric_counters, change_marker, provider_health, locks, report_schedules,
-               schedule_runs, worker_runs, schedule_events, audit_events)
+               quiet_windows, schedule_runs, worker_runs, follow_up_runs, schedule_events,
+               audit_events)
 
 # Evidence tables guarded by append-only triggers (the migrations) and by the role grants.
 APPEND_ONLY_TABLES = (
@@ -75,6 +87,9 @@ APPEND_ONLY_TABLES = (
     "audit_events",
     "audit_checkpoints",
     "health_snapshots",
+    "follow_up_runs",
+    "follow_up_claims",
+    "failover_claims",
 )
 
 

@@ -14,6 +14,8 @@ PREFIXES = {
     "schedule": "sch",
     "checkpoint": "ckp",
     "health_snapshot": "hlt",
+    "quiet_window": "qwn",
+    "follow_up_run": "fup",
 }
 
 

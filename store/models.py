@@ -83,7 +83,7 @@ class EscalationPlan(Record):
 
 class Delivery(Record):
     delivery_id: str
-    kind: Literal["escalation", "executive", "drill", "resolve"]
+    kind: Literal["escalation", "executive", "drill", "resolve", "self_alert"]
     plan_id: str | None
     run_id: str | None
     provider: str
@@ -179,6 +179,61 @@ class WorkerRunResult(BaseModel):
         return self.run.summary.get("acknowledgement_pending", 0)
 
 
+class FollowUpRun(Record):
+    """A `cavra escalation follow-up` run: what it found (``summary``) and, per plan it
+    escalated (or, dry, would escalate), the level, the providers and the deliveries."""
+
+    run_id: str
+    mode: Literal["dry_run", "live"]
+    trigger: Literal["manual", "schedule"]
+    schedule_id: str | None
+    started_at: datetime
+    summary: dict[str, int]
+    escalations: list[dict[str, Any]]
+    created_at: datetime
+    created_by: str
+    # Suppressed pairs it failed over (dry: would), per pair: schema 0008 (older runs: none).
+    failovers: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("failovers", mode="before")
+    @classmethod
+    def _none_is_no_failover(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class FailoverClaim(Record):
+    """A suppressed escalation pair (``plan_id``, ``provider``) failed over to ``target``
+    by a follow-up run: once per pair (``failover_claims``)."""
+
+    plan_id: str
+    provider: str
+    target: str
+    reason: str  # why the pair was suppressed: max_attempts_reached, permanent_error: …
+    status: Literal["sent", "already_sent"]
+    run_id: str
+    created_at: datetime
+    created_by: str
+
+
+class FailoverEvidence(Record):
+    """A delivery's failover links (`evidence show`): the claim it was sent for (this is the
+    failover send of another pair), and the claim of its own pair (its pair failed over)."""
+
+    sent_for: FailoverClaim | None = None
+    pair_failed_over: FailoverClaim | None = None
+
+
+class PlanWithLevel(BaseModel):
+    """A plan as the Escalations list shows it: with its escalation level (``L2/3``) and the
+    time left before the next (``12m``, ``due``, ``-``), as read with the page."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+    plan: EscalationPlan
+    level: str
+    next: str
+    outcome: str | None = None  # store.rules.follow_up's answer; None: not open
+
+
 class ExecutiveReport(Record):
     report_id: str
     window_start: datetime
@@ -192,7 +247,7 @@ class ExecutiveReport(Record):
 class Schedule(Record):
     schedule_id: str
     name: str
-    kind: Literal["report", "retry-worker", "report-retry"]
+    kind: Literal["report", "retry-worker", "report-retry", "follow-up"]
     cron: str | None
     interval_s: int | None
     timezone: str
@@ -203,6 +258,23 @@ class Schedule(Record):
     created_at: datetime
     created_by: str
     updated_at: datetime
+
+
+class QuietWindow(Record):
+    """A quiet window (``cavra quiet add``): sends to ``providers`` at the ``severities`` it
+    names are recorded ``skipped`` instead of sent, from ``starts_at`` until ``ends_at``."""
+
+    window_id: str
+    name: str
+    providers: list[str]
+    severities: list[Severity]
+    starts_at: datetime
+    ends_at: datetime
+    removed: bool
+    removed_at: datetime | None
+    removed_by: str | None
+    created_at: datetime
+    created_by: str
 
 
 class ScheduleRun(Record):
@@ -259,3 +331,61 @@ class Page(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
     items: list[Any]
     next_cursor: str | None
+
+
+class InterruptedRun(Record):
+    """A worker run whose row was never written (its process died mid-run)."""
+
+    run_id: str
+    status: str = "not completed (interrupted run)"
+
+
+class RetryPlanPolicy(Record):
+    retry_plan_id: str
+    policy: dict[str, Any]
+
+
+class ScheduleRunLink(Record):
+    run_id: str
+    schedule_id: str | None  # None: a run made by hand
+    report_id: str | None
+
+
+class PlanSummary(Record):
+    plan_id: str
+    alert_level: AlertLevel
+    selected_providers: list[str]
+    counts: dict[str, Any]
+    created_at: datetime
+    created_by: str
+
+
+class EvidenceChain(Record):
+    """The bound chain behind an execution or a delivery (`cavra evidence show`): what ran,
+    what decided it, what was sent, the plan, the pair's acknowledgements and the audit
+    events. Parts that do not apply are left unset and absent from ``to_json``."""
+
+    id: str
+    execution: ExecutionRecord | None = None
+    worker_run: WorkerRun | InterruptedRun | None = None
+    follow_up_run: FollowUpRun | InterruptedRun | None = None  # a delivery a follow-up made
+    failover: FailoverEvidence | None = None  # a failover send, or a pair that failed over
+    retry_decision: dict[str, Any] | None = None
+    retry_plan: RetryPlanPolicy | None = None
+    delivery: Delivery | None = None
+    schedule_run: ScheduleRunLink | None = None
+    escalation_plan: PlanSummary | None = None
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+    audit_events: list[AuditEvent] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the CLI prints: the parts that apply, in chain order."""
+        return {name: getattr(self, name) if name in ("id", "retry_decision") else
+                (None if getattr(self, name) is None else self._dump(getattr(self, name)))
+                for name in type(self).model_fields if name in self.model_fields_set}
+
+    @staticmethod
+    def _dump(part: Any) -> Any:
+        if isinstance(part, list):
+            return [item.model_dump(mode="json") for item in part]
+        return part.model_dump(mode="json")

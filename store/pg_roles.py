@@ -29,7 +29,8 @@ DELIVERY_TRANSITION_COLUMNS = ("status", "status_code", "latency_ms", "error", "
 # Derived state, leases and configuration: rewritten in place. Nothing in the code deletes
 # from them (no ``delete(`` anywhere), so no role gets DELETE.
 STATE_TABLES = ("pair_state", "plan_state", "metric_counters", "locks", "change_marker",
-                "provider_health", "audit_head", "recovery_items", "report_schedules")
+                "provider_health", "audit_head", "recovery_items", "report_schedules",
+                "quiet_windows")
 READ_ONLY_TABLES = ("alembic_version",)
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 NEEDS_POSTGRES = ("db grant: needs PostgreSQL (SQLite uses file permissions; "
@@ -162,8 +163,21 @@ def _squash(sql: str) -> str:
     return " ".join(sql.split())
 
 
+# Migration 0006: a quiet window changes in place only by being removed, and is never
+# deleted (UPDATE is granted for the removal; the triggers hold it to that).
+QUIET_WINDOWS = "quiet_windows"
+_QUIET_FIXED = ("window_id", "name", "providers", "severities", "starts_at", "ends_at",
+                "created_at", "created_by")
+_QUIET_MESSAGE = "a quiet window changes only by being removed"
+
+
+def _quiet_fixed(row: str, cast: bool) -> str:
+    return ", ".join(f"{row}.{c}::text" if cast and c in ("providers", "severities")
+                     else f"{row}.{c}" for c in _QUIET_FIXED)
+
+
 def _sqlite_guards(existing: set[str]) -> dict[tuple[str, str], str]:
-    """(table, trigger) → its exact SQL, as migrations 0001 and 0004 create it."""
+    """(table, trigger) → its exact SQL, as migrations 0001, 0004 and 0006 create it."""
     guards: dict[tuple[str, str], str] = {}
     for table in EVIDENCE_TABLES:
         for verb in ("UPDATE", "DELETE"):
@@ -177,6 +191,14 @@ def _sqlite_guards(existing: set[str]) -> dict[tuple[str, str], str]:
     guards[(DELIVERIES, "deliveries_no_delete")] = (
         "CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries "
         "BEGIN SELECT RAISE(ABORT, 'deliveries is append-only'); END")
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _QUIET_FIXED)
+    guards[(QUIET_WINDOWS, "quiet_windows_only_removal")] = (
+        "CREATE TRIGGER quiet_windows_only_removal BEFORE UPDATE ON quiet_windows "
+        f"WHEN OLD.removed OR NOT NEW.removed OR {changed} "
+        f"BEGIN SELECT RAISE(ABORT, '{_QUIET_MESSAGE}'); END")
+    guards[(QUIET_WINDOWS, "quiet_windows_no_delete")] = (
+        "CREATE TRIGGER quiet_windows_no_delete BEFORE DELETE ON quiet_windows "
+        f"BEGIN SELECT RAISE(ABORT, '{_QUIET_MESSAGE}'); END")
     return {key: _squash(sql) for key, sql in guards.items() if key[0] in existing}
 
 
@@ -188,12 +210,17 @@ PG_FUNCTIONS = {
         "BEGIN IF TG_OP = 'UPDATE' THEN IF OLD.status = 'in_flight' THEN RETURN NEW; END IF; "
         "RAISE EXCEPTION 'a delivery changes only out of in_flight'; END IF; "
         "RAISE EXCEPTION 'deliveries is append-only'; END"),
+    "cavra_quiet_window_removal": (
+        "BEGIN IF TG_OP = 'UPDATE' AND NOT OLD.removed AND NEW.removed "
+        f"AND ({_quiet_fixed('NEW', True)}) IS NOT DISTINCT FROM ({_quiet_fixed('OLD', True)}) "
+        f"THEN RETURN NEW; END IF; RAISE EXCEPTION '{_QUIET_MESSAGE}'; END"),
 }
 
 
 def _pg_guards(existing: set[str]) -> dict[tuple[str, str], str]:
     guards = {(t, f"{t}_append_only"): "cavra_append_only" for t in EVIDENCE_TABLES}
     guards[(DELIVERIES, "deliveries_append_only")] = "cavra_delivery_transition"
+    guards[(QUIET_WINDOWS, "quiet_windows_only_removal")] = "cavra_quiet_window_removal"
     return {key: function for key, function in guards.items() if key[0] in existing}
 
 

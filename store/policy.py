@@ -19,6 +19,8 @@ RULES: dict[str, frozenset[str]] = {
     "escalation.plan": OPERATING,
     "escalation.deliver": OPERATING,
     "escalation.ack": OPERATING,
+    "escalation.follow_up.dry_run": OPERATING,
+    "escalation.follow_up.live": OPERATING,  # sends a plan's next level, as deliver does
     "retry.plan": OPERATING,
     "retry.run.dry_run": OPERATING,
     "retry.run.live": RELEASE,
@@ -29,11 +31,13 @@ RULES: dict[str, frozenset[str]] = {
     "report.retry.live": OPERATING,  # no acknowledgement gate: executive reports are not acked
     "provider.test": OPERATING,
     "schedule.change": RELEASE,
+    "quiet.change": RELEASE,  # quiet windows silence sends: as weighty as a live schedule
     "demo.seed": OPERATING,
     "scheduler.fire": OPERATING,
     "audit.checkpoint": WITNESSING,
     "db.grant": RELEASE,
     "health.record": WITNESSING,
+    "health.self_alert": OPERATING,  # the scheduler leader tells operations the loop fails
 }
 
 

@@ -118,6 +118,51 @@ class HealthSnapshotRow(_Stamped, Base):
     __table_args__ = (Index("ix_health_snapshots_created_at", "created_at"),)
 
 
+class FollowUpRunRow(_Stamped, Base):
+    """``cavra escalation follow-up``: what one run decided (and, live, claimed and sent)."""
+
+    __tablename__ = "follow_up_runs"
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))  # dry_run | live
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule
+    schedule_id: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column()
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    escalations: Mapped[list[Any]] = mapped_column(JSON)
+    # The suppressed pairs it failed over (or, dry, would): schema 0008; None on older rows.
+    failovers: Mapped[list[Any] | None] = mapped_column(JSON)
+    __table_args__ = (Index("ix_follow_up_runs_schedule", "schedule_id", "started_at"),)
+
+
+class FollowUpClaimRow(Base):
+    """A plan's level N (2 and up), claimed once, in the transaction that records its sends:
+    two runs racing for it (two schedulers, the CLI and a scheduler) send it once."""
+
+    __tablename__ = "follow_up_claims"
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    run_id: Mapped[str] = mapped_column(String(32))
+    providers: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class FailoverClaimRow(Base):
+    """A suppressed escalation pair (plan, provider) failed over to ``target``, claimed once,
+    in the transaction that records the failover send (schema 0008): racing runs send it
+    once, and no pair ever fails over twice."""
+
+    __tablename__ = "failover_claims"
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # sent | already_sent
+    run_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
 class ExecutionRecordRow(_Stamped, Base):
     __tablename__ = "execution_records"
     execution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -162,6 +207,22 @@ class ReportScheduleRow(_Stamped, Base):
     misfire_grace_s: Mapped[int] = mapped_column(Integer, default=300)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class QuietWindowRow(_Stamped, Base):
+    """Configuration, like a schedule, and vouched for by the audit chain the same way; its
+    one in-place change is being removed (triggers of migration 0006 refuse any other)."""
+
+    __tablename__ = "quiet_windows"
+    window_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    providers: Mapped[list[Any]] = mapped_column(JSON)
+    severities: Mapped[list[Any]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    removed_at: Mapped[datetime | None] = mapped_column()
+    removed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class ScheduleRunRow(_Stamped, Base):
@@ -279,6 +340,8 @@ class PlanStateRow(Base):
     alert_level: Mapped[str] = mapped_column(String(16))
     open: Mapped[bool] = mapped_column(Boolean)
     unresolved_providers: Mapped[list[Any]] = mapped_column(JSON)
+    # The follow-up run reads the open plans only (schema 0007).
+    __table_args__ = (Index("ix_plan_state_open", "open", "plan_id"),)
 
 
 class LockRow(Base):

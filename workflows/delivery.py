@@ -1,18 +1,23 @@
-"""Sending through connectors: record in_flight, send once, record the outcome (SPEC §5.2, §5.6)."""
+"""Sending through connectors: record in_flight, send once, record the outcome (SPEC §5.2, §5.6).
+
+A send a quiet window silences (``store.rules.quiet``) is not sent: it is audited as
+``skipped`` with the reason ``quiet_window: NAME``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from store.digest import sha256_of
 from store.errors import AlreadyDelivered, Conflict, UserError
-from store.models import Delivery
+from store.models import Delivery, QuietWindow, Severity
 from store.policy import Decision
 from store.rules.messages import escalation_message, report_message
+from store.rules.quiet import send_level, silencing
 from store.rules.retry_decision import idempotency_key
 from store.services.context import StoreContext
 from store.services.deliveries import begin_delivery
@@ -20,6 +25,8 @@ from store.services.delivery_ledger import send_batch
 from store.services.delivery_outcomes import finish_deliveries
 from store.services.escalation import get_plan
 from store.services.provider_health import record_outcomes
+from store.services.quiet_reads import quiet_windows_from
+from store.services.quiet_windows import QuietSkip, quiet_skip, record_quiet_skips
 from store.services.reports import get_schedule_run
 from store.services.send_state import (
     next_escalation_attempt,
@@ -94,9 +101,38 @@ def _check_providers(requested: list[str], allowed: list[str], registry: Connect
     return chosen
 
 
+@dataclass(frozen=True)
+class DeliverOutcome:
+    """What a deliver did: one delivery record per provider sent to, and the sends a quiet
+    window silenced (audited, nothing sent)."""
+
+    deliveries: list[Delivery]
+    skipped: list[QuietSkip] = field(default_factory=list)
+
+
+def _quiet(ctx: StoreContext, action: str, decision: Decision, windows: list[QuietWindow],
+           provider: str, level: Severity | None, skipped: list[QuietSkip], *,
+           plan_id: str | None = None, run_id: str | None = None) -> bool:
+    """True (and the skip recorded) when a quiet window silences this send now."""
+    window = silencing(windows, provider, level, ctx.clock())
+    if window is None:
+        return False
+    skip = quiet_skip(window, provider, plan_id=plan_id, run_id=run_id)
+    record_quiet_skips(ctx, action, decision, [skip])
+    skipped.append(skip)
+    return True
+
+
 def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: str,
                        providers: list[str] | None = None) -> list[Delivery]:
     """One delivery record per provider; a failure is a recorded outcome, not an error."""
+    return deliver_escalation_outcome(ctx, registry, plan_id, providers).deliveries
+
+
+def deliver_escalation_outcome(ctx: StoreContext, registry: ConnectorRegistry, plan_id: str,
+                               providers: list[str] | None = None) -> DeliverOutcome:
+    """``deliver_escalation``, and the providers a quiet window kept it from (at the plan's
+    alert level: ``store.rules.quiet``)."""
     plan = get_plan(ctx, plan_id)
     chosen = _check_providers(providers or [], plan.selected_providers, registry, plan.plan_id)
     disabled = [n for n in chosen if not registry.config.providers[n].enabled]
@@ -104,9 +140,14 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
         raise UserError(f"provider {disabled[0]!r} is disabled in the config")
     chosen = _unsettled(ctx, plan.plan_id, chosen, named=bool(providers))
     decision = ctx.require("escalation.deliver", [plan.plan_id])
+    windows = quiet_windows_from(ctx.db, ctx.clock())
     results: list[Delivery] = []
+    skipped: list[QuietSkip] = []
     busy: list[str] = []
     for provider in chosen:
+        if _quiet(ctx, "escalation.deliver", decision, windows, provider,
+                  send_level(plan.alert_level), skipped, plan_id=plan.plan_id):
+            continue
         attempt = next_escalation_attempt(ctx, plan.plan_id, provider)
         try:
             results.append(send_one(
@@ -118,7 +159,7 @@ def deliver_escalation(ctx: StoreContext, registry: ConnectorRegistry, plan_id: 
         except Conflict as exc:  # one busy provider must not hold back the others
             busy.append(str(exc))
     _raise_if_busy(results, busy)
-    return results
+    return DeliverOutcome(results, skipped)
 
 
 def _unsettled(ctx: StoreContext, plan_id: str, chosen: list[str], *, named: bool) -> list[str]:
@@ -153,6 +194,14 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
                    providers: list[str] | None = None) -> list[Delivery]:
     """Send the run's report to executive channels; providers that already succeeded are
     skipped, so delivering a run twice never sends twice."""
+    return deliver_report_outcome(ctx, registry, run_id, providers).deliveries
+
+
+def deliver_report_outcome(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
+                           providers: list[str] | None = None) -> DeliverOutcome:
+    """``deliver_report``, and the channels a quiet window naming them kept it from (any
+    severity: a report has no alert level). Delivering the run again after the window
+    reaches them."""
     run, report = get_schedule_run(ctx, run_id)
     allowed = executive_providers(ctx, run.schedule_id)
     done = providers_delivered(ctx, run_id)
@@ -169,10 +218,15 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
             raise UserError(f"provider {name!r} is not an executive channel "
                             '(set audience = ["executive"] in its config)')
     decision = ctx.require("report.deliver", [run_id])
+    windows = quiet_windows_from(ctx.db, ctx.clock())
     results: list[Delivery] = []
+    skipped: list[QuietSkip] = []
     busy: list[str] = []
     for provider in chosen:
         if provider in done:
+            continue
+        if _quiet(ctx, "report.deliver", decision, windows, provider, None, skipped,
+                  run_id=run_id):
             continue
         attempt = next_report_attempt(ctx, run_id, provider)
         try:
@@ -186,4 +240,4 @@ def deliver_report(ctx: StoreContext, registry: ConnectorRegistry, run_id: str,
         except Conflict as exc:  # e.g. a dead leader's send still in flight: send the rest
             busy.append(str(exc))
     _raise_if_busy(results, busy)
-    return results
+    return DeliverOutcome(results, skipped)
