@@ -264,6 +264,12 @@ class CavraApp(WorkflowCommands):
             record_id = audit_event_id(int(record_id))  # the Audit screen's rows are seqs
         if isinstance(record_id, str) and record_kind(record_id):
             self.push_screen(RecordDetail(record_id))
+            return
+        inline = getattr(self.screen, "inline_record", None)
+        found = inline(event.data_table.id or "", str(record_id)) if inline else None
+        if found is not None:
+            title, fields = found
+            self.push_screen(RecordDetail(title, fields=fields))
 
     def run_registered(self, entry: actions.ConsoleAction) -> None:
         """Run a registry action as its key would (the palette): an action of another

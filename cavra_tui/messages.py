@@ -12,7 +12,6 @@ from typing import Any, Generic, TypeVar
 
 from textual.message import Message
 
-
 T = TypeVar("T")
 
 

@@ -144,6 +144,11 @@ class CavraScreen(Screen[None]):
         """The highlighted record of ``kind`` (plan, schedule_run, …), for actions."""
         return None
 
+    def inline_record(self, table_id: str, row_key: str) -> tuple[str, dict[str, Any]] | None:
+        """A row that is a record inside another (a plan's route …): (title, its fields),
+        for the detail view; None when the row has no such record."""
+        return None
+
     # -- loading ----------------------------------------------------------------------------
 
     def load(self, part: str, query: Callable[[], T],

@@ -114,6 +114,16 @@ class EscalationsScreen(CavraScreen):
         if event.data_table.id == "plans":
             self._show_detail(event.row_key.value)
 
+    def inline_record(self, table_id: str, row_key: str) -> tuple[str, dict[str, Any]] | None:
+        """A route of the highlighted plan (its row key ends with the route's index)."""
+        plan = self._plans.get(self._detail_for or "")
+        index = row_key.rsplit("/", 1)[-1]
+        if table_id != "routes" or plan is None or not index.isdigit():
+            return None
+        route = plan.routes[int(index)]
+        return (f"{plan.plan_id} route {int(index) + 1}",
+                {"plan_id": plan.plan_id, **route.model_dump(mode="json")})
+
     def _show_detail(self, plan_id: str | None) -> None:
         routes = self.query_one("#routes", RecordTable)
         plan = self._plans.get(plan_id or "")

@@ -3,7 +3,7 @@ delivery retry plan (SPEC §5.7)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -56,6 +56,7 @@ class HealthScreen(CavraScreen):
     def __init__(self) -> None:
         super().__init__()
         self._alerts: dict[str, HealthAlert] = {}
+        self._decisions: dict[str, RetryDecision] = {}
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="split"):
@@ -75,12 +76,23 @@ class HealthScreen(CavraScreen):
     def show_health(self, message: DataLoaded[HealthReport]) -> None:
         report = message.payload
         self._alerts = {alert.code: alert for alert in report.alerts}
+        self._decisions = {d.idempotency_key: d for d in report.executive_retry}
         alerts = self.query_one("#alerts", RecordTable)
         alerts.border_title = f"Alerts · {report.status}"
         alerts.show_rows([alert_row(a) for a in report.alerts], has_more=False)
         self.query_one("#executive-retry", RecordTable).show_rows(
             [decision_row(d) for d in report.executive_retry], has_more=False)
         self._show_figures(alerts.selected_id())
+
+    def inline_record(self, table_id: str, row_key: str) -> tuple[str, dict[str, Any]] | None:
+        """An alert, or a decision of the executive retry plan, in full."""
+        if table_id == "alerts" and row_key in self._alerts:
+            return f"alert {row_key}", self._alerts[row_key].model_dump(mode="json")
+        if table_id == "executive-retry":
+            decision = self._decisions.get(row_key)
+            if decision is not None:
+                return f"decision {row_key}", decision.model_dump(mode="json")
+        return None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "alerts":

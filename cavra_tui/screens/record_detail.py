@@ -35,11 +35,15 @@ class RecordDetail(CavraModal[None]):
         Binding("backspace", "dismiss", "Back", show=False),
     ]
 
-    def __init__(self, record_id: str, trail: tuple[str, ...] = ()) -> None:
+    def __init__(self, record_id: str, trail: tuple[str, ...] = (),
+                 fields: dict[str, Any] | None = None) -> None:
+        """``fields``: a record that lives inside another (a plan's route, a retry
+        decision, a health alert), shown as given; otherwise it is read by its ID."""
         super().__init__()
         self.record_id = record_id
         self.trail = (*trail, record_id)
         self.links: dict[str, str] = {}  # row key → the record ID it opens
+        self.given = fields
 
     def compose(self) -> ComposeResult:
         with Vertical(id="record-detail", classes="dialog"):
@@ -53,6 +57,9 @@ class RecordDetail(CavraModal[None]):
         table = self.query_one("#detail-fields", DataTable)
         table.add_columns("Field", "Value")
         table.add_row("", Text("loading…", style="dim"))
+        if self.given is not None:
+            self._show(self.given, [])
+            return
         db = self.app.runtime.db  # type: ignore[attr-defined]
         record_id = self.record_id
 
@@ -68,11 +75,14 @@ class RecordDetail(CavraModal[None]):
         worker = event.worker
         if worker.name != "detail" or not worker.is_finished:
             return
+        fields, related = worker.result if worker.error is None else (None, [])
+        self._show(fields, related)
+
+    def _show(self, fields: dict[str, Any] | None, related: list[Any]) -> None:
         from store.services.records import record_kind
 
         table = self.query_one("#detail-fields", DataTable)
         table.clear()
-        fields, related = worker.result if worker.error is None else (None, [])
         if not fields:
             table.add_row("", Text(f"{self.record_id}: not found", style="red"))
             return

@@ -152,3 +152,36 @@ async def test_a_plan_lists_what_names_it_and_an_audit_event_opens(seeded: Runti
         await pilot.press("backspace", "backspace")
         await settle(pilot)
         assert not isinstance(app.screen, RecordDetail)
+
+
+async def test_a_route_and_a_health_alert_open_in_full(seeded: Runtime) -> None:
+    """Records that live inside another (a plan's route, a health alert) open too."""
+    db = str(seeded.db.sqlite_path)
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        plan_id = app.screen.query_one("#plans", RecordTable).selected_id()
+        routes = app.screen.query_one("#routes", RecordTable)
+        routes.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordDetail)
+        import json
+
+        stored = json.loads(str(_row(db, "escalation_plans", "plan_id", str(plan_id))["routes"]))
+        fields = _fields(app)
+        assert fields["plan_id"] == f"↗ {plan_id}"  # a link back to its plan
+        for name, value in stored[0].items():  # every field of the stored route
+            assert fields[name] == (json.dumps(value, ensure_ascii=False, sort_keys=True)
+                                    if isinstance(value, (list, dict)) else str(value))
+        await pilot.press("escape")
+        await pilot.press("7")
+        await settle(pilot)
+        alerts = app.screen.query_one("#alerts", RecordTable)
+        alerts.focus()
+        code = alerts.selected_id()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordDetail)
+        assert _fields(app)["code"] == code and "message" in _fields(app)
