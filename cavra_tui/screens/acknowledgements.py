@@ -58,6 +58,7 @@ class AcknowledgementsScreen(CavraScreen):
     def show_pending(self, message: DataLoaded[list[PairState]]) -> None:
         pending = self.query_one("#pending", RecordTable)
         pairs = message.payload
+        pending.records = {pending_row(pair)[0]: pair for pair in pairs[:PENDING_SHOWN]}
         pending.show_rows([pending_row(pair) for pair in pairs[:PENDING_SHOWN]],
                           has_more=False)
         pending.border_subtitle = (f"the {PENDING_SHOWN} most recent shown: more are waiting"
@@ -67,9 +68,7 @@ class AcknowledgementsScreen(CavraScreen):
         pending = self.query_one("#pending", RecordTable)
         focused_acks = self.focused is self.query_one("#acks")
         source = self.query_one("#acks", RecordTable) if focused_acks else pending
-        key = source.selected_id()
-        if key is None:
+        record = source.selected_record()  # an Acknowledgement or a PairState
+        if record is None:
             return None
-        row = source.get_row(key)
-        plan, provider = (row[1], row[2]) if focused_acks else (row[0], row[1])
-        return {"plan": str(plan), "provider": str(provider)}.get(kind)
+        return {"plan": record.plan_id, "provider": record.provider}.get(kind)

@@ -226,6 +226,9 @@ class CavraScreen(Screen[None]):
         if message.append and message.epoch != self._epochs.get(message.part, 0):
             return  # the next page of a list that has since been replaced
         rows = [source.to_row(item) for item in page.items]
+        records = {row[0]: item for row, item in zip(rows, page.items, strict=True)}
+        table.records = {**table.records, **records} if message.append or message.merge \
+            else records
         more = page.next_cursor is not None
         if message.append:
             table.append_rows(rows, has_more=more)

@@ -99,11 +99,10 @@ class EscalationsScreen(CavraScreen):
         if kind == "plan":
             return self.query_one("#plans", RecordTable).selected_id()
         if kind == "provider":
-            row = self.query_one("#timeline", RecordTable)
-            key = row.selected_id()
-            # A level's row names its providers, not one: nothing to acknowledge there.
-            if key is not None and row.row_count and kind_of(key) != "follow_up_run":
-                return str(row.get_row(key)[2])
+            # A delivery or an acknowledgement; a level's row names several providers (and
+            # has no record here): nothing to acknowledge there.
+            record = self.query_one("#timeline", RecordTable).selected_record()
+            return getattr(record, "provider", None)
         return None
 
     def table_shown(self, table_id: str) -> None:
@@ -153,6 +152,8 @@ class EscalationsScreen(CavraScreen):
         if plan_id != self._detail_for:
             return
         timeline = self.query_one("#timeline", RecordTable)
+        timeline.records = {**{d.delivery_id: d for d in deliveries.items},
+                            **{a.ack_id: a for a in acks.items}}
         timeline.show_rows(timeline_rows(deliveries.items, acks.items, levels), has_more=False)
         # One page of each: say so, rather than let the list look complete.
         cut = deliveries.next_cursor is not None or acks.next_cursor is not None

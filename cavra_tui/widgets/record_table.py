@@ -63,6 +63,9 @@ class RecordTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._columns = list(columns)
         self._rows: list[Row] = []
+        # row key → the record the row shows: actions read the record, never cell positions
+        # (columns move, e.g. for 80 columns).
+        self.records: dict[str, Any] = {}
         self._unseen = 0  # rows that arrived above the cursor since it was last at the top
         self._unseen_label: str | None = None
         self._saved_subtitle: str | None = None
@@ -88,6 +91,11 @@ class RecordTable(DataTable[Any]):
         if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
             return None
         return self._rows[self.cursor_row][0]
+
+    def selected_record(self) -> Any:
+        """The record behind the highlighted row, if the screen gave it (None otherwise)."""
+        key = self.selected_id()
+        return self.records.get(key) if key is not None else None
 
     def focus_record(self, record_id: str) -> None:
         """Put the cursor on ``record_id`` now, or as soon as a reload brings it in."""

@@ -550,3 +550,29 @@ async def test_the_header_names_the_database_briefly_and_help_in_full(
 
         shown = app.screen.query_one(Markdown).source
         assert f"cavra --db {runtime.db.describe()} metrics" in shown
+
+
+async def test_actions_read_the_record_behind_the_row_not_cell_positions(
+        seeded: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Columns move (they were moved for 80 columns): reversing the Acknowledgements list's
+    columns must not change which pair `a` acknowledges."""
+    import cavra_tui.screens.acknowledgements as screen_module
+
+    shown = screen_module.ack_row
+    monkeypatch.setattr(screen_module, "ACK_COLUMNS", tuple(reversed(screen_module.ACK_COLUMNS)))
+    monkeypatch.setattr(screen_module, "ack_row",
+                        lambda ack: (shown(ack)[0], tuple(reversed(shown(ack)[1]))))
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        acks = table(app, "acks")
+        acks.focus()
+        await pilot.pause()
+        [ack] = [a for a in list_acknowledgements(seeded.db).items
+                 if a.ack_id == acks.selected_id()]
+        await pilot.press("a")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, AckForm)
+        assert (form._plan_id, form._provider) == (ack.plan_id, ack.provider)
