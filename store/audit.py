@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from store.clock import as_utc
 from store.counters import touch
 from store.digest import sha256_of
+from store.direct import Direct, pipelined
 from store.policy import Identity
 from store.record_digest import digests_of
 from store.tables import AuditEventRow, AuditHeadRow, AuditTargetRow
@@ -93,7 +94,7 @@ def _write(session: Session, events: list[_Pending]) -> None:
         return
     session.flush()
     digests = digests_of(session, [t for event in events for t in event.target_ids])
-    head = session.execute(_LOCK_HEAD).one()
+    [head] = _LOCK_HEAD.rows(session)
     seq, prev = head.seq, head.sha256
     rows: list[dict[str, Any]] = []
     targets: list[dict[str, Any]] = []
@@ -113,20 +114,23 @@ def _write(session: Session, events: list[_Pending]) -> None:
         targets += [{"target_id": target, "seq": seq}
                     for target in dict.fromkeys(event.target_ids)]
         prev = sha
-    session.execute(_INSERT_EVENTS, rows)
-    if targets:
-        session.execute(_INSERT_TARGETS, targets)
-    session.execute(_MOVE_HEAD, {"b_seq": seq, "b_sha256": prev})
-    touch(session)
+    with pipelined(session):  # one round trip on PostgreSQL: nothing here is read back
+        _INSERT_EVENTS.execute_many(session, rows)
+        if targets:
+            _INSERT_TARGETS.execute_many(session, targets)
+        _MOVE_HEAD.execute(session, {"b_seq": seq, "b_sha256": prev})
+        touch(session)
 
 
-# Built once: every audited write runs them.
+# Built once: every audited write runs them (below SQLAlchemy's execution layer: a live run
+# writes events in every transaction, see ``store.direct``).
 _HEAD = cast(Table, AuditHeadRow.__table__)
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.sha256).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_EVENTS = insert(cast(Table, AuditEventRow.__table__))
-_INSERT_TARGETS = insert(cast(Table, AuditTargetRow.__table__))
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("b_seq"),
-                                                         sha256=bindparam("b_sha256"))
+_LOCK_HEAD = Direct(select(_HEAD.c.seq, _HEAD.c.sha256).where(_HEAD.c.id == 1)
+                    .with_for_update())
+_INSERT_EVENTS = Direct(insert(cast(Table, AuditEventRow.__table__)))
+_INSERT_TARGETS = Direct(insert(cast(Table, AuditTargetRow.__table__)))
+_MOVE_HEAD = Direct(update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("b_seq"),
+                                                                sha256=bindparam("b_sha256")))
 
 
 class ChainReport(BaseModel):

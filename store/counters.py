@@ -7,12 +7,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select, update
 
 from store.clock import as_utc
 from store.core_tables import change_marker, metric_counters, upsert
+from store.direct import Direct
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,19 +33,19 @@ def _upsert(session: Session, deltas: dict[tuple[str, int], int]) -> None:
             for (name, bucket), delta in sorted(deltas.items()) if delta]
     if not rows:
         return
-    session.execute(_counter_upsert(session), rows)
+    _counter_upsert(session).execute_many(session, rows)
 
 
-_UPSERTS: dict[str, Any] = {}  # dialect → the statement, built once (a run's hot path)
+_UPSERTS: dict[str, Direct] = {}  # dialect → the statement, built once (a run's hot path)
 
 
-def _counter_upsert(session: Session) -> Any:
+def _counter_upsert(session: Session) -> Direct:
     dialect = session.get_bind().dialect.name
     if dialect not in _UPSERTS:
         statement = upsert(session, metric_counters)
-        _UPSERTS[dialect] = statement.on_conflict_do_update(
+        _UPSERTS[dialect] = Direct(statement.on_conflict_do_update(
             index_elements=["name", "bucket"],
-            set_={"value": metric_counters.c.value + statement.excluded.value})
+            set_={"value": metric_counters.c.value + statement.excluded.value}))
     return _UPSERTS[dialect]
 
 
@@ -84,11 +85,11 @@ def adjust_gauge(session: Session, name: str, delta: int) -> None:
 
 def touch(session: Session) -> None:
     """Mark that something changed, for consoles polling for other processes' writes."""
-    session.execute(_TOUCH)
+    _TOUCH.execute(session)
 
 
-_TOUCH = update(change_marker).where(change_marker.c.id == 1).values(
-    version=change_marker.c.version + 1)
+_TOUCH = Direct(update(change_marker).where(change_marker.c.id == 1).values(
+    version=change_marker.c.version + 1))
 
 
 # Reads take an ORM session or a Core connection: the quick paths (metrics, the change poll)

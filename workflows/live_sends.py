@@ -7,7 +7,10 @@ How the work is split, and why:
   ever held across a send, SQLite's single writer is never contended from inside the run,
   and each transaction serves a batch: one begins every pair picked at that moment (each
   still re-checked under the write lock — in flight elsewhere? still due?), one finishes every
-  send that has answered since the last.
+  send that has answered since the last. Once one send has answered, the run gives the others
+  in flight ``GATHER_S`` (10 ms) to answer too before it records them: the run's thread
+  shares the interpreter with the senders, and two transactions serving several sends leave
+  the senders more of it than two per send would.
 - **A freed slot goes to the provider with the fewest sends in flight** (ties: the oldest
   pair waiting). A slow or blackholed provider holds one slot per send, each for at most its
   timeout, and gets a second slot only once every other provider with work waiting has one
@@ -48,6 +51,11 @@ from workflows.run_steps import Judged, RunScope, Tally, judge_pairs, record, re
 
 log = logging.getLogger(__name__)
 Pair = tuple[int, RetryDecision]
+# How long a turn waits, after the first send in flight answers, for the others to answer
+# too. Each turn costs two write transactions on the run's thread, which shares the
+# interpreter with the senders: a turn that records several answers leaves them more of it.
+# A provider that is slow to answer holds the others' records back by this much at most.
+GATHER_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -131,12 +139,22 @@ def send_live(scope: RunScope, pairs: list[Pair], concurrency: int,
                     continue  # a lane may have opened: fill the free slots before waiting
                 if not sending:
                     break
-                done, _ = wait(sending, return_when=FIRST_COMPLETED)
+                done = _answered(sending)
                 answered = [(sending.pop(future), future.result()) for future in done]
         except BaseException:
             _record_the_rest(scope, answered, sending, tally)
             raise
     return tally
+
+
+def _answered(sending: dict[Future[Outcome], _Sending]) -> set[Future[Outcome]]:
+    """The sends that have answered: at least one, and whichever of the others answer
+    within ``GATHER_S`` of it (so one turn's two transactions record several)."""
+    done, rest = wait(sending, return_when=FIRST_COMPLETED)
+    if rest:
+        more, _ = wait(rest, timeout=GATHER_S)
+        done |= more
+    return done
 
 
 def _outbound(started: _Sending) -> OutboundMessage:
@@ -155,11 +173,11 @@ def _turn(scope: RunScope, answered: list[tuple[_Sending, Outcome]], picked: lis
     finish (on PostgreSQL one transaction doing both deadlocked with a manual finish).
     (A run that fails mid-turn reports nothing, so the tally may move before the commit.)"""
     if answered:
-        with send_batch(scope.ctx) as session:
+        with send_batch(scope.ctx, scope.digests) as session:
             _finish(scope, session, answered, tally)
     if not picked:
         return []
-    with send_batch(scope.ctx) as session:
+    with send_batch(scope.ctx, scope.digests) as session:
         return _begin(scope, session, picked, lanes, tally)
 
 
@@ -230,7 +248,7 @@ def _record_the_rest(scope: RunScope, answered: list[tuple[_Sending, Outcome]],
     if not rest:
         return
     try:
-        with send_batch(scope.ctx) as session:
+        with send_batch(scope.ctx, scope.digests) as session:
             _finish(scope, session, rest, tally)
     except Exception:
         log.exception("could not record %d sends of run %s", len(rest), scope.run_id)

@@ -3,17 +3,18 @@ live run: read the facts, ask the rules, record what is not sent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from store.digest import sha256_of
-from store.models import EscalationPlan, ExecutionRecord, RetryDecision
+from store.models import EscalationPlan, ExecutionRecord, QuietWindow, RetryDecision
 from store.policy import Decision
 from store.rules.messages import escalation_message
+from store.rules.quiet import send_level, silencing
 from store.rules.retry_decision import SEPARATION_RULE, CircuitState, Verdict, judge
 from store.services.context import StoreContext
 from store.services.retry import execution_record, record_executions
@@ -34,6 +35,15 @@ class RunScope:
     plans: dict[str, EscalationPlan]
     # False once the run's heartbeat lease was taken by another process: send no more.
     still_leading: Callable[[], bool] = lambda: True
+    # Digests of the plans' rows as the run read them (plans are append-only): the run's
+    # audit events record these instead of reading each plan again (``send_batch``).
+    digests: Mapping[str, str] = field(default_factory=dict)
+    # (plan, provider, attempt) → the message and its digest: built once per run, however
+    # often the pair is judged (the message depends on nothing else).
+    messages: dict[tuple[str, str, int], tuple[dict[str, Any], str]] = field(
+        default_factory=dict)
+    # Quiet windows in force or coming when the run began: a pair they silence is skipped.
+    quiet: Sequence[QuietWindow] = ()
 
     @property
     def mode(self) -> str:
@@ -67,18 +77,28 @@ def judge_pairs(scope: RunScope, session: Session,
                 pairs: list[tuple[int, RetryDecision]]) -> list[Judged]:
     """Read the pairs' facts in the caller's transaction and ask the rules what to do."""
     ctx = scope.ctx
+    now = ctx.clock()
     facts = read_send_facts(ctx, session, [(d.plan_id, d.provider) for _, d in pairs],
-                            scope.plans, ctx.clock())
+                            scope.plans, now)
     roles = ctx.config.roles
     separate = roles is not None and roles.separate_duties
     judged = []
     for index, item in pairs:
         plan = scope.plans.get(item.plan_id)
-        message = escalation_message(plan, item.provider, item.attempt) if plan else {}
+        key = (item.plan_id, item.provider, item.attempt)
+        built = scope.messages.get(key)
+        if built is None:
+            message = escalation_message(plan, item.provider, item.attempt) if plan else {}
+            built = scope.messages[key] = (message, sha256_of(message))
+        message, digest = built
         pair_facts = facts[(item.plan_id, item.provider)]
+        quiet = (silencing(scope.quiet, item.provider, send_level(plan.alert_level), now)
+                 if scope.quiet and plan else None)
+        if quiet is not None:
+            pair_facts = replace(pair_facts, quiet_window=quiet.name)
         verdict = judge(pair_facts, live=scope.live, actor=ctx.identity.actor,
                         separate_duties=separate)
-        judged.append(Judged(index, item, verdict, message, sha256_of(message),
+        judged.append(Judged(index, item, verdict, message, digest,
                              pair_facts.circuit, pair_facts.headroom,
                              pair_facts.last_failure_at))
     return judged

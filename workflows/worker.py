@@ -11,15 +11,17 @@ from datetime import datetime
 from store.ids import new_id
 from store.models import WorkerRunResult
 from store.policy import Decision
+from store.record_digest import remember_digests, stored_digests
 from store.rules.retry_decision import due_pairs, run_limit, select_for_run
 from store.services.context import StoreContext
 from store.services.delivery_ledger import send_batch
+from store.services.quiet_reads import quiet_windows_from
 from store.services.retry import (
     plan_decisions,
     record_worker_run,
     store_retry_plan,
 )
-from store.services.send_state import read_plans
+from store.services.send_state import read_plans_with_digests
 from workflows.connectors.registry import ConnectorRegistry
 from workflows.heartbeat import Heartbeat, live_run_lease
 from workflows.live_sends import send_live
@@ -57,17 +59,21 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
     with ctx.write() as session:
         decisions = plan_decisions(ctx, session, ctx.clock())
         retry_plan = store_retry_plan(ctx, session, decisions, ctx.clock())
+        # Append-only: digested once, for this event and the run's last.
+        plan_digest = stored_digests(session, [retry_plan.retry_plan_id])
         ctx.audit(session, "retry.plan", decision, [retry_plan.retry_plan_id, run_id],
                   f"fresh plan for worker run {run_id}", retry_plan.model_dump(mode="json"))
     due = due_pairs(decisions, previewed)
+    plans, plan_digests = read_plans_with_digests(ctx, {d.plan_id for d in due})
     scope = RunScope(ctx=ctx, registry=registry, run_id=run_id,
                      retry_plan_id=retry_plan.retry_plan_id, live=live, decision=decision,
-                     plans=read_plans(ctx, {d.plan_id for d in due}),
+                     plans=plans, digests=plan_digests,
+                     quiet=quiet_windows_from(ctx.db, started),
                      still_leading=(lambda: not lease.lost) if lease else (lambda: True))
     tally = Tally()
     # Fair: every due pair is judged before a slot is counted, so pairs a gate stops (which
     # get their record) never starve the sendable ones behind them.
-    with send_batch(ctx) as session:
+    with send_batch(ctx, scope.digests) as session:
         judged = judge_pairs(scope, session, list(enumerate(due)))
         selection = select_for_run(
             decisions, {j.item.idempotency_key: j.verdict for j in judged},
@@ -82,7 +88,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         tally = send_live(scope, items, ctx.config.retry.concurrency, tally)
     else:
         for pair in items:  # the preview stays sequential and exact
-            with send_batch(ctx) as session:
+            with send_batch(ctx, scope.digests) as session:
                 [judged_now] = judge_pairs(scope, session, [pair])
                 record_unsent(scope, session, [judged_now], tally)
     executions = [tally.records[index] for index in sorted(tally.records)]
@@ -94,6 +100,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         summary[record.status] = summary.get(record.status, 0) + 1
     mode = scope.mode
     with ctx.write() as session:
+        remember_digests(session, plan_digest)
         run = record_worker_run(ctx, session, run_id=run_id, mode=mode, trigger=trigger,
                                 retry_plan_id=retry_plan.retry_plan_id, schedule_id=schedule_id,
                                 started_at=started, summary=summary)

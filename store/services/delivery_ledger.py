@@ -11,7 +11,7 @@ writer at a time. ``begin_delivery`` in ``deliveries`` is the batch of one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session
 from store.audit import batched_audit
 from store.clock import as_utc
 from store.counters import adjust_gauge, folded
+from store.direct import Direct
 from store.errors import AlreadyDelivered, Conflict, StaleDecision
 from store.evidence_check import vouched
-from store.ids import new_id
+from store.ids import kind_of, new_id
 from store.models import ACK_ANSWERED, Delivery
 from store.policy import Decision
+from store.record_digest import remember_digests
 from store.rules.retry_decision import staleness
 from store.services.context import StoreContext
 from store.services.delivery_outcomes import (
@@ -43,9 +45,11 @@ IN_FLIGHT_GRACE_S = 30
 log = logging.getLogger(__name__)
 _D, _P = DELIVERIES.c, PAIRS.c
 # Built once: a statement built per call costs more than running it (hot path of a run).
-_IN_FLIGHT = select(_D.delivery_id, _D.kind, _D.provider, _D.plan_id, _D.run_id,
-                    _D.in_flight_until).where(_D.status == "in_flight", _D.provider.in_(
-                        bindparam("providers", expanding=True)))
+# Below SQLAlchemy's execution layer (``store.direct``): every batch a live run begins.
+_IN_FLIGHT = Direct(select(_D.delivery_id, _D.kind, _D.provider, _D.plan_id, _D.run_id,
+                           _D.in_flight_until).where(_D.status == "in_flight", _D.provider.in_(
+                               bindparam("providers", expanding=True))))
+_INSERT_DELIVERIES = Direct(insert(DELIVERIES))
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,14 @@ SEND_RULE = Decision(True, "a delivery is recorded in_flight, and audited, befor
 
 
 @contextmanager
-def send_batch(ctx: StoreContext) -> Iterator[Session]:
+def send_batch(ctx: StoreContext, known: Mapping[str, str] | None = None) -> Iterator[Session]:
     """One write transaction for a batch of sends: its counters and audit events are written
-    together when it ends (still inside it). Never held across a network send."""
+    together when it ends (still inside it). Never held across a network send. ``known``:
+    digests of append-only evidence rows read earlier (a run's plans, from
+    ``read_plans_with_digests``), which its audit events then record without reading them."""
     with ctx.write() as session, folded(session), batched_audit(session):
+        if known:
+            remember_digests(session, known)
         yield session
 
 
@@ -88,15 +96,18 @@ def lock_subjects(session: Session, subjects: Sequence[tuple[str, str]]) -> None
     transaction-scoped advisory lock per pair, all of them first and in one order, so two
     processes can neither both pass the checks nor deadlock on each other's rows."""
     if session.get_bind().dialect.name == "postgresql":
-        for subject, provider in sorted(set(subjects)):
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                            {"key": f"cavra:{subject}:{provider}"})
+        # One driver call: psycopg pipelines them, and the server runs them in this order.
+        _ADVISORY_LOCK.execute_many(session, [{"key": f"cavra:{subject}:{provider}"}
+                                              for subject, provider in sorted(set(subjects))])
+
+
+_ADVISORY_LOCK = Direct(text("SELECT pg_advisory_xact_lock(hashtext(:key))"))
 
 
 def _in_flight(session: Session, requests: Sequence[SendRequest]) -> dict[Any, Any]:
     """The first in-flight row of each request's subject (few rows: the status index)."""
     providers = sorted({r.provider for r in requests})
-    rows = session.execute(_IN_FLIGHT, {"providers": providers}).all()
+    rows = _IN_FLIGHT.rows(session, {"providers": providers})
     found: dict[Any, Any] = {}
     for row in rows:
         found.setdefault((row.kind, row.provider, row.plan_id, row.run_id), row)
@@ -171,8 +182,11 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
                     raise refused[index]
                 if request.subject in taken:
                     raise Conflict(f"a delivery to {request.provider} is already starting")
+                # A retry worker run's send is a retry; a follow-up run's (fup-…, also in
+                # worker_run_id) is a level's first send to that provider.
                 _check_still_due(session, request, pair, retrying=request.worker_run_id
-                                 is not None)
+                                 is not None and kind_of(request.worker_run_id)
+                                 != "follow_up_run")
             except Conflict as exc:
                 results.append(exc)
                 continue
@@ -197,7 +211,7 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
                 plan_changes.append((*key, pair["latest_ack_state"] in ("resolved",
                                                                         "dismissed")))
         if rows:
-            session.execute(insert(DELIVERIES), rows)
+            _INSERT_DELIVERIES.execute_many(session, rows)
         track_plan_pairs(session, plan_changes)
         for started in results:
             if isinstance(started, Delivery):

@@ -14,8 +14,10 @@ from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from store.counters import bump, folded
+from store.direct import Direct
 from store.models import Delivery
 from store.policy import Decision
+from store.record_digest import remember_digests, row_digests
 from store.rules.retry_decision import PairHistory, fold_delivery
 from store.services.context import StoreContext
 from store.tables import DeliveryRow, PairStateRow
@@ -25,22 +27,24 @@ PAIRS = cast(Table, PairStateRow.__table__)
 _D, _P = DELIVERIES.c, PAIRS.c
 PairKey = tuple[str, str]
 # Built once: a statement built per call costs more than running it (hot path of a run).
-_PAIRS = select(PAIRS).where(tuple_(_P.plan_id, _P.provider).in_(
+# Run below SQLAlchemy's execution layer (``store.direct``): a live run's every batch.
+_SELECT_PAIRS = select(PAIRS).where(tuple_(_P.plan_id, _P.provider).in_(
     bindparam("keys", expanding=True))).order_by(_P.plan_id, _P.provider)
-_LOCKED_PAIRS = _PAIRS.with_for_update()
-_FINISH = update(DELIVERIES).where(
+_PAIRS = Direct(_SELECT_PAIRS)
+_LOCKED_PAIRS = Direct(_SELECT_PAIRS.with_for_update())
+_FINISH = Direct(update(DELIVERIES).where(
     _D.delivery_id == bindparam("b_id"), _D.status == "in_flight").values(
     status=bindparam("b_status"), status_code=bindparam("b_code"),
     latency_ms=bindparam("b_latency"), error=bindparam("b_error"),
     retry_after_s=bindparam("b_retry_after"), finished_at=bindparam("b_at"),
-    in_flight_until=None).returning(*DELIVERIES.c)
-_DELIVERY = select(DELIVERIES).where(_D.delivery_id == bindparam("b_id"))
+    in_flight_until=None).returning(*DELIVERIES.c))
+_DELIVERY = Direct(select(DELIVERIES).where(_D.delivery_id == bindparam("b_id")))
 _HISTORY = ("definitive_count", "failures_since_success", "failed_status_codes",
             "last_failure_at", "last_success_at", "retry_after_s", "latest_delivery_id",
             "latest_status")
-_FOLD_PAIR = update(PAIRS).where(
+_FOLD_PAIR = Direct(update(PAIRS).where(
     _P.plan_id == bindparam("b_plan"), _P.provider == bindparam("b_provider")).values(
-    updated_at=bindparam("b_at"), **{name: bindparam(f"b_{name}") for name in _HISTORY})
+    updated_at=bindparam("b_at"), **{name: bindparam(f"b_{name}") for name in _HISTORY}))
 
 
 class DeliveryOutcome(Protocol):
@@ -69,17 +73,17 @@ def locked_pairs(session: Session, keys: Sequence[PairKey], now: datetime) -> di
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    found = {(r.plan_id, r.provider): dict(r._mapping) for r in session.execute(
-        _LOCKED_PAIRS, {"keys": wanted}).all()}
+    found = {(r.plan_id, r.provider): r._asdict() for r in _LOCKED_PAIRS.rows(
+        session, {"keys": wanted})}
     missing = [{"plan_id": plan_id, "provider": provider, "definitive_count": 0,
                 "failures_since_success": 0, "failed_status_codes": [], "ack_pending": False,
                 "updated_at": now} for plan_id, provider in wanted if (plan_id, provider)
                not in found]
     if missing:
         session.execute(insert(PAIRS), missing)
-        for row in session.execute(_PAIRS, {"keys": [(m["plan_id"], m["provider"])
-                                                   for m in missing]}).all():
-            found[(row.plan_id, row.provider)] = dict(row._mapping)
+        for row in _PAIRS.rows(session, {"keys": [(m["plan_id"], m["provider"])
+                                                  for m in missing]}):
+            found[(row.plan_id, row.provider)] = row._asdict()
     return found
 
 
@@ -90,20 +94,26 @@ def finish_deliveries(ctx: StoreContext, session: Session,
     now = ctx.clock()
     finished: list[Delivery] = []
     moved: list[Delivery] = []
+    rows = []
     with folded(session):
-        for delivery_id, outcome in outcomes:
-            row = session.execute(_FINISH, {
-                "b_id": delivery_id, "b_status": outcome.status,
-                "b_code": outcome.status_code, "b_latency": outcome.latency_ms,
-                "b_error": (outcome.error or None) and outcome.error[:255],
-                "b_retry_after": outcome.retry_after_s, "b_at": now}).first()
+        # One UPDATE … RETURNING per delivery (one round trip for all of them on PostgreSQL).
+        updated = _FINISH.rows_each(session, [{
+            "b_id": delivery_id, "b_status": outcome.status,
+            "b_code": outcome.status_code, "b_latency": outcome.latency_ms,
+            "b_error": (outcome.error or None) and outcome.error[:255],
+            "b_retry_after": outcome.retry_after_s, "b_at": now}
+            for delivery_id, outcome in outcomes])
+        for (delivery_id, _), found in zip(outcomes, updated, strict=True):
+            row = found[0] if found else None
             if row is None:
-                row = session.execute(_DELIVERY, {"b_id": delivery_id}).one()
-                finished.append(Delivery.model_validate(row._mapping))
-                continue
-            delivery = Delivery.model_validate(row._mapping)
-            finished.append(delivery)
-            moved.append(delivery)
+                [row] = _DELIVERY.rows(session, {"b_id": delivery_id})
+                finished.append(Delivery.model_validate(row._asdict()))
+            else:
+                finished.append(Delivery.model_validate(row._asdict()))
+                moved.append(finished[-1])
+            rows.append(row)
+        # Out of in_flight, a delivery never changes again: its audit event takes these.
+        remember_digests(session, row_digests(DeliveryRow, rows))
         _count_outcomes(session, moved, now)
     return finished
 
@@ -122,7 +132,7 @@ def _count_outcomes(session: Session, deliveries: list[Delivery], now: datetime)
                                    status_code=delivery.status_code,
                                    retry_after_s=delivery.retry_after_s, at=now)
     if folds:
-        session.execute(_FOLD_PAIR, [
+        _FOLD_PAIR.execute_many(session, [
             {"b_plan": plan_id, "b_provider": provider, "b_at": now,
              **{f"b_{name}": value for name, value in _history_columns(history).items()}}
             for (plan_id, provider), history in folds.items()])

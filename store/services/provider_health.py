@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from store.clock import as_utc
 from store.core_tables import provider_health, upsert
+from store.direct import Direct
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -92,8 +93,7 @@ def record_outcomes(session: Session, deliveries: list[Delivery], policy: Circui
     names = sorted({d.provider for d in counted})
     if not names:
         return
-    rows = {row.name: dict(row._mapping) for row in session.execute(
-        _LOCKED_ROWS, {"names": names}).all()}
+    rows = {row.name: row._asdict() for row in _LOCKED_ROWS.rows(session, {"names": names})}
     missing = [name for name in names if name not in rows]
     if missing:  # a provider's first counted outcome
         dialect = session.get_bind().dialect.name
@@ -103,20 +103,22 @@ def record_outcomes(session: Session, deliveries: list[Delivery], policy: Circui
         session.execute(_ENSURE_ROW[dialect], [
             {"name": name, "consecutive_failures": 0, "state": "closed", "updated_at": now}
             for name in missing])
-        rows.update((row.name, dict(row._mapping)) for row in session.execute(
-            _LOCKED_ROWS, {"names": missing}).all())
+        rows.update((row.name, row._asdict())
+                    for row in _LOCKED_ROWS.rows(session, {"names": missing}))
     for delivery in counted:
         _fold(rows[delivery.provider], delivery, policy, now)
-    session.execute(_WRITE_ROW, [{f"b_{k}": v for k, v in rows[name].items()}
-                                 for name in names])
+    _WRITE_ROW.execute_many(session, [{f"b_{k}": v for k, v in rows[name].items()}
+                                      for name in names])
 
 
-# Built once (the retry worker's hot path); the insert depends on the dialect.
+# Built once (the retry worker's hot path: below SQLAlchemy's execution layer, see
+# ``store.direct``); the insert depends on the dialect.
 _ENSURE_ROW: dict[str, Any] = {}
-_LOCKED_ROWS = select(provider_health).where(provider_health.c.name.in_(
-    bindparam("names", expanding=True))).order_by(provider_health.c.name).with_for_update()
-_WRITE_ROW = provider_health.update().where(provider_health.c.name == bindparam("b_name")).values(
-    {c.name: bindparam(f"b_{c.name}") for c in provider_health.c if c.name != "name"})
+_LOCKED_ROWS = Direct(select(provider_health).where(provider_health.c.name.in_(
+    bindparam("names", expanding=True))).order_by(provider_health.c.name).with_for_update())
+_WRITE_ROW = Direct(provider_health.update().where(
+    provider_health.c.name == bindparam("b_name")).values(
+    {c.name: bindparam(f"b_{c.name}") for c in provider_health.c if c.name != "name"}))
 
 
 def _fold(row: dict[str, Any], delivery: Delivery, policy: CircuitConfig,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from store.clock import as_utc
 from store.counters import bump, folded
 from store.digest import sha256_of
+from store.direct import Direct
 from store.ids import kind_of, new_id
 from store.models import ExecutionRecord, PairState, RetryDecision, RetryPlan, WorkerRun
 from store.policy import Decision
@@ -34,14 +35,9 @@ COUNTERS: dict[str, str] = {"escalation": "retry", "executive": "report_retry"}
 
 def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
     """One decision per pair with failures after its latest success; no history window."""
-    rows = session.execute(
-        select(PairStateRow, DeliveryRow.status_code)
-        .outerjoin(DeliveryRow, DeliveryRow.delivery_id == PairStateRow.latest_delivery_id)
-        .where(PairStateRow.failures_since_success > 0)
-        .order_by(PairStateRow.plan_id, PairStateRow.provider)).all()
     decisions = []
-    for row, latest_code in rows:
-        pair = PairState.model_validate(row).model_copy(update={"latest_status_code": latest_code})
+    for row in _FAILING_PAIRS.rows(session):
+        pair = PairState.model_validate(row._asdict())
         settings = ctx.config.provider(pair.provider)
         enabled = provider_counts_as_enabled(configured=settings is not None,
                                              enabled=settings is not None and settings.enabled,
@@ -49,6 +45,17 @@ def plan_decisions(ctx: StoreContext, session: Session, now: datetime) -> list[R
         decisions.append(decide(pair, ctx.config.retry, provider_enabled=enabled, now=now,
                                 provider_kind=settings.kind if settings else None))
     return decisions
+
+
+_PAIR_ROWS = cast(Table, PairStateRow.__table__)
+_DELIVERY_ROWS = cast(Table, DeliveryRow.__table__)
+# Every retry run plans from these (below SQLAlchemy's execution layer, ``store.direct``).
+_FAILING_PAIRS = Direct(
+    select(_PAIR_ROWS, _DELIVERY_ROWS.c.status_code.label("latest_status_code"))
+    .select_from(_PAIR_ROWS.outerjoin(
+        _DELIVERY_ROWS, _DELIVERY_ROWS.c.delivery_id == _PAIR_ROWS.c.latest_delivery_id))
+    .where(_PAIR_ROWS.c.failures_since_success > 0)
+    .order_by(_PAIR_ROWS.c.plan_id, _PAIR_ROWS.c.provider))
 
 
 def store_retry_plan(ctx: StoreContext, session: Session, decisions: list[RetryDecision],
@@ -102,7 +109,7 @@ def record_executions(ctx: StoreContext, session: Session, records: list[Executi
     if not records:
         return
     now = ctx.clock()
-    session.execute(_INSERT_EXECUTIONS, [
+    _INSERT_EXECUTIONS.execute_many(session, [
         {**record.model_dump(), "created_at": now, "created_by": ctx.identity.actor}
         for record in records])
     with folded(session):
@@ -110,7 +117,7 @@ def record_executions(ctx: StoreContext, session: Session, records: list[Executi
             bump(session, f"{COUNTERS[subject]}_executions.{record.status}", now)
 
 
-_INSERT_EXECUTIONS = insert(cast(Table, ExecutionRecordRow.__table__))
+_INSERT_EXECUTIONS = Direct(insert(cast(Table, ExecutionRecordRow.__table__)))
 
 
 def record_execution(ctx: StoreContext, session: Session, *, run_id: str, retry_plan_id: str,

@@ -12,7 +12,9 @@ from sqlalchemy import Table, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from store.core_tables import provider_health
+from store.direct import Direct
 from store.models import ACK_SETTLED, EscalationPlan
+from store.record_digest import row_digests
 from store.rules.retry_decision import SendFacts
 from store.services.context import StoreContext
 from store.services.provider_health import effective_state
@@ -27,25 +29,33 @@ from store.tables import (
 )
 
 TRIGGERED = ("delivered", "unknown")
+_PLANS = cast(Table, EscalationPlanRow.__table__)
+_READ_PLANS = select(_PLANS).where(_PLANS.c.plan_id.in_(bindparam("ids", expanding=True)))
 
 
-def read_plans(ctx: StoreContext, plan_ids: Collection[str]) -> dict[str, EscalationPlan]:
-    """The plans a run will send (plans are append-only: read once per run)."""
+def read_plans_with_digests(ctx: StoreContext, plan_ids: Collection[str]
+                            ) -> tuple[dict[str, EscalationPlan], dict[str, str]]:
+    """The plans a run will send (read once per run), and the digest of each row as read:
+    plans are append-only, so every audit event of the run that names one records that
+    digest (``send_batch(known=...)``) instead of reading and digesting the row again."""
     wanted = sorted(set(plan_ids))
+    if not wanted:
+        return {}, {}
     with ctx.db.read() as session:
-        rows = session.execute(select(EscalationPlanRow).where(
-            EscalationPlanRow.plan_id.in_(wanted))).scalars()
-        return {row.plan_id: EscalationPlan.model_validate(row) for row in rows}
+        rows = session.execute(_READ_PLANS, {"ids": wanted}).all()
+    return ({row.plan_id: EscalationPlan.model_validate(row._mapping) for row in rows},
+            row_digests(EscalationPlanRow, rows))
 
 
 _PAIR = cast(Table, PairStateRow.__table__).c
-_ACKS = select(_PAIR.plan_id, _PAIR.provider, _PAIR.latest_ack_state, _PAIR.accepted_by,
-               _PAIR.last_failure_at).where(
-    tuple_(_PAIR.plan_id, _PAIR.provider).in_(bindparam("keys", expanding=True)))
-_CIRCUITS = select(provider_health.c.name, provider_health.c.state,
-                   provider_health.c.opened_until,
-                   provider_health.c.consecutive_failures).where(provider_health.c.name.in_(
-                       bindparam("names", expanding=True)))
+# Read in every batch a live run begins: below SQLAlchemy's execution layer (store.direct).
+_ACKS = Direct(select(_PAIR.plan_id, _PAIR.provider, _PAIR.latest_ack_state,
+                      _PAIR.accepted_by, _PAIR.last_failure_at).where(
+    tuple_(_PAIR.plan_id, _PAIR.provider).in_(bindparam("keys", expanding=True))))
+_CIRCUITS = Direct(select(provider_health.c.name, provider_health.c.state,
+                          provider_health.c.opened_until,
+                          provider_health.c.consecutive_failures).where(
+    provider_health.c.name.in_(bindparam("names", expanding=True))))
 
 
 def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[str, str]],
@@ -55,9 +65,8 @@ def read_send_facts(ctx: StoreContext, session: Session, pairs: Sequence[tuple[s
     keys = sorted(set(pairs))
     if not keys:
         return {}
-    acks = {(row.plan_id, row.provider): row for row in session.execute(
-        _ACKS, {"keys": keys}).all()}
-    rows = session.execute(_CIRCUITS, {"names": sorted({p for _, p in keys})}).all()
+    acks = {(row.plan_id, row.provider): row for row in _ACKS.rows(session, {"keys": keys})}
+    rows = _CIRCUITS.rows(session, {"names": sorted({p for _, p in keys})})
     circuits = {row.name: effective_state(row, now) for row in rows}
     threshold = ctx.config.circuit.failure_threshold
     headroom = {row.name: max(1, threshold - row.consecutive_failures) for row in rows}
