@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import textual.constants
 
     # Truecolor, whatever terminal this runs in (TERM/COLORTERM pick Rich's colours).
-    textual.constants.COLOR_SYSTEM = "truecolor"
+    textual.constants.COLOR_SYSTEM = "truecolor"  # type: ignore[misc]  # as the env var would
     parser = argparse.ArgumentParser(prog="python -m cavra_tui.screenshots",
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", default="screenshots", help="folder for the SVGs")

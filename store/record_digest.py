@@ -29,8 +29,8 @@ from store.tables import (
     FollowUpRunRow,
     HealthSnapshotRow,
     QuietWindowRow,
-    ReportScheduleRow,
     RetryPlanRow,
+    ScheduleRow,
     ScheduleRunRow,
     WorkerRunRow,
 )
@@ -47,7 +47,7 @@ EVIDENCE_TABLES: dict[str, type[Base]] = {
     "delivery": DeliveryRow,
     # Schedules are configuration, but every change to one is audited: an edit made behind
     # cavra's back (``live = true``) shows as a mismatch.
-    "schedule": ReportScheduleRow,
+    "schedule": ScheduleRow,
     "health_snapshot": HealthSnapshotRow,
     # Quiet windows silence sends: an edit behind cavra's back (a later end) shows too.
     "quiet_window": QuietWindowRow,

@@ -191,13 +191,15 @@ class ExecutiveReportRow(_Stamped, Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-class ReportScheduleRow(_Stamped, Base):
-    """A schedule is configuration, not evidence: enable/disable/remove change it (audited)."""
+class ScheduleRow(_Stamped, Base):
+    """A schedule of any kind (report, retry-worker, report-retry, follow-up) is
+    configuration, not evidence: enable/disable/remove change it (audited). The table keeps
+    its first name, from when schedules only built reports."""
 
     __tablename__ = "report_schedules"
     schedule_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))  # report | retry-worker
+    kind: Mapped[str] = mapped_column(String(16))  # report | retry-worker | report-retry | …
     cron: Mapped[str | None] = mapped_column(String(128))
     interval_s: Mapped[int | None] = mapped_column(Integer)
     timezone: Mapped[str] = mapped_column(String(64))

@@ -32,8 +32,8 @@ from store.tables import (
     ExecutionRecordRow,
     HealthSnapshotRow,
     PairStateRow,
-    ReportScheduleRow,
     RetryPlanRow,
+    ScheduleRow,
     WorkerRunRow,
 )
 
@@ -91,8 +91,8 @@ def _expected_interval(ctx: StoreContext, intervals: list[timedelta]) -> timedel
 def _schedule_alerts(ctx: StoreContext, session: Session,
                      now: datetime) -> tuple[list[HealthAlert], timedelta]:
     alerts: list[HealthAlert] = []
-    schedules = session.execute(select(ReportScheduleRow).where(
-        ReportScheduleRow.kind == "retry-worker", ReportScheduleRow.removed.is_(False))
+    schedules = session.execute(select(ScheduleRow).where(
+        ScheduleRow.kind == "retry-worker", ScheduleRow.removed.is_(False))
     ).scalars().all()
     enabled = [s for s in schedules if s.enabled]
     if schedules and not enabled:

@@ -21,7 +21,7 @@ from store.tables import (
     DeliveryRow,
     ExecutiveReportRow,
     RecoveryItemRow,
-    ReportScheduleRow,
+    ScheduleRow,
     ScheduleRunRow,
 )
 
@@ -101,7 +101,7 @@ def create_schedule_run(ctx: StoreContext, schedule_id: str | None = None,
     timezone = "UTC"  # a manual run has no schedule: its window is shown in UTC
     with ctx.db.read() as session:
         if schedule_id is not None:
-            schedule = session.get(ReportScheduleRow, schedule_id)
+            schedule = session.get(ScheduleRow, schedule_id)
             if schedule is None or schedule.removed:
                 raise NotFound(f"schedule {schedule_id!r} not found")
             timezone = schedule.timezone

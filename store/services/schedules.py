@@ -34,8 +34,8 @@ from store.services.schedule_reads import list_schedules as list_schedules
 from store.services.schedule_reads import schedule_overview as schedule_overview
 from store.tables import (
     FollowUpRunRow,
-    ReportScheduleRow,
     ScheduleEventRow,
+    ScheduleRow,
     ScheduleRunRow,
     WorkerRunRow,
 )
@@ -100,8 +100,8 @@ def _check_name(session: Session, name: str) -> str:
     if not SCHEDULE_NAME.fullmatch(text):
         raise UserError(f"schedule name {text!r}: use 1–63 of a-z 0-9 . _ -, starting with a "
                         "letter or digit (e.g. exec-morning)")
-    taken = session.execute(select(ReportScheduleRow.schedule_id).where(
-        ReportScheduleRow.name == text, ReportScheduleRow.removed.is_(False))).first()
+    taken = session.execute(select(ScheduleRow.schedule_id).where(
+        ScheduleRow.name == text, ScheduleRow.removed.is_(False))).first()
     if taken is not None:
         raise UserError(f"a schedule named {text!r} already exists ({taken[0]})")
     return text
@@ -152,7 +152,7 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
         ctx.require(LIVE_RULES.get(kind, LIVE_RULE))
     now = ctx.clock()
     with ctx.write() as session:
-        row = ReportScheduleRow(
+        row = ScheduleRow(
             schedule_id=new_id("schedule"), name=clean_name, kind=kind, cron=cron_text,
             interval_s=interval_s, timezone=zone.key, providers=chosen, enabled=True, live=live,
             misfire_grace_s=misfire_grace_s, removed=False, updated_at=now, created_at=now,
@@ -166,11 +166,11 @@ def add_schedule(ctx: StoreContext, *, name: str, cron: str | None = None,
     return schedule
 
 
-def _find(session: Session, ref: str) -> ReportScheduleRow:
-    row = session.get(ReportScheduleRow, ref)
+def _find(session: Session, ref: str) -> ScheduleRow:
+    row = session.get(ScheduleRow, ref)
     if row is None:
-        row = session.execute(select(ReportScheduleRow).where(
-            ReportScheduleRow.name == ref, ReportScheduleRow.removed.is_(False))
+        row = session.execute(select(ScheduleRow).where(
+            ScheduleRow.name == ref, ScheduleRow.removed.is_(False))
         ).scalar_one_or_none()
     if row is None or row.removed:
         raise NotFound(f"schedule {ref!r} not found")

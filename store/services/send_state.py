@@ -24,7 +24,7 @@ from store.tables import (
     PairStateRow,
     PlanStateRow,
     RecoveryItemRow,
-    ReportScheduleRow,
+    ScheduleRow,
     ScheduleRunRow,
 )
 
@@ -120,7 +120,7 @@ def schedule_providers(ctx: StoreContext, schedule_id: str | None) -> list[str] 
     if not schedule_id:
         return None
     with ctx.db.read() as session:
-        schedule = session.get(ReportScheduleRow, schedule_id)
+        schedule = session.get(ScheduleRow, schedule_id)
         return list(schedule.providers) if schedule is not None and schedule.providers else None
 
 

@@ -11,7 +11,7 @@ from store.services.escalation import build_plan
 from store.services.health import read_health
 from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
-from store.tables import ReportScheduleRow
+from store.tables import ScheduleRow
 from tests.core.helpers import EXEC_HOOK, WEBHOOK_CONFIG, item
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation, deliver_report
@@ -52,7 +52,7 @@ def test_acknowledgement_gap_and_failed_executions_come_and_go(
 
 def test_worker_freshness_and_disabled_schedule(runtime: Any, clock: Any) -> None:
     with runtime.db.write() as session:
-        session.add(ReportScheduleRow(
+        session.add(ScheduleRow(
             schedule_id="sch-retry", name="retries", kind="retry-worker", cron=None,
             interval_s=600, timezone="UTC", providers=[], enabled=True, live=False,
             misfire_grace_s=60, removed=False, created_at=clock.now, created_by="t",
@@ -63,7 +63,7 @@ def test_worker_freshness_and_disabled_schedule(runtime: Any, clock: Any) -> Non
     clock.advance(minutes=21)  # more than twice the 10 min interval
     assert "worker_missed" in _codes(runtime)
     with runtime.db.write() as session:
-        schedule = session.get(ReportScheduleRow, "sch-retry")
+        schedule = session.get(ScheduleRow, "sch-retry")
         assert schedule is not None
         schedule.enabled = False
     codes = _codes(runtime)
@@ -113,7 +113,7 @@ def test_metrics_cli_shows_the_scheduler(runtime: Any, capsys: pytest.CaptureFix
     from cavra_tui.cli import main
 
     with runtime.db.write() as session:
-        session.add(ReportScheduleRow(
+        session.add(ScheduleRow(
             schedule_id="sch-exec", name="exec", kind="report", cron="0 8 * * *",
             interval_s=None, timezone="Europe/Berlin", providers=["exec-hook"], enabled=True,
             live=False, misfire_grace_s=60, removed=False, created_at=runtime.ctx.clock(),

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cavra_tui.bootstrap import Runtime
-from store.tables import AuditEventRow, ReportScheduleRow, ScheduleEventRow, ScheduleRunRow
+from store.tables import AuditEventRow, ScheduleEventRow, ScheduleRow, ScheduleRunRow
 
 EXEC_CONFIG = """
 [providers.exec-outbox]
@@ -48,7 +48,7 @@ def count_rows(runtime: Runtime) -> dict[str, int]:
     with runtime.db.read() as session:
         return {table.__tablename__: session.execute(
             select(func.count()).select_from(table)).scalar_one()
-            for table in (ReportScheduleRow, ScheduleRunRow, ScheduleEventRow, AuditEventRow)}
+            for table in (ScheduleRow, ScheduleRunRow, ScheduleEventRow, AuditEventRow)}
 
 
 async def wait_until(check: Callable[[], bool], timeout_s: float = 8.0) -> None:
