@@ -255,13 +255,14 @@ class CavraApp(WorkflowCommands):
         """Enter on a list row opens that record in full (plans, deliveries, executions …)."""
         from cavra_tui.screens.record_detail import RecordDetail
         from cavra_tui.widgets.record_table import RecordTable
-        from store.services.records import audit_event_id, record_kind
+        from store.services.records import record_kind
 
         if not isinstance(event.data_table, RecordTable) or not self.started:
             return
         record_id = event.row_key.value
-        if event.data_table.id == "events" and isinstance(record_id, str) and record_id.isdigit():
-            record_id = audit_event_id(int(record_id))  # the Audit screen's rows are seqs
+        named = getattr(self.screen, "record_id_of", None)
+        if named is not None and isinstance(record_id, str):
+            record_id = named(event.data_table.id or "", record_id)
         if isinstance(record_id, str) and record_kind(record_id):
             self.push_screen(RecordDetail(record_id))
             return

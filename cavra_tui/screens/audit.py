@@ -21,6 +21,7 @@ from store.models import AuditEvent, EvidenceChain, WorkerRun
 from store.services.audit_verify import AuditStatus, audit_status
 from store.services.evidence import evidence_chain
 from store.services.listing import list_audit_events
+from store.services.records import audit_event_id
 
 EVENT_COLUMNS = (("Seq", "seq"), ("When", "when"), ("Decision", "decision"),
                  ("Action", "action"), ("Actor", "actor"), ("Detail", "detail"))
@@ -193,6 +194,10 @@ class AuditScreen(CavraScreen):
 
     def selected(self, kind: str) -> str | None:
         return self._evidence_for if kind == "evidence" else None
+
+    def record_id_of(self, table_id: str, row_key: str) -> str:
+        """The event rows are keyed by seq; as a record an event is ``audit:<seq>``."""
+        return audit_event_id(int(row_key)) if table_id == "events" else row_key
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "events" or self._pinned:

@@ -144,6 +144,10 @@ class CavraScreen(Screen[None]):
         """The highlighted record of ``kind`` (plan, schedule_run, …), for actions."""
         return None
 
+    def record_id_of(self, table_id: str, row_key: str) -> str:
+        """The ID of the record a row shows (for Enter); most rows are keyed by it."""
+        return row_key
+
     def inline_record(self, table_id: str, row_key: str) -> tuple[str, dict[str, Any]] | None:
         """A row that is a record inside another (a plan's route …): (title, its fields),
         for the detail view; None when the row has no such record."""

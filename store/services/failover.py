@@ -26,6 +26,7 @@ from store.rules.failover import (
     decide_failover,
 )
 from store.services.context import StoreContext
+from store.services.follow_up import delivered_providers
 from store.services.provider_health import effective_state
 from store.tables import DeliveryRow, FailoverClaimRow, PairStateRow, PlanStateRow
 
@@ -56,15 +57,6 @@ def target_of(config: CavraConfig, provider: str) -> FailoverTarget:
                           enabled=settings is None or settings.enabled)
 
 
-def _delivered(session: Session, plan_ids: Collection[str]) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    if plan_ids:
-        for plan_id, provider in session.execute(select(_PAIR.plan_id, _PAIR.provider).where(
-                _PAIR.plan_id.in_(sorted(plan_ids)))).all():
-            found.setdefault(plan_id, set()).add(provider)
-    return found
-
-
 def _circuits(session: Session, providers: Collection[str], now: datetime) -> dict[str, Any]:
     if not providers:
         return {}
@@ -76,7 +68,7 @@ def _circuits(session: Session, providers: Collection[str], now: datetime) -> di
 def _decide(session: Session, config: CavraConfig, rows: list[Any],
             now: datetime) -> list[FailoverDecision]:
     circuits = _circuits(session, {row.provider for row in rows}, now)
-    delivered = _delivered(session, {row.plan_id for row in rows})
+    delivered = delivered_providers(session, {row.plan_id for row in rows})
     decisions = []
     for row in rows:
         settings = config.provider(row.provider)

@@ -76,7 +76,8 @@ def _facts(row: Any, delivered: Collection[str] = ()) -> PlanFacts:
                      acknowledged=bool(row.acknowledged), delivered=frozenset(delivered))
 
 
-def _delivered(session: Session, plan_ids: Collection[str]) -> dict[str, set[str]]:
+def delivered_providers(session: Session,
+                        plan_ids: Collection[str]) -> dict[str, set[str]]:
     """Providers each plan has been sent to (a pair exists once a send began)."""
     found: dict[str, set[str]] = {}
     if plan_ids:
@@ -93,7 +94,7 @@ def _decide(session: Session, config: CavraConfig, rows: list[Any],
     first = [(row, decide_follow_up(_facts(row), policy_levels(row.alert_level, config), now))
              for row in rows]
     escalating = {row.plan_id for row, d in first if d.outcome == "escalate"}
-    delivered = _delivered(session, escalating)
+    delivered = delivered_providers(session, escalating)
     return [decide_follow_up(_facts(row, delivered.get(row.plan_id, ())),
                              policy_levels(row.alert_level, config), now)
             if row.plan_id in escalating else decision for row, decision in first]

@@ -185,3 +185,18 @@ async def test_a_route_and_a_health_alert_open_in_full(seeded: Runtime) -> None:
         await settle(pilot)
         assert isinstance(app.screen, RecordDetail)
         assert _fields(app)["code"] == code and "message" in _fields(app)
+
+
+async def test_enter_on_the_audit_screen_opens_the_event(seeded: Runtime) -> None:
+    db = str(seeded.db.sqlite_path)
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        events = app.screen.query_one("#events", RecordTable)
+        events.focus()
+        seq = events.selected_id()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordDetail) and app.screen.record_id == f"audit:{seq}"
+        assert _fields(app)["sha256"] == _row(db, "audit_events", "seq", str(seq))["sha256"]
