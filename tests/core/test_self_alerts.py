@@ -152,3 +152,41 @@ def test_the_leader_runs_the_check_when_an_operations_provider_exists(
 def test_without_an_operations_channel_beyond_the_outbox_it_is_off(
         make_runtime: Any) -> None:
     assert make_runtime().config.self_alert_interval() == 0
+
+
+def test_the_pagerduty_events_match_what_pagerdutys_own_client_sends(
+        failing: tuple[Any, str], http_server: LoopbackHTTP) -> None:
+    """Reference: the official `pagerduty` client's Events API v2 trigger and resolve for the
+    same incident — our raise carries every field it sends, with the same values, and our
+    clear is exactly its resolve."""
+    import json
+
+    import httpx2
+    import pagerduty
+
+    runtime, plan_id = failing
+    run_self_alerts(runtime.ctx, runtime.registry)
+    acknowledge(runtime.ctx, plan_id, "bad-hook", "dismissed")
+    run_self_alerts(runtime.ctx, runtime.registry)
+    ours_trigger, ours_resolve = _sent(http_server, "/pd")
+
+    captured: list[dict[str, Any]] = []
+
+    def answer(request: Any) -> Any:  # the client's own transport hook: nothing leaves
+        captured.append(json.loads(request.content))
+        return httpx2.Response(202, json={"status": "success", "dedup_key": "k"})
+
+    client = pagerduty.EventsApiV2Client("R0UTINGKEY", transport=httpx2.MockTransport(answer))
+    payload = ours_trigger["payload"]
+    client.trigger(payload["summary"], payload["source"], dedup_key=ours_trigger["dedup_key"],
+                   severity=payload["severity"], custom_details=payload["custom_details"])
+    client.resolve(ours_trigger["dedup_key"])
+    reference_trigger, reference_resolve = captured
+
+    def flat(event: dict[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in event.items() if k != "payload"},
+                **{f"payload.{k}": v for k, v in event.get("payload", {}).items()}}
+
+    theirs, ours = flat(reference_trigger), flat(ours_trigger)
+    assert {k: ours.get(k) for k in theirs} == theirs
+    assert ours_resolve == reference_resolve
