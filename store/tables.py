@@ -58,7 +58,7 @@ class DeliveryRow(_Stamped, Base):
     plan_id: Mapped[str | None] = mapped_column(String(32))
     run_id: Mapped[str | None] = mapped_column(String(32), index=True)
     provider: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer)
@@ -71,7 +71,10 @@ class DeliveryRow(_Stamped, Base):
     worker_run_id: Mapped[str | None] = mapped_column(String(32))
     finished_at: Mapped[datetime | None] = mapped_column()
     in_flight_until: Mapped[datetime | None] = mapped_column()
-    __table_args__ = (Index("ix_deliveries_pair", "plan_id", "provider", "created_at"),)
+    # (status, kind): the executive retry fold finds its failed runs without visiting the
+    # escalations' failures (migration 0009).
+    __table_args__ = (Index("ix_deliveries_pair", "plan_id", "provider", "created_at"),
+                      Index("ix_deliveries_status_kind", "status", "kind"))
 
 
 class AcknowledgementRow(_Stamped, Base):
@@ -167,7 +170,7 @@ class ExecutionRecordRow(_Stamped, Base):
     __tablename__ = "execution_records"
     execution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     execution_sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[str] = mapped_column(String(32), index=True)
     retry_plan_id: Mapped[str] = mapped_column(String(32))
@@ -180,6 +183,9 @@ class ExecutionRecordRow(_Stamped, Base):
     mode: Mapped[str] = mapped_column(String(16))
     executed_by: Mapped[str] = mapped_column(String(64))
     executed_at: Mapped[datetime] = mapped_column()
+    # (status, created_at): health's failed executions of the lookback window are a range,
+    # not every failure ever (migration 0009).
+    __table_args__ = (Index("ix_execution_records_status_created_at", "status", "created_at"),)
 
 
 class ExecutiveReportRow(_Stamped, Base):
