@@ -1,6 +1,6 @@
 """Light SQLAlchemy Core handles on the tables that every refresh and quick command touches:
-counters, the change marker, circuit state, leases, schedules, quiet windows and the audit
-chain's tail.
+counters, the change marker, circuit state, leases, schedules, quiet windows, the audit
+chain's tail, and the few evidence columns the health alerts read.
 
 ``store.tables`` maps every ORM class when imported (about 100 ms with ``sqlalchemy.orm``),
 which is most of what `cavra metrics` would spend. These are plain ``table()`` clauses of the
@@ -55,7 +55,27 @@ quiet_windows = table(
 schedule_runs = table("schedule_runs", column("schedule_id", String),
                       column("scheduled_for", _WHEN))
 
-worker_runs = table("worker_runs", column("schedule_id", String), column("started_at", _WHEN))
+worker_runs = table("worker_runs", column("schedule_id", String), column("started_at", _WHEN),
+                    column("created_at", _WHEN), column("subject", String),
+                    column("mode", String))
+
+# What health reads of the evidence tables (the dashboard's Health tile: no ORM loaded).
+retry_plans = table("retry_plans", column("created_at", _WHEN), column("subject", String))
+
+execution_records = table(
+    "execution_records", column("plan_id", String), column("provider", String),
+    column("status", String), column("created_at", _WHEN))
+
+deliveries = table(
+    "deliveries", column("delivery_id", String), column("kind", String),
+    column("run_id", String), column("provider", String), column("status", String),
+    column("status_code", Integer), column("retry_after_s", Integer),
+    column("finished_at", _WHEN), column("created_at", _WHEN))
+
+pair_state = table(
+    "pair_state", column("plan_id", String), column("provider", String),
+    column("failures_since_success", Integer), column("latest_delivery_id", String),
+    column("latest_status", String), column("latest_ack_state", String))
 
 follow_up_runs = table("follow_up_runs", column("schedule_id", String),
                        column("started_at", _WHEN))
@@ -72,8 +92,8 @@ audit_events = table(
     column("records", JSON), column("signature", Text))
 
 CORE_TABLES = (metric_counters, change_marker, provider_health, locks, report_schedules,
-               quiet_windows, schedule_runs, worker_runs, follow_up_runs, schedule_events,
-               audit_events)
+               quiet_windows, schedule_runs, worker_runs, retry_plans, execution_records,
+               deliveries, pair_state, follow_up_runs, schedule_events, audit_events)
 
 # Evidence tables guarded by append-only triggers (the migrations) and by the role grants.
 APPEND_ONLY_TABLES = (

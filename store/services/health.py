@@ -1,19 +1,25 @@
 """Retry health and the executive delivery retry plan (SPEC §5.7).
 
 Alerts are derived on every read from a few small queries and counters, so an alert clears
-as soon as its condition is gone.
+as soon as its condition is gone. The reads run on SQLAlchemy Core (``store.core_tables``):
+the dashboard's Health tile paints without loading the ORM.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from store.clock import as_utc
+from store.core_tables import deliveries as _D
+from store.core_tables import execution_records as _E
+from store.core_tables import pair_state as _P
+from store.core_tables import report_schedules as _S
+from store.core_tables import retry_plans as _R
+from store.core_tables import worker_runs as _W
 from store.counters import read_all_time, read_hourly
 from store.ids import new_id
 from store.models import ACK_SETTLED, RetryDecision
@@ -27,15 +33,9 @@ from store.rules.retry_decision import (
 )
 from store.services.context import StoreContext
 from store.services.locks import held_leases
-from store.tables import (
-    DeliveryRow,
-    ExecutionRecordRow,
-    HealthSnapshotRow,
-    PairStateRow,
-    RetryPlanRow,
-    ScheduleRow,
-    WorkerRunRow,
-)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 Severity = Literal["info", "warning", "critical"]
 Figure = int | float | str | list[str] | list[int] | None
@@ -67,7 +67,7 @@ class HealthSnapshot(BaseModel):
     created_by: str
 
 
-def _latest(session: Session, column: InstrumentedAttribute[datetime],
+def _latest(session: Session | Connection, column: ColumnElement[datetime],
             *conditions: Any) -> datetime | None:
     value = session.execute(select(func.max(column)).where(*conditions)).scalar_one_or_none()
     return as_utc(value) if value is not None else None
@@ -88,12 +88,11 @@ def _expected_interval(ctx: StoreContext, intervals: list[timedelta]) -> timedel
     return min(intervals) if intervals else DEFAULT_EXPECTED_INTERVAL
 
 
-def _schedule_alerts(ctx: StoreContext, session: Session,
+def _schedule_alerts(ctx: StoreContext, session: Session | Connection,
                      now: datetime) -> tuple[list[HealthAlert], timedelta]:
     alerts: list[HealthAlert] = []
-    schedules = session.execute(select(ScheduleRow).where(
-        ScheduleRow.kind == "retry-worker", ScheduleRow.removed.is_(False))
-    ).scalars().all()
+    schedules = session.execute(select(_S.c.enabled, _S.c.interval_s).where(
+        _S.c.kind == "retry-worker", _S.c.removed.is_(False))).all()
     enabled = [s for s in schedules if s.enabled]
     if schedules and not enabled:
         alerts.append(HealthAlert(code="retry_schedule_disabled", severity="warning",
@@ -106,8 +105,8 @@ def _schedule_alerts(ctx: StoreContext, session: Session,
                                         if s.interval_s])
     # The escalation worker's own runs: not the executive re-sends (subject), nor the record
     # a later run wrote for a dead one (abandoned).
-    last_run = _latest(session, WorkerRunRow.created_at, WorkerRunRow.subject.is_(None),
-                       WorkerRunRow.mode != "abandoned")
+    last_run = _latest(session, _W.c.created_at, _W.c.subject.is_(None),
+                       _W.c.mode != "abandoned")
     if enabled and (last_run is None or now - last_run > 2 * expected):
         age = None if last_run is None else _minutes(now - last_run)
         alerts.append(HealthAlert(
@@ -123,7 +122,8 @@ def _schedule_alerts(ctx: StoreContext, session: Session,
 LIVE_LOCKS = ("live_retry_worker", "live_report_retry")
 
 
-def _lease_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[HealthAlert]:
+def _lease_alerts(ctx: StoreContext, session: Session | Connection,
+                  now: datetime) -> list[HealthAlert]:
     """A live run's lease held longer than the longest run should take: a stuck run (a
     killed one's lease expires within its TTL and shows nothing here)."""
     timeouts = [p.timeout_s for p in ctx.config.providers.values()] or [5.0]
@@ -141,15 +141,14 @@ def _lease_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[He
     return alerts
 
 
-def _plan_alerts(ctx: StoreContext, session: Session, now: datetime,
+def _plan_alerts(ctx: StoreContext, session: Session | Connection, now: datetime,
                  expected: timedelta) -> list[HealthAlert]:
     alerts: list[HealthAlert] = []
-    failing_pairs = session.execute(select(func.count()).select_from(PairStateRow).where(
-        PairStateRow.failures_since_success > 0,
-        _not_settled(PairStateRow.latest_ack_state))).scalar_one()
+    failing_pairs = session.execute(select(func.count()).select_from(_P).where(
+        _P.c.failures_since_success > 0, _not_settled(_P.c.latest_ack_state))).scalar_one()
     stale_minutes = ctx.config.health.stale_plan_minutes
     stale_after = timedelta(minutes=stale_minutes) if stale_minutes else 2 * expected
-    last_plan = _latest(session, RetryPlanRow.created_at, RetryPlanRow.subject.is_(None))
+    last_plan = _latest(session, _R.c.created_at, _R.c.subject.is_(None))
     if failing_pairs and (last_plan is None or now - last_plan > stale_after):
         alerts.append(HealthAlert(
             code="stale_retry_plan", severity="warning",
@@ -171,21 +170,19 @@ def _not_settled(column: Any) -> Any:
     return or_(column.is_(None), column.not_in(sorted(ACK_SETTLED)))
 
 
-def _execution_alerts(ctx: StoreContext, session: Session, now: datetime) -> list[HealthAlert]:
+def _execution_alerts(ctx: StoreContext, session: Session | Connection,
+                      now: datetime) -> list[HealthAlert]:
     alerts: list[HealthAlert] = []
     hours = ctx.config.health.lookback_hours
     since = now - timedelta(hours=hours)
     # Failed executions whose pair has not been delivered or settled since (an inner join on
     # pair_state: executive executions are the executive alerts' business).
     rows = session.execute(
-        select(ExecutionRecordRow.plan_id, ExecutionRecordRow.provider, func.count(),
-               func.min(ExecutionRecordRow.created_at))
-        .join(PairStateRow, and_(PairStateRow.plan_id == ExecutionRecordRow.plan_id,
-                                 PairStateRow.provider == ExecutionRecordRow.provider))
-        .where(ExecutionRecordRow.status == "failed", ExecutionRecordRow.created_at >= since,
-               PairStateRow.failures_since_success > 0,
-               _not_settled(PairStateRow.latest_ack_state))
-        .group_by(ExecutionRecordRow.plan_id, ExecutionRecordRow.provider)).all()
+        select(_E.c.plan_id, _E.c.provider, func.count(), func.min(_E.c.created_at))
+        .join(_P, and_(_P.c.plan_id == _E.c.plan_id, _P.c.provider == _E.c.provider))
+        .where(_E.c.status == "failed", _E.c.created_at >= since,
+               _P.c.failures_since_success > 0, _not_settled(_P.c.latest_ack_state))
+        .group_by(_E.c.plan_id, _E.c.provider)).all()
     if rows:
         executions = sum(count for _, _, count, _ in rows)
         oldest = min(as_utc(first) for _, _, _, first in rows)
@@ -208,15 +205,16 @@ def _execution_alerts(ctx: StoreContext, session: Session, now: datetime) -> lis
     return alerts
 
 
-def _permanent_pairs(ctx: StoreContext, session: Session) -> list[tuple[str, str, int]]:
+def _permanent_pairs(ctx: StoreContext,
+                    session: Session | Connection) -> list[tuple[str, str, int]]:
     """Escalation pairs whose latest failure was permanent for their provider's kind
     (``store.rules.retry_decision.permanent_error``)."""
     rows = session.execute(
-        select(PairStateRow.plan_id, PairStateRow.provider, DeliveryRow.status_code)
-        .join(DeliveryRow, DeliveryRow.delivery_id == PairStateRow.latest_delivery_id)
-        .where(PairStateRow.failures_since_success > 0, PairStateRow.latest_status == "failed",
-               _not_settled(PairStateRow.latest_ack_state),
-               DeliveryRow.status_code.between(400, 599))).all()
+        select(_P.c.plan_id, _P.c.provider, _D.c.status_code)
+        .join(_D, _D.c.delivery_id == _P.c.latest_delivery_id)
+        .where(_P.c.failures_since_success > 0, _P.c.latest_status == "failed",
+               _not_settled(_P.c.latest_ack_state),
+               _D.c.status_code.between(400, 599))).all()
     found = []
     for plan, provider, code in rows:
         settings = ctx.config.provider(provider)
@@ -225,7 +223,8 @@ def _permanent_pairs(ctx: StoreContext, session: Session) -> list[tuple[str, str
     return found
 
 
-def _delivery_alerts(ctx: StoreContext, session: Session, executive: list[RetryDecision],
+def _delivery_alerts(ctx: StoreContext, session: Session | Connection,
+                     executive: list[RetryDecision],
                      now: datetime) -> list[HealthAlert]:
     alerts: list[HealthAlert] = []
     permanent = [*_permanent_pairs(ctx, session), *(
@@ -263,25 +262,25 @@ def _delivery_alerts(ctx: StoreContext, session: Session, executive: list[RetryD
     return alerts
 
 
-def executive_retry_plan(ctx: StoreContext, session: Session, now: datetime) -> list[RetryDecision]:
+def executive_retry_plan(ctx: StoreContext, session: Session | Connection,
+                         now: datetime) -> list[RetryDecision]:
     return [decision for decision, _ in executive_pairs(ctx, session, now)]
 
 
-def executive_pairs(ctx: StoreContext, session: Session,
+def executive_pairs(ctx: StoreContext, session: Session | Connection,
                     now: datetime) -> list[tuple[RetryDecision, datetime | None]]:
     """Each executive pair's decision (retry/wait/suppress; no acknowledgement gate applies
     to executive reports) and its latest failure (the worker sends the oldest first). No
     history window: every (run, provider) pair that ever failed is considered, found through
     the status index rather than a scan of all deliveries. Each pair is folded with the same
     rule that keeps escalation pairs' state."""
-    failed_runs = select(DeliveryRow.run_id).where(
-        DeliveryRow.kind == "executive", DeliveryRow.status.in_(("failed", "unknown")))
+    failed_runs = select(_D.c.run_id).where(
+        _D.c.kind == "executive", _D.c.status.in_(("failed", "unknown")))
     rows = session.execute(select(
-        DeliveryRow.run_id, DeliveryRow.provider, DeliveryRow.delivery_id, DeliveryRow.status,
-        DeliveryRow.status_code, DeliveryRow.retry_after_s, DeliveryRow.finished_at,
-        DeliveryRow.created_at).where(
-        DeliveryRow.kind == "executive", DeliveryRow.run_id.in_(failed_runs),
-        DeliveryRow.status != "in_flight").order_by(DeliveryRow.created_at)).all()
+        _D.c.run_id, _D.c.provider, _D.c.delivery_id, _D.c.status, _D.c.status_code,
+        _D.c.retry_after_s, _D.c.finished_at, _D.c.created_at).where(
+        _D.c.kind == "executive", _D.c.run_id.in_(failed_runs),
+        _D.c.status != "in_flight").order_by(_D.c.created_at)).all()
     pairs: dict[tuple[str, str], PairHistory] = {}
     for run_id, provider, delivery_id, status, code, retry_after, finished, created in rows:
         key = (run_id or "", provider)
@@ -307,7 +306,7 @@ def executive_pairs(ctx: StoreContext, session: Session,
 
 def read_health(ctx: StoreContext) -> HealthReport:
     now = ctx.clock()
-    with ctx.db.read() as session:
+    with ctx.db.connect() as session:
         alerts, expected = _schedule_alerts(ctx, session, now)
         alerts += _plan_alerts(ctx, session, now, expected)
         alerts += _lease_alerts(ctx, session, now)
@@ -324,6 +323,8 @@ def read_health(ctx: StoreContext) -> HealthReport:
 def record_health(ctx: StoreContext) -> HealthSnapshot:
     """`cavra health --record`: the alerts as they stand now, stored and audited."""
     decision = ctx.require("health.record")
+    from store.tables import HealthSnapshotRow  # the one ORM write here: not on the tile's path
+
     report = read_health(ctx)
     with ctx.write() as session:
         row = HealthSnapshotRow(

@@ -82,3 +82,24 @@ def test_the_environment_settings_are_the_three_cavra_variables(
     monkeypatch.setenv("cavra_config", "/etc/cavra.toml")  # any case, as pydantic-settings read
     assert EnvSettings() == EnvSettings(db_url="sqlite:///x.db", config="/etc/cavra.toml",
                                         data_dir=None)
+
+
+def test_the_dashboards_reads_load_no_orm(tmp_path: Path) -> None:
+    """The dashboard's first numbers (metrics, health, the scheduler, the activity feed) are
+    Core reads: its Health tile does not wait for ``sqlalchemy.orm`` and every mapper."""
+    url = f"sqlite:///{tmp_path / 'cavra.db'}"
+    _loaded(f"from cavra_tui.cli import main; "
+            f"assert main(['--db', {url!r}, 'escalation', 'plan']) == 0", tmp_path)
+    modules = _loaded(
+        "from cavra_tui.bootstrap import build_runtime\n"
+        "from scheduler.status import read_scheduler_status\n"
+        "from store.services.audit_listing import list_audit_events\n"
+        "from store.services.health import read_health\n"
+        "from store.services.metrics import read_metrics\n"
+        f"runtime = build_runtime(db_url={url!r})\n"
+        "now = runtime.ctx.clock()\n"
+        "assert read_health(runtime.ctx).status\n"
+        "read_metrics(runtime.db, now); read_scheduler_status(runtime.db, now)\n"
+        "list_audit_events(runtime.db, limit=8)\n", tmp_path)
+    assert "store.services.health" in modules
+    assert {"sqlalchemy.orm", "store.tables"} & modules == set()
