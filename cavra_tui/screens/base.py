@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import get_current_worker
 
 from cavra_tui import actions, glyphs
@@ -23,6 +26,7 @@ from cavra_tui.messages import (
     NeedMoreRows,
     ScreenLoaded,
 )
+from cavra_tui.widgets.footer import ConsoleFooter
 from cavra_tui.widgets.header import ConsoleHeader
 from cavra_tui.widgets.record_table import RecordTable, Row
 from store.errors import UserError
@@ -64,6 +68,7 @@ class CavraScreen(Screen[None]):
 
     TITLE: ClassVar[str] = ""
     FILTERABLE: ClassVar[bool] = True
+    LOAD_AT_MOUNT: ClassVar[bool] = False
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(actions.LISTS)
 
     def __init__(self) -> None:
@@ -76,6 +81,16 @@ class CavraScreen(Screen[None]):
         self._epochs: dict[str, int] = {}  # bumped when a table's list is replaced
         self._loaded = False  # the first refresh has been answered
         self._on_loaded: list[Callable[[], Any]] = []
+        # Textual re-parses the whole stylesheet and restyles every widget (~40 ms) when it
+        # shows a screen not marked as styled at the app's CSS count, and marks a mode's new
+        # screen only if it was mounted by then: twice on a first visit, again on the next.
+        # A new screen is styled when it mounts, so it is marked now if the stylesheet is
+        # current: the app is running (at start-up its own styles are not applied yet) and
+        # the stylesheet has the theme's variables as they are (not so after a theme change).
+        with suppress(NoActiveAppError):
+            app = self.app
+            if app._is_mounted and app.stylesheet._variables == app.get_css_variables():
+                self._css_update_count = app._css_update_count
 
     @property
     def cavra(self) -> CavraApp:
@@ -91,15 +106,18 @@ class CavraScreen(Screen[None]):
         # Disabled while hidden, so it never takes focus (and keys) from the lists.
         yield Input(placeholder=glyphs.text(FILTER_PLACEHOLDER), id="filter",
                     classes="-hidden", disabled=True)
-        yield Footer(compact=True)
+        yield ConsoleFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
 
     def on_mount(self) -> None:
         self.refresh_header()
-        # Paint the frame first, then ask for data: the screen never waits on the database.
-        self.call_after_refresh(self.refresh_screen)
+        if self.LOAD_AT_MOUNT:
+            self.refresh_screen()
+        else:
+            # Paint the frame first, then ask for data: the screen never waits on the database.
+            self.call_after_refresh(self.refresh_screen)
 
     def on_screen_resume(self) -> None:
         self.refresh_header()
@@ -168,32 +186,48 @@ class CavraScreen(Screen[None]):
 
     def _run_queries(self, queries: list[Query[Any]], group: str) -> None:
         """One thread worker runs the queries in order (threads that run side by side only
-        contend for the GIL with the UI); each result is posted as soon as it is ready."""
+        contend for the GIL with the UI); each result is posted as soon as it is ready, but
+        the lists' pages that come one after another are posted together: the screen then
+        shows them in one go, one layout and one paint instead of one per list."""
 
         def work() -> None:
             worker = get_current_worker()
+            pages: list[DataLoaded[Any]] = []
+
+            def post(message: Message | None = None) -> None:
+                if pages and not worker.is_cancelled:
+                    self.post_message(pages[0] if len(pages) == 1 else
+                                      DataLoaded("pages", list(pages), self._show_pages))
+                pages.clear()
+                if message is not None and not worker.is_cancelled:
+                    self.post_message(message)
+
             for request in queries:
                 if worker.is_cancelled:
                     return
                 try:
                     payload = request.query()
                 except UserError as exc:
-                    self.post_message(ActionFailed(f"load {request.part}", str(exc)))
+                    post(ActionFailed(f"load {request.part}", str(exc)))
                     continue
                 except Exception as exc:  # a database hiccup must never end the console
                     log.exception("loading %s failed", request.part)
-                    self.post_message(ActionFailed(f"load {request.part}",
-                                                   exc.__class__.__name__))
+                    post(ActionFailed(f"load {request.part}", exc.__class__.__name__))
                     continue
-                if not worker.is_cancelled:
-                    self.post_message(DataLoaded(request.part, payload, request.show,
-                                                 append=request.append,
-                                                 merge=request.merge, epoch=request.epoch))
-            if group == "reload" and not worker.is_cancelled:
-                self.post_message(ScreenLoaded())
+                loaded = DataLoaded(request.part, payload, request.show, append=request.append,
+                                    merge=request.merge, epoch=request.epoch)
+                if request.show is None:
+                    pages.append(loaded)
+                else:
+                    post(loaded)
+            post(ScreenLoaded() if group == "reload" else None)
 
         self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False,
                         name=group)
+
+    def _show_pages(self, message: DataLoaded[list[DataLoaded[Page]]]) -> None:
+        for page in message.payload:
+            self.on_data_loaded(page)
 
     # -- paged tables -----------------------------------------------------------------------
 

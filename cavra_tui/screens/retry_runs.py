@@ -49,6 +49,7 @@ def retry_plan_row(plan: RetryPlanSummary) -> Row:
 
 class RetryRunsScreen(CavraScreen):
     TITLE: ClassVar[str] = "Retry runs"
+    LOAD_AT_MOUNT: ClassVar[bool] = True
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings("retry_runs")
 
     def compose_body(self) -> ComposeResult:

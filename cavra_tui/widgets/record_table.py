@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.scrollbar import ScrollBar
+from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from cavra_tui import actions, glyphs
 from cavra_tui.messages import CursorMovedByUser, NeedMoreRows
@@ -75,8 +81,50 @@ class RecordTable(DataTable[Any]):
         self.has_more = False
         self.loading_more = False
         self.pending_focus: str | None = None  # a record just created here: move onto it
+        self._restyled = False  # styles were applied again since the rows were last drawn
+        self._drawn_with: tuple[Any, ...] | None = None  # the styles the cached rows used
         if title:
             self.border_title = title
+
+    # Textual applies every widget's styles again whenever a screen is shown again, and
+    # DataTable then drops every row it has drawn and draws them all again (~40 ms for a
+    # screen of three lists). The styles rarely change there: the rows are dropped only
+    # when a style they are drawn with did (focus, hover and the base style are in the
+    # cache keys already).
+
+    def notify_style_update(self) -> None:
+        super(DataTable, self).notify_style_update()  # not DataTable's: it drops them
+        self._restyled = True
+        self.refresh()
+
+    def _row_styles(self) -> tuple[Any, ...]:
+        return (self.rich_style, *(self.get_component_rich_style(name, default=Style())
+                                   for name in sorted(self._get_component_classes())))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self._restyled:
+            self._restyled = False
+            styles = self._row_styles()
+            if styles != self._drawn_with:
+                self._drawn_with = styles
+                self._clear_caches()
+        return super().render_lines(crop)
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        # Every layout of the screen sets the scrollbars again and asks them to repaint; when
+        # nothing about them changed, that repaint is one more frame after the layout's own.
+        bars = [(bar, bar._repaint_required, self._bar_state(bar))
+                for bar in (self._vertical_scrollbar, self._horizontal_scrollbar)
+                if bar is not None]
+        super()._scroll_update(virtual_size)
+        for bar, pending, before in bars:
+            if not pending and self._bar_state(bar) == before:
+                bar._repaint_required = False
+
+    @staticmethod
+    def _bar_state(bar: ScrollBar) -> tuple[Any, ...]:
+        return (bar.window_virtual_size, bar.window_size, bar.position, bar.display,
+                bar.region)
 
     def on_mount(self) -> None:
         for label, key in self._columns:
@@ -196,6 +244,7 @@ class RecordTable(DataTable[Any]):
         keep = self.selected_id()
         old_index = self.cursor_row
         scroll_y = self.scroll_y
+        was_empty = not self._rows
         self.clear()
         for key, cells in rows:
             self.add_row(*cells, key=key)
@@ -203,6 +252,8 @@ class RecordTable(DataTable[Any]):
         self._measure_now()
         if not rows:
             return
+        if was_empty:
+            self._show_scrollbars_now()
         index = next((i for i, (key, _) in enumerate(rows) if key == keep), None)
         if index is None:
             self.move_cursor(row=0, scroll=False)
@@ -210,6 +261,32 @@ class RecordTable(DataTable[Any]):
         # Rows added above the cursor shift it down; move the viewport with it.
         self.move_cursor(row=index, scroll=False)
         self.scroll_to(y=scroll_y + max(0, index - old_index), animate=False, immediate=True)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Widen the columns for the new rows, then let DataTable size the table.
+
+        DataTable measures a cell through Rich's measure protocol, which asks the terminal
+        for its size first (up to three system calls per cell). Every cell here is a
+        one-line Text (see ``safe_cell``; a row is one line high, no labels): its width is
+        its longest line, what that protocol answers."""
+        columns = self.ordered_columns
+        rest: list[RowKey] = []
+        for key in new_rows:
+            index = self._row_locations.get(key)
+            if index is None:  # removed since
+                continue
+            row = self.rows[key]
+            _, cells = self._get_row_renderables(index)
+            texts = [cell for cell in cells if isinstance(cell, Text)]
+            if row.label is not None or row.auto_height or len(texts) != len(cells):
+                rest.append(key)
+                continue
+            for column, cell in zip(columns, texts, strict=False):
+                lines = cell.plain.splitlines()
+                width = max(map(cell_len, lines)) if lines else 0
+                if width > column.content_width:
+                    column.content_width = width
+        super()._update_dimensions(rest)
 
     def _measure_now(self) -> None:
         """Size the columns for the new rows before the next paint.
@@ -225,6 +302,15 @@ class RecordTable(DataTable[Any]):
         self._update_dimensions(new_rows)
         if [column.content_width for column in self.ordered_columns] != before:
             self._clear_caches()  # rows cached at the old widths must be drawn again
+
+    def _show_scrollbars_now(self) -> None:
+        """Decide the scrollbars for the first rows now, as the next layout would: it paints
+        with the scrollbars it finds, so it would draw every row without them and then
+        again, one frame later, beside them. (Only for a list that was empty: moving the
+        cursor and the viewport of a list shown before waits for the layout's decision.)"""
+        self._refresh_scrollbars()
+        if self.show_vertical_scrollbar and self.show_horizontal_scrollbar:
+            _ = self.scrollbar_corner  # made on first use: at layout time, one layout more
 
     # -- moves made by a person (a reload moving the cursor posts no CursorMovedByUser) ------
 
