@@ -57,7 +57,7 @@ def finish_sent(ctx: StoreContext, session: Session, sent: list[tuple[Delivery, 
     """Record what the providers answered: the deliveries, their circuits, the caller's own
     records (``on_finish``), one audit event each — in the caller's transaction."""
     finished = finish_deliveries(ctx, session, [(d.delivery_id, o) for d, o in sent])
-    record_outcomes(session, finished, ctx.config.circuit, ctx.clock())
+    record_outcomes(ctx, session, finished)
     if on_finish is not None:
         on_finish(session, finished)
     for delivery in finished:
@@ -140,7 +140,7 @@ def deliver_escalation_outcome(ctx: StoreContext, registry: ConnectorRegistry, p
         raise UserError(f"provider {disabled[0]!r} is disabled in the config")
     chosen = _unsettled(ctx, plan.plan_id, chosen, named=bool(providers))
     decision = ctx.require("escalation.deliver", [plan.plan_id])
-    windows = quiet_windows_from(ctx.db, ctx.clock())
+    windows = quiet_windows_from(ctx, ctx.clock())
     results: list[Delivery] = []
     skipped: list[QuietSkip] = []
     busy: list[str] = []
@@ -218,7 +218,7 @@ def deliver_report_outcome(ctx: StoreContext, registry: ConnectorRegistry, run_i
             raise UserError(f"provider {name!r} is not an executive channel "
                             '(set audience = ["executive"] in its config)')
     decision = ctx.require("report.deliver", [run_id])
-    windows = quiet_windows_from(ctx.db, ctx.clock())
+    windows = quiet_windows_from(ctx, ctx.clock())
     results: list[Delivery] = []
     skipped: list[QuietSkip] = []
     busy: list[str] = []

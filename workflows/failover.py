@@ -125,7 +125,7 @@ def _fail_over(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule
             decision = decide_pair_now(ctx, session, plan.plan_id, planned.provider,
                                        ctx.clock())
             if decision is None:  # claimed since, or no longer suppressed (or plan closed)
-                if is_claimed(session, plan.plan_id, planned.provider):
+                if is_claimed(ctx, session, plan.plan_id, planned.provider):
                     return Failover(planned, "claimed_elsewhere",
                                     reason="pair claimed by another run")
                 return Failover(planned, "stale", reason="no longer suppressed")

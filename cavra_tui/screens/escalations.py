@@ -80,10 +80,9 @@ class EscalationsScreen(CavraScreen):
             yield RecordTable(TIMELINE_COLUMNS, id="timeline", title="Deliveries and acks")
 
     def on_mount(self) -> None:
-        db = self.runtime.db
-        config, clock = self.runtime.config, self.runtime.ctx.clock
+        ctx = self.runtime.ctx
         self.page_table("plans", lambda cursor, search: list_plans_with_levels(
-            db, config, clock(), cursor=cursor, search=search), self._plan_row)
+            ctx, ctx.clock(), cursor=cursor, search=search), self._plan_row)
         # CavraScreen.on_mount runs after this one (Textual calls each class's handler).
 
     def _plan_row(self, item: PlanWithLevel) -> Row:
@@ -140,10 +139,10 @@ class EscalationsScreen(CavraScreen):
             self._load_timeline(plan.plan_id)
 
     def _load_timeline(self, plan_id: str) -> None:
-        db = self.runtime.db
+        ctx = self.runtime.ctx
         self.load("timeline", lambda: (
-            plan_id, list_deliveries(db, plan_id=plan_id, kind="escalation"),
-            list_acknowledgements(db, plan_id=plan_id), plan_claims(db, plan_id)),
+            plan_id, list_deliveries(ctx, plan_id=plan_id, kind="escalation"),
+            list_acknowledgements(ctx, plan_id=plan_id), plan_claims(ctx, plan_id)),
             self.show_timeline)
 
     def show_timeline(self, message: DataLoaded[tuple[str, Page, Page,

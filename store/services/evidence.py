@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from store.db import Database
 from store.errors import NotFound
 from store.ids import kind_of
 from store.models import (
@@ -36,12 +35,15 @@ from store.tables import (
     WorkerRunRow,
 )
 
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
+
 MAX_AUDIT_LINKS = 20
 
 
-def evidence_chain(db: Database, record_id: str) -> EvidenceChain:
+def evidence_chain(ctx: StoreContext, record_id: str) -> EvidenceChain:
     kind = kind_of(record_id)
-    with db.read() as session:
+    with ctx.db.read() as session:
         parts: dict[str, Any] = {"id": record_id}
         execution = None
         delivery = None

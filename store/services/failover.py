@@ -114,7 +114,8 @@ def decide_pair_now(ctx: StoreContext, session: Session, plan_id: str, provider:
     return decisions[0] if decisions else None
 
 
-def is_claimed(session: Session, plan_id: str, provider: str) -> bool:
+def is_claimed(ctx: StoreContext, session: Session, plan_id: str, provider: str) -> bool:
+    """In the caller's transaction (``ctx`` first, as for every service a workflow calls)."""
     return session.execute(select(_C.plan_id).where(
         _C.plan_id == plan_id, _C.provider == provider)).first() is not None
 

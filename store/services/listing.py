@@ -10,13 +10,12 @@ import base64
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, defer
 
 from store.clock import as_utc
-from store.db import Database
 from store.errors import UserError
 from store.models import (
     Acknowledgement,
@@ -50,6 +49,9 @@ from store.tables import (
     WorkerRunRow,
 )
 
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
+
 
 class RetryPlanSummary(Record):
     """A retry plan without its decisions: a list needs the counts, not every decision."""
@@ -74,7 +76,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise UserError("list cursor is not valid; start from the first page") from None
 
 
-def _page(db: Database, row_type: Any, id_column: InstrumentedAttribute[str],
+def _page(ctx: StoreContext, row_type: Any, id_column: InstrumentedAttribute[str],
           model: type[Record], *, cursor: str | None, limit: int,
           where: Sequence[ColumnElement[bool]] = (),
           search: str | None = None,
@@ -93,7 +95,7 @@ def _page(db: Database, row_type: Any, id_column: InstrumentedAttribute[str],
         # The first term is a plain range the created_at index serves; the second breaks ties.
         query = query.where(created <= stamp, or_(created < stamp, id_column < last_id))
     query = query.order_by(created.desc(), id_column.desc()).limit(limit + 1)
-    with db.read() as session:
+    with ctx.db.read() as session:
         rows = session.execute(query).scalars().all()
         items = [model.model_validate(row) for row in rows[:limit]]
         counted = None
@@ -116,9 +118,9 @@ def _page(db: Database, row_type: Any, id_column: InstrumentedAttribute[str],
 SHORT_DIGEST = 12  # how much of a payload digest a list shows (cavra_tui.formatting.short)
 
 
-def list_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_plans(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                search: str | None = None) -> Page:
-    return _page(db, EscalationPlanRow, EscalationPlanRow.plan_id, EscalationPlan,
+    return _page(ctx, EscalationPlanRow, EscalationPlanRow.plan_id, EscalationPlan,
                  cursor=cursor, limit=limit, search=search,
                  # Escalations: Plan, Alert, Providers, By.
                  search_columns=(EscalationPlanRow.plan_id, EscalationPlanRow.alert_level,
@@ -126,25 +128,25 @@ def list_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_
                                  EscalationPlanRow.created_by))
 
 
-def list_deliveries(db: Database, *, kind: str | None = None, plan_id: str | None = None,
+def list_deliveries(ctx: StoreContext, *, kind: str | None = None, plan_id: str | None = None,
                     run_id: str | None = None, cursor: str | None = None,
                     limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
     where = [condition for condition in (
         DeliveryRow.kind == kind if kind else None,
         DeliveryRow.plan_id == plan_id if plan_id else None,
         DeliveryRow.run_id == run_id if run_id else None) if condition is not None]
-    return _page(db, DeliveryRow, DeliveryRow.delivery_id, Delivery, cursor=cursor, limit=limit,
+    return _page(ctx, DeliveryRow, DeliveryRow.delivery_id, Delivery, cursor=cursor, limit=limit,
                  where=where, search=search,
                  # Executive deliveries: Provider, Status, Code, Run.
                  search_columns=(DeliveryRow.provider, DeliveryRow.status,
                                  as_text(DeliveryRow.status_code), DeliveryRow.run_id))
 
 
-def list_acknowledgements(db: Database, *, plan_id: str | None = None,
+def list_acknowledgements(ctx: StoreContext, *, plan_id: str | None = None,
                           cursor: str | None = None, limit: int = DEFAULT_PAGE,
                           search: str | None = None) -> Page:
     where = [AcknowledgementRow.plan_id == plan_id] if plan_id else []
-    return _page(db, AcknowledgementRow, AcknowledgementRow.ack_id, Acknowledgement,
+    return _page(ctx, AcknowledgementRow, AcknowledgementRow.ack_id, Acknowledgement,
                  cursor=cursor, limit=limit, where=where, search=search,
                  # Acknowledgements: Plan, Provider, State, By, Ref.
                  search_columns=(AcknowledgementRow.plan_id, AcknowledgementRow.provider,
@@ -152,10 +154,10 @@ def list_acknowledgements(db: Database, *, plan_id: str | None = None,
                                  AcknowledgementRow.external_ref))
 
 
-def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_retry_plans(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                      search: str | None = None) -> Page:
     """Pages of RetryPlanSummary: the decisions (possibly thousands a plan) stay unread."""
-    return _page(db, RetryPlanRow, RetryPlanRow.retry_plan_id, RetryPlanSummary,
+    return _page(ctx, RetryPlanRow, RetryPlanRow.retry_plan_id, RetryPlanSummary,
                  cursor=cursor, limit=limit, search=search,
                  # Retry plans: Retry plan, Decisions, By.
                  search_columns=(RetryPlanRow.retry_plan_id,
@@ -163,18 +165,18 @@ def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DE
                  skip=(RetryPlanRow.decisions,))
 
 
-def list_worker_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_worker_runs(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                      search: str | None = None) -> Page:
-    return _page(db, WorkerRunRow, WorkerRunRow.run_id, WorkerRun, cursor=cursor, limit=limit,
+    return _page(ctx, WorkerRunRow, WorkerRunRow.run_id, WorkerRun, cursor=cursor, limit=limit,
                  # Worker runs: Run, Mode, Trigger.
                  search=search, search_columns=(WorkerRunRow.run_id, WorkerRunRow.mode,
                                                 WorkerRunRow.trigger))
 
 
-def list_executions(db: Database, *, run_id: str | None = None, cursor: str | None = None,
+def list_executions(ctx: StoreContext, *, run_id: str | None = None, cursor: str | None = None,
                     limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
     where = [ExecutionRecordRow.run_id == run_id] if run_id else []
-    return _page(db, ExecutionRecordRow, ExecutionRecordRow.execution_id, ExecutionRecord,
+    return _page(ctx, ExecutionRecordRow, ExecutionRecordRow.execution_id, ExecutionRecord,
                  cursor=cursor, limit=limit, where=where, search=search,
                  # Execution records: Status, Reason, Plan/provider, Key, Payload (the
                  # digest's first 12 characters, as shown), Execution.
@@ -185,16 +187,16 @@ def list_executions(db: Database, *, run_id: str | None = None, cursor: str | No
                                  ExecutionRecordRow.execution_id))
 
 
-def list_schedule_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_schedule_runs(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                        search: str | None = None) -> Page:
-    return _page(db, ScheduleRunRow, ScheduleRunRow.run_id, ScheduleRun, cursor=cursor,
+    return _page(ctx, ScheduleRunRow, ScheduleRunRow.run_id, ScheduleRun, cursor=cursor,
                  limit=limit, search=search,
                  # Schedule runs: Run, Trigger, Report.
                  search_columns=(ScheduleRunRow.run_id, ScheduleRunRow.trigger,
                                  ScheduleRunRow.report_id))
 
 
-def latest_ack_states(db: Database,
+def latest_ack_states(ctx: StoreContext,
                       pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """The acknowledgement state that counts for each (plan, provider) pair: one row each."""
     if not pairs:
@@ -202,16 +204,16 @@ def latest_ack_states(db: Database,
     wanted = set(pairs)
     condition = or_(*(and_(PairStateRow.plan_id == plan, PairStateRow.provider == provider)
                       for plan, provider in wanted))
-    with db.read() as session:
+    with ctx.db.read() as session:
         rows = session.execute(select(PairStateRow.plan_id, PairStateRow.provider,
                                       PairStateRow.latest_ack_state).where(condition)).all()
     found = {(plan, provider): state for plan, provider, state in rows}
     return {pair: found.get(pair) for pair in pairs}
 
 
-def list_pending_pairs(db: Database, limit: int = 100) -> list[PairState]:
+def list_pending_pairs(ctx: StoreContext, limit: int = 100) -> list[PairState]:
     """(plan, provider) pairs delivered to but not yet acknowledged, most recent first."""
-    with db.read() as session:
+    with ctx.db.read() as session:
         rows = session.execute(select(PairStateRow).where(PairStateRow.ack_pending.is_(True))
                                .order_by(PairStateRow.updated_at.desc(), PairStateRow.plan_id)
                                .limit(limit)).scalars().all()

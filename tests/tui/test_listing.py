@@ -27,7 +27,7 @@ def test_pages_walk_every_record_once_in_order_despite_equal_timestamps(
     cursor = None
     pages = 0
     while True:
-        page = list_plans(runtime.db, cursor=cursor, limit=5)
+        page = list_plans(runtime.ctx, cursor=cursor, limit=5)
         seen += [plan.plan_id for plan in page.items]
         pages += 1
         cursor = page.next_cursor
@@ -39,17 +39,17 @@ def test_pages_walk_every_record_once_in_order_despite_equal_timestamps(
 
 def test_search_and_bad_cursor(runtime: Runtime) -> None:
     made = _plans(runtime, 3)
-    assert [p.plan_id for p in list_plans(runtime.db, search=made[1]).items] == [made[1]]
+    assert [p.plan_id for p in list_plans(runtime.ctx, search=made[1]).items] == [made[1]]
     with pytest.raises(UserError, match="cursor"):
-        list_plans(runtime.db, cursor="not-a-cursor")
+        list_plans(runtime.ctx, cursor="not-a-cursor")
     with pytest.raises(UserError, match="page size"):
-        list_plans(runtime.db, limit=0)
+        list_plans(runtime.ctx, limit=0)
 
 
 def test_audit_events_page_by_sequence(runtime: Runtime) -> None:
     _plans(runtime, 4)
-    first = list_audit_events(runtime.db, limit=3)
-    rest = list_audit_events(runtime.db, cursor=first.next_cursor, limit=10)
+    first = list_audit_events(runtime.ctx, limit=3)
+    rest = list_audit_events(runtime.ctx, cursor=first.next_cursor, limit=10)
     seqs = [e.seq for e in first.items + rest.items]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == len(seqs) == seqs[0]
     assert rest.next_cursor is None
