@@ -62,7 +62,8 @@ def finish_sent(ctx: StoreContext, session: Session, sent: list[tuple[Delivery, 
         on_finish(session, finished)
     for delivery in finished:
         ctx.audit(session, action, decision, [delivery.delivery_id, *(x for x in (
-            delivery.plan_id, delivery.run_id) if x)], f"{delivery.provider}: {delivery.status}",
+            delivery.plan_id, delivery.schedule_run_id) if x)],
+            f"{delivery.provider}: {delivery.status}",
             delivery.model_dump(mode="json"))
     return finished
 
@@ -82,7 +83,7 @@ def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provi
                                  decision=decision)
     outcome = safe_send(connector, OutboundMessage(
         delivery_id=started.delivery_id, kind=kind, provider=provider, idempotency_key=key,
-        plan_id=plan_id, run_id=run_id, attempt=attempt, message=message))
+        plan_id=plan_id, schedule_run_id=run_id, attempt=attempt, message=message))
     with send_batch(ctx) as session:
         [finished] = finish_sent(ctx, session, [(started, outcome)], action=action,
                                  decision=decision)

@@ -163,7 +163,7 @@ def _fail_over(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule
         return Failover(decision, "already_sent")
     outcome = safe_send(connector, OutboundMessage(  # outside any transaction
         delivery_id=started.delivery_id, kind="escalation", provider=started.provider,
-        idempotency_key=started.idempotency_key, plan_id=plan.plan_id, run_id=None,
+        idempotency_key=started.idempotency_key, plan_id=plan.plan_id, schedule_run_id=None,
         attempt=started.attempt, message=_message(plan, started.provider)))
     with send_batch(ctx, digests) as session:
         [finished] = finish_sent(ctx, session, [(started, outcome)],

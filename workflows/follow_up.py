@@ -192,7 +192,7 @@ def _escalate(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule:
         message = _message(plan, delivery.provider)
         sent.append((delivery, safe_send(connectors[delivery.provider], OutboundMessage(
             delivery_id=delivery.delivery_id, kind="escalation", provider=delivery.provider,
-            idempotency_key=delivery.idempotency_key, plan_id=plan.plan_id, run_id=None,
+            idempotency_key=delivery.idempotency_key, plan_id=plan.plan_id, schedule_run_id=None,
             attempt=delivery.attempt, message=message))))
     finished: list[Delivery] = []
     if sent:

@@ -47,8 +47,8 @@ def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement],
     events: list[tuple[Any, Row]] = []
     for d in deliveries:
         code = f"HTTP {d.status_code}" if d.status_code is not None else ""
-        run = (f"by {d.worker_run_id}" if d.worker_run_id
-               and kind_of(d.worker_run_id) == "follow_up_run" else "")
+        run = (f"by {d.sent_by_run_id}" if d.sent_by_run_id
+               and kind_of(d.sent_by_run_id) == "follow_up_run" else "")
         detail = " ".join(x for x in (f"attempt {d.attempt}", code, d.error or "", run) if x)
         events.append((d.created_at, (d.delivery_id, (when(d.created_at), "delivery",
                                                       d.provider, status(d.status), detail))))
@@ -57,9 +57,9 @@ def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement],
         events.append((a.created_at, (a.ack_id, (when(a.created_at), "ack", a.provider,
                                                  status(a.state), detail))))
     for c in levels:
-        events.append((c.created_at, (c.run_id, (when(c.created_at), f"level {c.level}",
-                                                 ", ".join(c.providers) or "-",
-                                                 status("escalated"), f"by {c.run_id}"))))
+        events.append((c.created_at, (c.follow_up_run_id, (
+            when(c.created_at), f"level {c.level}", ", ".join(c.providers) or "-",
+            status("escalated"), f"by {c.follow_up_run_id}"))))
     events.sort(key=lambda pair: (pair[0], pair[1][0]), reverse=True)
     return [row for _, row in events]
 

@@ -35,7 +35,7 @@ def run_row(run: ScheduleRun) -> Row:
 def delivery_row(d: Delivery) -> Row:
     code = str(d.status_code) if d.status_code is not None else "-"
     return d.delivery_id, (when(d.created_at), d.provider, status(d.status), code,
-                           d.run_id or "-")
+                           d.schedule_run_id or "-")
 
 
 def schedule_row(s: ScheduleStatus) -> Row:

@@ -53,9 +53,9 @@ def evidence_chain(ctx: StoreContext, record_id: str) -> EvidenceChain:
                 raise NotFound(f"execution {record_id!r} not found")
             execution = ExecutionRecord.model_validate(row)
             parts["execution"] = execution
-            run = session.get(WorkerRunRow, execution.run_id)
+            run = session.get(WorkerRunRow, execution.worker_run_id)
             parts["worker_run"] = (WorkerRun.model_validate(run) if run
-                                   else InterruptedRun(run_id=execution.run_id))
+                                   else InterruptedRun(run_id=execution.worker_run_id))
             retry_plan = session.get(RetryPlanRow, execution.retry_plan_id)
             if retry_plan is not None:
                 parts["retry_decision"] = next(

@@ -144,8 +144,8 @@ def failover_evidence(session: Session, delivery: Delivery) -> FailoverEvidence 
                                                      _C.target == delivery.provider))
                            .limit(50)).all()
     claims = [FailoverClaim.model_validate(row._mapping) for row in rows]
-    sent_for = next((c for c in claims if c.target == delivery.provider
-                     and c.status == "sent" and c.run_id == delivery.worker_run_id), None)
+    sent_for = next((c for c in claims if c.target == delivery.provider and c.status == "sent"
+                     and c.follow_up_run_id == delivery.sent_by_run_id), None)
     own = next((c for c in claims if c.provider == delivery.provider), None)
     if sent_for is None and own is None:
         return None

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any, cast
 
+from pydantic import Field
 from sqlalchemy import Table, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -61,7 +62,7 @@ class FollowUpClaim(Record):
 
     plan_id: str
     level: int
-    run_id: str
+    follow_up_run_id: str = Field(alias="run_id")
     providers: list[str]
     created_at: datetime
     created_by: str

@@ -129,12 +129,13 @@ def list_plans(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEF
 
 
 def list_deliveries(ctx: StoreContext, *, kind: str | None = None, plan_id: str | None = None,
-                    run_id: str | None = None, cursor: str | None = None,
+                    schedule_run_id: str | None = None, cursor: str | None = None,
                     limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
     where = [condition for condition in (
         DeliveryRow.kind == kind if kind else None,
         DeliveryRow.plan_id == plan_id if plan_id else None,
-        DeliveryRow.run_id == run_id if run_id else None) if condition is not None]
+        DeliveryRow.run_id == schedule_run_id if schedule_run_id else None)
+        if condition is not None]
     return _page(ctx, DeliveryRow, DeliveryRow.delivery_id, Delivery, cursor=cursor, limit=limit,
                  where=where, search=search,
                  # Executive deliveries: Provider, Status, Code, Run.
@@ -173,9 +174,10 @@ def list_worker_runs(ctx: StoreContext, *, cursor: str | None = None, limit: int
                                                 WorkerRunRow.trigger))
 
 
-def list_executions(ctx: StoreContext, *, run_id: str | None = None, cursor: str | None = None,
+def list_executions(ctx: StoreContext, *, worker_run_id: str | None = None,
+                    cursor: str | None = None,
                     limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
-    where = [ExecutionRecordRow.run_id == run_id] if run_id else []
+    where = [ExecutionRecordRow.run_id == worker_run_id] if worker_run_id else []
     return _page(ctx, ExecutionRecordRow, ExecutionRecordRow.execution_id, ExecutionRecord,
                  cursor=cursor, limit=limit, where=where, search=search,
                  # Execution records: Status, Reason, Plan/provider, Key, Payload (the

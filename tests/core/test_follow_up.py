@@ -258,7 +258,7 @@ def test_two_racing_live_runs_send_level_2_once(
     assert len(level_2_deliveries(first, plan_id)) == 2
     assert count(first, FollowUpClaimRow) == 1
     winner = next(run for run in results if run.escalations[0]["status"] == "escalated")
-    assert [c.run_id for c in plan_claims(first.ctx, plan_id)] == [winner.run_id]
+    assert [c.follow_up_run_id for c in plan_claims(first.ctx, plan_id)] == [winner.run_id]
     with first.db.read() as session:
         assert verify_chain(session).ok
 
@@ -461,7 +461,7 @@ def test_a_level_is_claimed_once_whatever_the_run(runtime: Any) -> None:
     assert claim(2, "fup-a") is True
     assert claim(2, "fup-b") is False
     assert claim(3, "fup-b") is True
-    assert [(c.level, c.run_id) for c in plan_claims(runtime.ctx, "esc-x")] == [
+    assert [(c.level, c.follow_up_run_id) for c in plan_claims(runtime.ctx, "esc-x")] == [
         (3, "fup-b"), (2, "fup-a")]
 
 

@@ -205,7 +205,7 @@ async def test_retry_plan_and_dry_run_from_retry_runs(seeded: Runtime) -> None:
         run = list_worker_runs(seeded.ctx, limit=1).items[0]
         assert run.mode == "dry_run"
         assert table(app, "runs").record_ids[0] == run.run_id
-        executions = list_executions(seeded.ctx, run_id=run.run_id).items
+        executions = list_executions(seeded.ctx, worker_run_id=run.run_id).items
         assert [e.status for e in executions] == ["dry_run"]
         assert table(app, "executions").record_ids[0] == executions[0].execution_id
 
@@ -271,7 +271,7 @@ async def test_live_run_after_review_sends_and_shows_the_result(seeded: Runtime)
         await settle(pilot)
         run = list_worker_runs(seeded.ctx, limit=1).items[0]
         assert run.mode == "live"
-        executions = list_executions(seeded.ctx, run_id=run.run_id).items
+        executions = list_executions(seeded.ctx, worker_run_id=run.run_id).items
         assert [(e.status, e.idempotency_key) for e in executions] == [
             ("delivered", preview.idempotency_key)]
         assert table(app, "runs").record_ids[0] == run.run_id
@@ -295,7 +295,7 @@ async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -
         assert isinstance(app.screen, ConfirmSend)
         await pilot.click("#send-confirm")
         await settle(pilot)
-        sent = list_deliveries(seeded.ctx, kind="executive", run_id=runs[0].run_id).items
+        sent = list_deliveries(seeded.ctx, kind="executive", schedule_run_id=runs[0].run_id).items
         assert [(d.provider, d.status) for d in sent] == [("outbox", "delivered")]
         assert table(app, "exec-deliveries").record_ids[0] == sent[0].delivery_id
         preview = str(app.screen.query_one("#report").source)
@@ -518,7 +518,8 @@ async def test_a_confirmed_live_run_sends_only_what_the_dialog_showed(
         await pilot.click("#confirm-send")
         await settle(pilot)
     [run] = [run for run in list_worker_runs(runtime.ctx).items if run.mode == "live"]
-    sent = [(e.provider, e.status) for e in list_executions(runtime.ctx, run_id=run.run_id).items]
+    sent = [(e.provider, e.status)
+            for e in list_executions(runtime.ctx, worker_run_id=run.run_id).items]
     assert sent == [("ops2", "delivered")]
 
 

@@ -122,7 +122,7 @@ async def test_evidence_of_the_highlighted_execution(seeded: Runtime) -> None:
         assert isinstance(app.screen, EvidenceView)
         shown = rendered_text(app.screen.query_one("#evidence-view-body", Static))
         assert f"evidence for {execution.execution_id}" in shown
-        assert execution.run_id in shown and execution.plan_id in shown
+        assert execution.worker_run_id in shown and execution.plan_id in shown
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, RetryRunsScreen)

@@ -168,11 +168,11 @@ def _hidden_and_shown(ctx: Any) -> list[tuple[str, Lister, str, str]]:
     return [
         ("acknowledgements", list_acknowledgements, ack.ack_id, ack.plan_id),
         ("worker runs", list_worker_runs, run.retry_plan_id, run.run_id),
-        ("executions", list_executions, execution.run_id, execution.execution_id),
+        ("executions", list_executions, execution.worker_run_id, execution.execution_id),
         ("schedule runs", list_schedule_runs, str(schedule_run.schedule_id),
          schedule_run.report_id),
         ("executive deliveries", lambda ctx, **kw: list_deliveries(ctx, kind="executive", **kw),
-         delivery.delivery_id, str(delivery.run_id)),
+         delivery.delivery_id, str(delivery.schedule_run_id)),
         # JSON cells match as they read ("outbox", "retry 1, wait 0"), not as stored.
         ("plans", list_plans, '["outbox"]', "outbox"),
         ("retry plans", list_retry_plans, '"wait":', "wait"),
