@@ -10,7 +10,8 @@ How the work is split, and why:
   send that has answered since the last. Once one send has answered, the run gives the others
   in flight ``GATHER_S`` (10 ms) to answer too before it records them: the run's thread
   shares the interpreter with the senders, and two transactions serving several sends leave
-  the senders more of it than two per send would.
+  the senders more of it than two per send would. (On SQLite one transaction does both:
+  see ``_turn``.)
 - **A freed slot goes to the provider with the fewest sends in flight** (ties: the oldest
   pair waiting). A slow or blackholed provider holds one slot per send, each for at most its
   timeout, and gets a second slot only once every other provider with work waiting has one
@@ -170,11 +171,16 @@ def _turn(scope: RunScope, answered: list[tuple[_Sending, Outcome]], picked: lis
     """Two write transactions per turn of the loop: record what the providers answered, then
     begin the pairs picked for the freed slots, judged on facts that include those answers.
     Kept apart so each takes its row locks in the same order as a manual send's begin and
-    finish (on PostgreSQL one transaction doing both deadlocked with a manual finish).
+    finish (on PostgreSQL one transaction doing both deadlocked with a manual finish). On
+    SQLite, whose writers hold the whole database (BEGIN IMMEDIATE) and take no row locks,
+    one transaction does both, in the same order: half the commits. (If its begin fails,
+    the answers roll back with it, and the run's error path records them.)
     (A run that fails mid-turn reports nothing, so the tally may move before the commit.)"""
     if answered:
         with send_batch(scope.ctx, scope.digests) as session:
             _finish(scope, session, answered, tally)
+            if picked and session.get_bind().dialect.name == "sqlite":
+                return _begin(scope, session, picked, lanes, tally)
     if not picked:
         return []
     with send_batch(scope.ctx, scope.digests) as session:

@@ -29,7 +29,7 @@ from store.evidence_check import vouched
 from store.ids import kind_of, new_id
 from store.models import ACK_ANSWERED, Delivery
 from store.policy import Decision
-from store.record_digest import remember_digests
+from store.record_digest import remember_digests, row_digests
 from store.rules.retry_decision import staleness
 from store.services.context import StoreContext
 from store.services.delivery_outcomes import (
@@ -40,6 +40,7 @@ from store.services.delivery_outcomes import (
     settle_interrupted,
 )
 from store.services.escalation import track_plan_pairs
+from store.tables import DeliveryRow
 
 IN_FLIGHT_GRACE_S = 30
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ _D, _P = DELIVERIES.c, PAIRS.c
 _IN_FLIGHT = Direct(select(_D.delivery_id, _D.kind, _D.provider, _D.plan_id, _D.run_id,
                            _D.in_flight_until).where(_D.status == "in_flight", _D.provider.in_(
                                bindparam("providers", expanding=True))))
-_INSERT_DELIVERIES = Direct(insert(DELIVERIES))
+# RETURNING: the rows as stored, whose digests their delivery.start events record (no read
+# back of the rows just written).
+_INSERT_DELIVERIES = Direct(insert(DELIVERIES).returning(*DELIVERIES.c))
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,11 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
                 plan_changes.append((*key, pair["latest_ack_state"] in ("resolved",
                                                                         "dismissed")))
         if rows:
-            _INSERT_DELIVERIES.execute_many(session, rows)
+            inserted = _INSERT_DELIVERIES.rows_each(session, rows)
+            # Written once in this transaction (finishing them is another's): their events
+            # take these digests.
+            remember_digests(session, row_digests(DeliveryRow, [
+                row for found in inserted for row in found]))
         track_plan_pairs(session, plan_changes)
         for started in results:
             if isinstance(started, Delivery):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from store.clock import as_utc
@@ -64,14 +64,12 @@ def store_retry_plan(ctx: StoreContext, session: Session, decisions: list[RetryD
     provider); older plans have none and are escalation plans."""
     counts = {action: sum(1 for d in decisions if d.action == action)
               for action in ("retry", "wait", "suppress")}
-    row = RetryPlanRow(
-        retry_plan_id=new_id("retry_plan"), policy=ctx.config.retry.model_dump(mode="json"),
-        decisions=[d.model_dump(mode="json") for d in decisions], counts=counts,
-        subject=None if subject == "escalation" else subject,
-        created_at=now, created_by=ctx.identity.actor)
-    session.add(row)
+    row = {"retry_plan_id": new_id("retry_plan"), "subject": None if subject == "escalation"
+           else subject, "policy": ctx.config.retry.model_dump(mode="json"),
+           "decisions": [d.model_dump(mode="json") for d in decisions], "counts": counts,
+           "created_at": now, "created_by": ctx.identity.actor}
+    _INSERT_RETRY_PLAN.execute(session, row)
     bump(session, "retry_plans" if subject == "escalation" else "report_retry_plans", now)
-    session.flush()
     return RetryPlan.model_validate(row)
 
 
@@ -135,20 +133,29 @@ def record_worker_run(ctx: StoreContext, session: Session, *, run_id: str, mode:
                       started_at: datetime, summary: dict[str, int],
                       subject: Subject = "escalation") -> WorkerRun:
     now = ctx.clock()
-    existing = session.get(WorkerRunRow, run_id)
+    existing = _WORKER_RUN.first(session, {"b_id": run_id})
     if existing is not None:
         # This run stalled past its lease and a later run recorded it abandoned: that record
         # stays (evidence is append-only); the caller's audit event carries what it did.
-        return WorkerRun.model_validate(existing)
-    row = WorkerRunRow(run_id=run_id, mode=mode, trigger=trigger, retry_plan_id=retry_plan_id,
-                       schedule_id=schedule_id, started_at=started_at, summary=summary,
-                       subject=None if subject == "escalation" else subject,
-                       created_at=now, created_by=ctx.identity.actor)
-    session.add(row)
+        return WorkerRun.model_validate(existing._asdict())
+    row = {"run_id": run_id, "subject": None if subject == "escalation" else subject,
+           "mode": mode, "trigger": trigger, "retry_plan_id": retry_plan_id,
+           "schedule_id": schedule_id, "started_at": started_at, "summary": summary,
+           "created_at": now, "created_by": ctx.identity.actor}
+    _INSERT_WORKER_RUN.execute(session, row)
     bump(session, f"{COUNTERS[subject]}_{'worker_' if subject == 'escalation' else ''}runs."
                   f"{mode}", now)
-    session.flush()
     return WorkerRun.model_validate(row)
+
+
+# Below SQLAlchemy's execution layer (``store.direct``), like the run's other statements:
+# compiled once per process, where the ORM's unit of work compiles its INSERT (and its
+# ``session.get`` its SELECT) once per engine, i.e. again in every command that runs.
+_RETRY_PLANS = cast(Table, RetryPlanRow.__table__)
+_WORKER_RUNS = cast(Table, WorkerRunRow.__table__)
+_INSERT_RETRY_PLAN = Direct(insert(_RETRY_PLANS))
+_INSERT_WORKER_RUN = Direct(insert(_WORKER_RUNS))
+_WORKER_RUN = Direct(select(_WORKER_RUNS).where(_WORKER_RUNS.c.run_id == bindparam("b_id")))
 
 
 ABANDONED_RULE = Decision(True, "a live run whose lease expired died mid-run: recorded abandoned",

@@ -30,7 +30,10 @@ from store.tables import (
 
 TRIGGERED = ("delivered", "unknown")
 _PLANS = cast(Table, EscalationPlanRow.__table__)
-_READ_PLANS = select(_PLANS).where(_PLANS.c.plan_id.in_(bindparam("ids", expanding=True)))
+# Below SQLAlchemy's execution layer (``store.direct``): compiled once per process, not once
+# per engine (every live run reads its plans with it).
+_READ_PLANS = Direct(select(_PLANS).where(_PLANS.c.plan_id.in_(
+    bindparam("ids", expanding=True))))
 
 
 def read_plans_with_digests(ctx: StoreContext, plan_ids: Collection[str]
@@ -42,8 +45,8 @@ def read_plans_with_digests(ctx: StoreContext, plan_ids: Collection[str]
     if not wanted:
         return {}, {}
     with ctx.db.read() as session:
-        rows = session.execute(_READ_PLANS, {"ids": wanted}).all()
-    return ({row.plan_id: EscalationPlan.model_validate(row._mapping) for row in rows},
+        rows = _READ_PLANS.rows(session, {"ids": wanted})
+    return ({row.plan_id: EscalationPlan.model_validate(row._asdict()) for row in rows},
             row_digests(EscalationPlanRow, rows))
 
 
