@@ -166,14 +166,11 @@ class CavraApp(WorkflowCommands):
 
     def _read_version(self) -> tuple[int, str | None]:
         from scheduler.status import LEADER_LOCK
-        from store.counters import change_version
-        from store.services.locks import current_holder
+        from store.services.locks import changes_and_holder
 
-        with self.runtime.db.connect() as conn:
-            # Leadership moves without a write to the change marker (lease renewals are not
-            # changes), so the leader is part of what is compared.
-            return (change_version(conn),
-                    current_holder(conn, LEADER_LOCK, self.runtime.ctx.clock())[0])
+        # Leadership moves without a write to the change marker (lease renewals are not
+        # changes), so the leader is part of what is compared.
+        return changes_and_holder(self.runtime.ctx, LEADER_LOCK)
 
     def note_own_write(self) -> None:
         try:

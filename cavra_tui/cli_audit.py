@@ -15,7 +15,7 @@ from store.errors import UserError
 def audit_verify(runtime: Runtime, args: argparse.Namespace) -> int:
     from store.services.audit_verify import verify_audit
 
-    verdict = verify_audit(runtime.db, runtime.config, witness_paths=args.witness,
+    verdict = verify_audit(runtime.ctx, witness_paths=args.witness,
                            allowed_signers=args.allowed_signers)
     if wants_json(args):
         emit_json({**verdict.chain.model_dump(mode="json"), **verdict.model_dump(mode="json"),

@@ -33,6 +33,6 @@ def health(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def evidence_show(runtime: Runtime, args: argparse.Namespace) -> int:
-    chain = evidence_chain(runtime.db, args.record_id)
+    chain = evidence_chain(runtime.ctx, args.record_id)
     emit_json(chain.to_json())
     return 0

@@ -14,8 +14,8 @@ from store.services.metrics import read_metrics
 
 def metrics(runtime: Runtime, args: argparse.Namespace) -> int:
     now = runtime.ctx.clock()
-    snapshot = read_metrics(runtime.db, now)
-    scheduler = read_scheduler_status(runtime.db, now)
+    snapshot = read_metrics(runtime.ctx, now)
+    scheduler = read_scheduler_status(runtime.ctx, now)
     if wants_json(args):
         emit_json({**snapshot.model_dump(mode="json"), "scheduler": {
             "leader": scheduler.leader,

@@ -7,7 +7,7 @@ from typing import Any
 
 from cavra_tui.bootstrap import Runtime
 from cavra_tui.cli_output import delivery_json, delivery_lines, emit_json, emit_lines
-from store.services.provider_health import read_all_provider_health
+from store.services.provider_health import provider_states
 from workflows.provider_drill import send_drill
 
 DRILL_FAILED_EXIT = 3  # the command worked, the provider did not: scripts can tell
@@ -23,8 +23,7 @@ def provider_test(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def provider_list(runtime: Runtime, args: argparse.Namespace) -> int:
-    with runtime.db.read() as session:
-        health = read_all_provider_health(session, runtime.ctx.clock())
+    health = provider_states(runtime.ctx)
     rows: list[dict[str, Any]] = []
     for name, settings in sorted(runtime.config.providers.items()):
         state = health.get(name)

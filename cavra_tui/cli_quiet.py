@@ -51,7 +51,7 @@ def quiet_add(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def quiet_list(runtime: Runtime, args: argparse.Namespace) -> int:
     now = runtime.ctx.clock()
-    windows = list_quiet_windows(runtime.db, now, include_past=args.include_past)
+    windows = list_quiet_windows(runtime.ctx, now, include_past=args.include_past)
     if wants_json(args):
         emit_json([_json(w, now) for w in windows])
         return 0

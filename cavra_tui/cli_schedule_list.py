@@ -17,9 +17,9 @@ def _when(moment: datetime | None) -> str:
 
 
 def schedule_list(runtime: Runtime, args: argparse.Namespace) -> int:
-    status = read_scheduler_status(runtime.db, runtime.ctx.clock())
+    status = read_scheduler_status(runtime.ctx, runtime.ctx.clock())
     by_id: dict[str, ScheduleStatus] = {s.schedule_id: s for s in status.schedules}
-    schedules = list_schedules(runtime.db)
+    schedules = list_schedules(runtime.ctx)
     if wants_json(args):
         shown = {"trigger", "next_run_at", "next_run_local", "last_run_at", "missed", "errors"}
         emit_json({"leader": status.leader, "lease_expires_at": status.lease_expires_at,

@@ -152,7 +152,7 @@ def _quiet_now(runtime: Runtime, providers: list[str], level: Severity | None) -
     """Provider → why a quiet window keeps the send back now (``quiet_window: NAME until
     HH:MM UTC``): the send would be recorded as skipped."""
     now = runtime.ctx.clock()
-    windows = quiet_windows_from(runtime.db, now)
+    windows = quiet_windows_from(runtime.ctx, now)
     found = {}
     for provider in providers:
         window = silencing(windows, provider, level, now)
@@ -228,7 +228,7 @@ def dry_run(runtime: Runtime) -> ActionResult:
 def preview_live_run(runtime: Runtime) -> LivePreview:
     result = run_retry_worker(runtime.ctx, runtime.registry, live=False)
     pairs = [(e.plan_id, e.provider) for e in result.executions]
-    return LivePreview(dry_run=result, ack_states=latest_ack_states(runtime.db, pairs))
+    return LivePreview(dry_run=result, ack_states=latest_ack_states(runtime.ctx, pairs))
 
 
 def live_run(runtime: Runtime, previewed: frozenset[str]) -> ActionResult:
@@ -274,7 +274,7 @@ def schedule_run(runtime: Runtime) -> ActionResult:
 
 def send_report(runtime: Runtime, run_id: str | None) -> ActionResult:
     if run_id is None:
-        latest = list_schedule_runs(runtime.db, limit=1).items
+        latest = list_schedule_runs(runtime.ctx, limit=1).items
         if not latest:
             raise UserError("no schedule run yet: make one first (schedule run)")
         run_id = latest[0].run_id
@@ -292,7 +292,7 @@ def new_schedule(runtime: Runtime, request: ScheduleRequest) -> ActionResult:
 def toggle_schedule(runtime: Runtime, schedule_id: str | None) -> ActionResult:
     if schedule_id is None:
         raise UserError("highlight a schedule first (Executive screen, Schedules list)")
-    current = get_schedule(runtime.db, schedule_id)
+    current = get_schedule(runtime.ctx, schedule_id)
     change = disable_schedule if current.enabled else enable_schedule
     schedule = change(runtime.ctx, schedule_id)
     state = "enabled" if schedule.enabled else "disabled"
@@ -315,7 +315,7 @@ def verify_audit(runtime: Runtime) -> ActionResult:
     """The full check, as `cavra audit verify --witness …` for every local witness file."""
     from store.services.audit_verify import verify_audit as verify
 
-    verdict = verify(runtime.db, runtime.config, witness_paths=local_witness_files(runtime))
+    verdict = verify(runtime.ctx, witness_paths=local_witness_files(runtime))
     problem = verdict.first_problem()
     if problem:
         return ActionResult(problem, "error", verdict)

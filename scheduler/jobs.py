@@ -76,7 +76,7 @@ def fire_schedule(holder: str, schedule_id: str, slot_iso: str | None = None,
             log.warning("%s is no longer the leader; %s not fired", holder, schedule_id)
             return
         try:
-            schedule = get_schedule(host.ctx.db, schedule_id)
+            schedule = get_schedule(host.ctx, schedule_id)
         except NotFound:
             return
         if not schedule.enabled:
@@ -179,10 +179,7 @@ def fire_report(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedu
 
 def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: Schedule,
                       slot: datetime) -> None:
-    with ctx.db.read() as session:
-        done = last_handled(session, [schedule.schedule_id]).get(schedule.schedule_id)
-    if done is not None and done >= slot:
-        log.info("schedule %s at %s: already handled", schedule.schedule_id, slot.isoformat())
+    if _handled(ctx, schedule, slot):
         return
     worker = run_report_retry if schedule.kind == "report-retry" else run_retry_worker
     try:
@@ -196,8 +193,7 @@ def fire_retry_worker(ctx: StoreContext, registry: ConnectorRegistry, schedule: 
 
 
 def _handled(ctx: StoreContext, schedule: Schedule, slot: datetime) -> bool:
-    with ctx.db.read() as session:
-        done = last_handled(session, [schedule.schedule_id]).get(schedule.schedule_id)
+    done = last_handled(ctx, [schedule.schedule_id]).get(schedule.schedule_id)
     if done is not None and done >= slot:
         log.info("schedule %s at %s: already handled", schedule.schedule_id, slot.isoformat())
         return True

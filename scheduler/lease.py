@@ -9,11 +9,14 @@ import os
 import secrets
 import socket
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from scheduler.status import LEADER_LOCK
 from store.clock import Clock
-from store.db import Database
-from store.services.locks import current_holder, release, try_acquire
+from store.services.locks import lease_holder, release, try_acquire
+
+if TYPE_CHECKING:
+    from store.services.context import StoreContext
 
 
 def default_holder() -> str:
@@ -22,21 +25,19 @@ def default_holder() -> str:
 
 
 class LeaderLease:
-    def __init__(self, db: Database, holder: str, ttl_s: float, clock: Clock) -> None:
-        self.db = db
+    def __init__(self, ctx: StoreContext, holder: str, ttl_s: float, clock: Clock) -> None:
+        self.ctx = ctx
         self.holder = holder
         self.ttl_s = ttl_s
         self.clock = clock
 
     def renew(self, now: datetime | None = None) -> bool:
         """Take the lease if it is free or expired, extend it if it is ours."""
-        return try_acquire(self.db, LEADER_LOCK, self.holder, self.ttl_s, now or self.clock())
+        return try_acquire(self.ctx, LEADER_LOCK, self.holder, self.ttl_s, now or self.clock())
 
     def held(self) -> bool:
         """Still ours right now? Checked by a job just before it does any work."""
-        with self.db.read() as session:
-            holder, _ = current_holder(session, LEADER_LOCK, self.clock())
-        return holder == self.holder
+        return lease_holder(self.ctx, LEADER_LOCK, self.clock()) == self.holder
 
     def release(self) -> None:
-        release(self.db, LEADER_LOCK, self.holder)
+        release(self.ctx, LEADER_LOCK, self.holder)

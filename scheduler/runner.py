@@ -74,7 +74,7 @@ class SchedulerService:
         self.lease_ttl_s = lease_ttl_s
         # Renew well inside the lease, so a healthy leader never lets it lapse.
         self.poll_s = min(poll_s, lease_ttl_s / 3)
-        self.lease = LeaderLease(ctx.db, self.holder, lease_ttl_s, ctx.clock)
+        self.lease = LeaderLease(ctx, self.holder, lease_ttl_s, ctx.clock)
         self.max_workers = max_workers
         self.is_leader = False
         self.refusal: str | None = None  # why this process may not fire jobs, if it may not
@@ -198,15 +198,14 @@ class SchedulerService:
             misfire_grace_time=minutes * 60, next_run_time=datetime.now(UTC))
 
     def _sync_jobs(self) -> None:
-        active = {s.schedule_id: s for s in list_schedules(self.ctx.db) if s.enabled}
+        active = {s.schedule_id: s for s in list_schedules(self.ctx) if s.enabled}
         for schedule_id in [sid for sid in self._loaded if sid not in active]:
             self._unload(schedule_id)
         changed = [s for s in active.values()
                    if self._loaded.get(s.schedule_id) != _fingerprint(s)]
         if not changed:
             return
-        with self.ctx.db.read() as session:
-            handled = last_handled(session, [s.schedule_id for s in changed])
+        handled = last_handled(self.ctx, [s.schedule_id for s in changed])
         now = self.ctx.clock()
         for schedule in changed:
             try:

@@ -6,16 +6,18 @@ A read of a few small rows (the lease, the schedules): safe to call on every ref
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from store.clock import as_utc
-from store.db import Database
 from store.models import QuietWindow, Schedule
 from store.services.quiet_reads import quiet_windows_from
 from store.services.schedule_reads import describe_trigger, schedule_overview
+
+if TYPE_CHECKING:  # a type only: `cavra metrics` never loads the audit log
+    from store.services.context import StoreContext
 
 LEADER_LOCK = "scheduler_leader"
 
@@ -123,13 +125,14 @@ def next_fire_labels(schedule: Schedule, now: datetime, count: int = 3) -> list[
         fire_times(build_trigger(schedule), now, later), range(count), strict=False)]
 
 
-def read_scheduler_status(db: Database, now: datetime, me: str | None = None) -> SchedulerStatus:
+def read_scheduler_status(ctx: StoreContext, now: datetime,
+                          me: str | None = None) -> SchedulerStatus:
     """``me`` is this process's lease holder name, if it runs a scheduler.
 
     Five small queries: the lease, the schedules, their latest runs, their event counts,
     the quiet windows in force or coming.
     """
-    holder, expires, rows, last_runs, counts = schedule_overview(db, LEADER_LOCK, now)
+    holder, expires, rows, last_runs, counts = schedule_overview(ctx, LEADER_LOCK, now)
     schedules = [ScheduleStatus(
         schedule_id=row.schedule_id, name=row.name, kind=row.kind, trigger=describe_trigger(row),
         enabled=row.enabled, live=row.live, next_run_at=(next_at := _next_run(row, now)),
@@ -141,4 +144,4 @@ def read_scheduler_status(db: Database, now: datetime, me: str | None = None) ->
         "stopped" if me is None else "leader" if holder == me else "standby")
     return SchedulerStatus(state=state, leader=holder, lease_expires_at=expires,
                            schedules=schedules,
-                           quiet=[quiet_status(w, now) for w in quiet_windows_from(db, now)])
+                           quiet=[quiet_status(w, now) for w in quiet_windows_from(ctx, now)])

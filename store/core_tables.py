@@ -1,6 +1,6 @@
 """Light SQLAlchemy Core handles on the tables that every refresh and quick command touches:
 counters, the change marker, circuit state, leases, schedules, quiet windows, the audit
-chain's tail, and the few evidence columns the health alerts read.
+chain's tail, and the evidence tables the lists and the health alerts read.
 
 ``store.tables`` maps every ORM class when imported (about 100 ms with ``sqlalchemy.orm``),
 which is most of what `cavra metrics` would spend. These are plain ``table()`` clauses of the
@@ -10,9 +10,20 @@ column here in step with ``store.tables``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, TableClause, Text, column, table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnClause,
+    DateTime,
+    Integer,
+    String,
+    TableClause,
+    Text,
+    column,
+    table,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
@@ -52,31 +63,6 @@ quiet_windows = table(
     column("removed", Boolean), column("removed_at", _WHEN), column("removed_by", String),
     column("created_at", _WHEN), column("created_by", String))
 
-schedule_runs = table("schedule_runs", column("schedule_id", String),
-                      column("scheduled_for", _WHEN))
-
-worker_runs = table("worker_runs", column("schedule_id", String), column("started_at", _WHEN),
-                    column("created_at", _WHEN), column("subject", String),
-                    column("mode", String))
-
-# What health reads of the evidence tables (the dashboard's Health tile: no ORM loaded).
-retry_plans = table("retry_plans", column("created_at", _WHEN), column("subject", String))
-
-execution_records = table(
-    "execution_records", column("plan_id", String), column("provider", String),
-    column("status", String), column("created_at", _WHEN))
-
-deliveries = table(
-    "deliveries", column("delivery_id", String), column("kind", String),
-    column("run_id", String), column("provider", String), column("status", String),
-    column("status_code", Integer), column("retry_after_s", Integer),
-    column("finished_at", _WHEN), column("created_at", _WHEN))
-
-pair_state = table(
-    "pair_state", column("plan_id", String), column("provider", String),
-    column("failures_since_success", Integer), column("latest_delivery_id", String),
-    column("latest_status", String), column("latest_ack_state", String))
-
 follow_up_runs = table("follow_up_runs", column("schedule_id", String),
                        column("started_at", _WHEN))
 
@@ -91,9 +77,65 @@ audit_events = table(
     column("evidence_sha256", String), column("prev_sha256", String), column("sha256", String),
     column("records", JSON), column("signature", Text))
 
+
+
+# Evidence tables whole, every column (the lists validate each row into a model; health and
+# the quick reads use a few): a list's screen, shown the first time, and the dashboard's
+# Health tile read them without mapping every ORM class. A test keeps each in step with
+# ``store.tables`` column for column.
+def _stamped(name: str, *columns: ColumnClause[Any]) -> TableClause:
+    return table(name, *columns, column("created_at", _WHEN), column("created_by", String))
+
+
+escalation_plans = _stamped(
+    "escalation_plans", column("plan_id", String), column("alert_level", String),
+    column("slo_minutes", Integer), column("routes", JSON), column("selected_providers", JSON),
+    column("counts", JSON))
+deliveries = _stamped(
+    "deliveries", column("delivery_id", String), column("kind", String),
+    column("plan_id", String), column("run_id", String), column("provider", String),
+    column("status", String), column("status_code", Integer), column("latency_ms", Integer),
+    column("attempt", Integer), column("idempotency_key", String), column("target", String),
+    column("payload_sha256", String), column("error", String), column("retry_after_s", Integer),
+    column("retry_plan_id", String), column("worker_run_id", String),
+    column("finished_at", _WHEN), column("in_flight_until", _WHEN))
+acknowledgements = _stamped(
+    "acknowledgements", column("ack_id", String), column("plan_id", String),
+    column("provider", String), column("state", String), column("acknowledged_by", String),
+    column("external_ref", String), column("notes", Text))
+retry_plans = _stamped(
+    "retry_plans", column("retry_plan_id", String), column("subject", String),
+    column("policy", JSON), column("decisions", JSON), column("counts", JSON))
+worker_runs = _stamped(
+    "worker_runs", column("run_id", String), column("subject", String), column("mode", String),
+    column("trigger", String), column("retry_plan_id", String), column("schedule_id", String),
+    column("started_at", _WHEN), column("summary", JSON))
+execution_records = _stamped(
+    "execution_records", column("execution_id", String), column("execution_sha256", String),
+    column("status", String), column("reason", String), column("run_id", String),
+    column("retry_plan_id", String), column("plan_id", String), column("provider", String),
+    column("delivery_id", String), column("idempotency_key", String),
+    column("payload_sha256", String), column("attempt", Integer), column("mode", String),
+    column("executed_by", String), column("executed_at", _WHEN))
+schedule_runs = _stamped(
+    "schedule_runs", column("run_id", String), column("schedule_id", String),
+    column("scheduled_for", _WHEN), column("trigger", String), column("window_start", _WHEN),
+    column("window_end", _WHEN), column("report_id", String))
+pair_state = table(
+    "pair_state", column("plan_id", String), column("provider", String),
+    column("definitive_count", Integer), column("failures_since_success", Integer),
+    column("failed_status_codes", JSON), column("last_failure_at", _WHEN),
+    column("last_success_at", _WHEN), column("retry_after_s", Integer),
+    column("latest_delivery_id", String), column("latest_status", String),
+    column("latest_ack_id", String), column("latest_ack_state", String),
+    column("latest_ack_by", String), column("accepted_by", String),
+    column("ack_pending", Boolean), column("updated_at", _WHEN))
+WHOLE_TABLES = (escalation_plans, deliveries, acknowledgements, retry_plans, worker_runs,
+                execution_records, schedule_runs, pair_state)
+
+
 CORE_TABLES = (metric_counters, change_marker, provider_health, locks, report_schedules,
-               quiet_windows, schedule_runs, worker_runs, retry_plans, execution_records,
-               deliveries, pair_state, follow_up_runs, schedule_events, audit_events)
+               quiet_windows, follow_up_runs, schedule_events, audit_events, *WHOLE_TABLES)
 
 # Evidence tables guarded by append-only triggers (the migrations) and by the role grants.
 APPEND_ONLY_TABLES = (

@@ -30,7 +30,12 @@ EXECUTION_STATUSES: tuple[str, ...] = ("dry_run", "delivered", "failed", "skippe
 class Record(BaseModel):
     # defer_build: a model's validator is built when it is first used, not on import (this
     # module's ~20 models cost a quick command ~25 ms otherwise). Inherited by every record.
-    model_config = ConfigDict(frozen=True, from_attributes=True, defer_build=True)
+    # A field whose stored and wire name is ambiguous (``run_id`` names a schedule run on a
+    # delivery, a worker run on an execution record) has a precise name in code and keeps
+    # the SPEC's name as its alias: read by either, written (JSON, digests, rows) by the alias.
+    model_config = ConfigDict(frozen=True, from_attributes=True, defer_build=True,
+                              validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -85,7 +90,7 @@ class Delivery(Record):
     delivery_id: str
     kind: Literal["escalation", "executive", "drill", "resolve", "self_alert"]
     plan_id: str | None
-    run_id: str | None
+    schedule_run_id: str | None = Field(alias="run_id")  # an executive report's run
     provider: str
     status: DeliveryStatus
     status_code: int | None
@@ -97,7 +102,8 @@ class Delivery(Record):
     error: str | None
     retry_after_s: int | None
     retry_plan_id: str | None
-    worker_run_id: str | None
+    # The worker run or follow-up run that sent it (None: sent by hand or by a schedule run).
+    sent_by_run_id: str | None = Field(alias="worker_run_id")
     created_at: datetime
     created_by: str
     finished_at: datetime | None
@@ -143,7 +149,7 @@ class ExecutionRecord(Record):
     execution_sha256: str
     status: ExecutionStatus
     reason: str
-    run_id: str
+    worker_run_id: str = Field(alias="run_id")  # the run that judged (and maybe sent) it
     retry_plan_id: str
     plan_id: str
     provider: str
@@ -210,7 +216,7 @@ class FailoverClaim(Record):
     target: str
     reason: str  # why the pair was suppressed: max_attempts_reached, permanent_error: …
     status: Literal["sent", "already_sent"]
-    run_id: str
+    follow_up_run_id: str = Field(alias="run_id")
     created_at: datetime
     created_by: str
 

@@ -81,7 +81,7 @@ def write_checkpoint(ctx: StoreContext, registry: ConnectorRegistry) -> Checkpoi
     for name in witnesses:
         outbound = OutboundMessage(delivery_id=checkpoint.checkpoint_id, kind="checkpoint",
                                    provider=name, idempotency_key=checkpoint.checkpoint_id,
-                                   plan_id=None, run_id=None, attempt=1,
+                                   plan_id=None, schedule_run_id=None, attempt=1,
                                    message=checkpoint.public())
         try:
             outcome = registry.get(name).send(outbound)

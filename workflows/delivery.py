@@ -57,12 +57,13 @@ def finish_sent(ctx: StoreContext, session: Session, sent: list[tuple[Delivery, 
     """Record what the providers answered: the deliveries, their circuits, the caller's own
     records (``on_finish``), one audit event each — in the caller's transaction."""
     finished = finish_deliveries(ctx, session, [(d.delivery_id, o) for d, o in sent])
-    record_outcomes(session, finished, ctx.config.circuit, ctx.clock())
+    record_outcomes(ctx, session, finished)
     if on_finish is not None:
         on_finish(session, finished)
     for delivery in finished:
         ctx.audit(session, action, decision, [delivery.delivery_id, *(x for x in (
-            delivery.plan_id, delivery.run_id) if x)], f"{delivery.provider}: {delivery.status}",
+            delivery.plan_id, delivery.schedule_run_id) if x)],
+            f"{delivery.provider}: {delivery.status}",
             delivery.model_dump(mode="json"))
     return finished
 
@@ -82,7 +83,7 @@ def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provi
                                  decision=decision)
     outcome = safe_send(connector, OutboundMessage(
         delivery_id=started.delivery_id, kind=kind, provider=provider, idempotency_key=key,
-        plan_id=plan_id, run_id=run_id, attempt=attempt, message=message))
+        plan_id=plan_id, schedule_run_id=run_id, attempt=attempt, message=message))
     with send_batch(ctx) as session:
         [finished] = finish_sent(ctx, session, [(started, outcome)], action=action,
                                  decision=decision)
@@ -140,7 +141,7 @@ def deliver_escalation_outcome(ctx: StoreContext, registry: ConnectorRegistry, p
         raise UserError(f"provider {disabled[0]!r} is disabled in the config")
     chosen = _unsettled(ctx, plan.plan_id, chosen, named=bool(providers))
     decision = ctx.require("escalation.deliver", [plan.plan_id])
-    windows = quiet_windows_from(ctx.db, ctx.clock())
+    windows = quiet_windows_from(ctx, ctx.clock())
     results: list[Delivery] = []
     skipped: list[QuietSkip] = []
     busy: list[str] = []
@@ -218,7 +219,7 @@ def deliver_report_outcome(ctx: StoreContext, registry: ConnectorRegistry, run_i
             raise UserError(f"provider {name!r} is not an executive channel "
                             '(set audience = ["executive"] in its config)')
     decision = ctx.require("report.deliver", [run_id])
-    windows = quiet_windows_from(ctx.db, ctx.clock())
+    windows = quiet_windows_from(ctx, ctx.clock())
     results: list[Delivery] = []
     skipped: list[QuietSkip] = []
     busy: list[str] = []

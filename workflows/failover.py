@@ -125,7 +125,7 @@ def _fail_over(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule
             decision = decide_pair_now(ctx, session, plan.plan_id, planned.provider,
                                        ctx.clock())
             if decision is None:  # claimed since, or no longer suppressed (or plan closed)
-                if is_claimed(session, plan.plan_id, planned.provider):
+                if is_claimed(ctx, session, plan.plan_id, planned.provider):
                     return Failover(planned, "claimed_elsewhere",
                                     reason="pair claimed by another run")
                 return Failover(planned, "stale", reason="no longer suppressed")
@@ -163,7 +163,7 @@ def _fail_over(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule
         return Failover(decision, "already_sent")
     outcome = safe_send(connector, OutboundMessage(  # outside any transaction
         delivery_id=started.delivery_id, kind="escalation", provider=started.provider,
-        idempotency_key=started.idempotency_key, plan_id=plan.plan_id, run_id=None,
+        idempotency_key=started.idempotency_key, plan_id=plan.plan_id, schedule_run_id=None,
         attempt=started.attempt, message=_message(plan, started.provider)))
     with send_batch(ctx, digests) as session:
         [finished] = finish_sent(ctx, session, [(started, outcome)],

@@ -75,7 +75,7 @@ def run_follow_up(ctx: StoreContext, registry: ConnectorRegistry, *, live: bool 
         if decision.outcome == "escalate":
             due.append(decision)
     plans, digests = read_plans_with_digests(ctx, {d.plan_id for d in due})
-    windows = quiet_windows_from(ctx.db, started)
+    windows = quiet_windows_from(ctx, started)
     done = [_held(d, held) if (held := _quiet_for(windows, d, plans[d.plan_id], started))
             else _escalate(ctx, registry, run_id, rule, d, plans[d.plan_id], digests) if live
             else _preview(registry, d, plans[d.plan_id]) for d in due if d.plan_id in plans]
@@ -192,7 +192,7 @@ def _escalate(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule:
         message = _message(plan, delivery.provider)
         sent.append((delivery, safe_send(connectors[delivery.provider], OutboundMessage(
             delivery_id=delivery.delivery_id, kind="escalation", provider=delivery.provider,
-            idempotency_key=delivery.idempotency_key, plan_id=plan.plan_id, run_id=None,
+            idempotency_key=delivery.idempotency_key, plan_id=plan.plan_id, schedule_run_id=None,
             attempt=delivery.attempt, message=message))))
     finished: list[Delivery] = []
     if sent:

@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from types import TracebackType
 
 from store.clock import Clock
-from store.db import Database
 from store.errors import Conflict
 from store.policy import Decision
 from store.services.context import StoreContext
 from store.services.deliveries import sweep_stale_in_flight
-from store.services.locks import acquire, current_holder, release, try_acquire
+from store.services.locks import acquire, lease_holder, release, try_acquire
 from store.services.retry import Subject, record_abandoned_run
 
 log = logging.getLogger(__name__)
@@ -28,9 +27,9 @@ class Heartbeat:
     expired); ``beat.dead_holder`` names the holder whose lease had expired; ``beat.lost``
     turns true if a renewal ever fails (another process took it: stop sending)."""
 
-    def __init__(self, db: Database, name: str, holder: str, ttl_s: float,
+    def __init__(self, ctx: StoreContext, name: str, holder: str, ttl_s: float,
                  clock: Clock) -> None:
-        self.db, self.name, self.holder, self.ttl_s, self.clock = db, name, holder, ttl_s, clock
+        self.ctx, self.name, self.holder, self.ttl_s, self.clock = ctx, name, holder, ttl_s, clock
         self.taken = False
         self.dead_holder: str | None = None
         self._stop = threading.Event()
@@ -42,7 +41,7 @@ class Heartbeat:
         return self._lost.is_set()
 
     def __enter__(self) -> Heartbeat:
-        self.taken, self.dead_holder = acquire(self.db, self.name, self.holder, self.ttl_s,
+        self.taken, self.dead_holder = acquire(self.ctx, self.name, self.holder, self.ttl_s,
                                                self.clock())
         if self.taken:
             self._thread = threading.Thread(target=self._beat, name=f"cavra-lease-{self.name}",
@@ -54,7 +53,7 @@ class Heartbeat:
         renewed = time.monotonic()
         while not self._stop.wait(self.ttl_s / 3):
             try:
-                if not try_acquire(self.db, self.name, self.holder, self.ttl_s, self.clock()):
+                if not try_acquire(self.ctx, self.name, self.holder, self.ttl_s, self.clock()):
                     log.error("lease %s was taken from %s", self.name, self.holder)
                     self._lost.set()
                     return
@@ -74,7 +73,7 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join()
         if self.taken:
-            release(self.db, self.name, self.holder)
+            release(self.ctx, self.name, self.holder)
 
 
 @contextmanager
@@ -84,10 +83,9 @@ def live_run_lease(ctx: StoreContext, name: str, run_id: str, *, action: str, wh
     refuse (audited as ``action``), then settle what a dead holder left — its in-flight
     deliveries past their deadline become ``unknown`` (counted), the dead run is recorded
     abandoned. Yields the lease and how many deliveries were settled."""
-    with Heartbeat(ctx.db, name, run_id, ctx.config.retry.lease_ttl_s, ctx.clock) as lease:
+    with Heartbeat(ctx, name, run_id, ctx.config.retry.lease_ttl_s, ctx.clock) as lease:
         if not lease.taken:
-            with ctx.db.read() as session:
-                holder, _ = current_holder(session, name, ctx.clock())
+            holder = lease_holder(ctx, name, ctx.clock())
             refusal = Decision(False, f"one {what} at a time",
                                f"live run {holder or 'unknown'} is in progress")
             ctx.audit_denial(action, [holder] if holder else [], refusal)

@@ -162,7 +162,7 @@ def _outbound(started: _Sending) -> OutboundMessage:
     item = started.judged.item
     return OutboundMessage(delivery_id=started.delivery.delivery_id, kind="escalation",
                            provider=item.provider, idempotency_key=item.idempotency_key,
-                           plan_id=item.plan_id, run_id=None, attempt=item.attempt,
+                           plan_id=item.plan_id, schedule_run_id=None, attempt=item.attempt,
                            message=started.judged.message)
 
 

@@ -114,7 +114,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         facts = read_send_facts(ctx, session, [(d.plan_id, d.provider) for d in due],
                                 {d.plan_id for d in due}, ctx.clock())
     # A quiet window naming an executive provider silences its reports (no alert level).
-    quiet = quiet_windows_from(ctx.db, started) if due else []
+    quiet = quiet_windows_from(ctx, started) if due else []
     now = ctx.clock()
     verdicts: dict[str, Verdict] = {}
     for item in due:

@@ -64,11 +64,11 @@ def run_self_alerts(ctx: StoreContext, registry: ConnectorRegistry) -> list[Self
     report = read_health(ctx)
     now = ctx.clock()
     pending = announcements(conditions((a.code, a.severity, a.message) for a in report.alerts),
-                            open_self_alerts(ctx.db))
+                            open_self_alerts(ctx))
     if not pending:
         return []
     decision = ctx.require("health.self_alert")
-    windows = quiet_windows_from(ctx.db, now)
+    windows = quiet_windows_from(ctx, now)
     results = []
     for announcement in pending:
         raised_at = announcement.raised_at or stamp(now)

@@ -68,7 +68,7 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
     scope = RunScope(ctx=ctx, registry=registry, run_id=run_id,
                      retry_plan_id=retry_plan.retry_plan_id, live=live, decision=decision,
                      plans=plans, digests=plan_digests,
-                     quiet=quiet_windows_from(ctx.db, started),
+                     quiet=quiet_windows_from(ctx, started),
                      still_leading=(lambda: not lease.lost) if lease else (lambda: True))
     tally = Tally()
     # Fair: every due pair is judged before a slot is counted, so pairs a gate stops (which

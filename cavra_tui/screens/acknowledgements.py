@@ -45,13 +45,13 @@ class AcknowledgementsScreen(CavraScreen):
             yield RecordTable(ACK_COLUMNS, id="acks", title="Acknowledgements")
 
     def on_mount(self) -> None:
-        db = self.runtime.db
+        ctx = self.runtime.ctx
         self.page_table("acks", lambda cursor, search: list_acknowledgements(
-            db, cursor=cursor, search=search), ack_row)
+            ctx, cursor=cursor, search=search), ack_row)
 
     def reload(self, merge: bool = False) -> None:
-        db = self.runtime.db
-        self.load("pending", lambda: list_pending_pairs(db, limit=PENDING_SHOWN + 1),
+        ctx = self.runtime.ctx
+        self.load("pending", lambda: list_pending_pairs(ctx, limit=PENDING_SHOWN + 1),
                   self.show_pending)
         self.reload_table("acks", merge=merge)
 

@@ -118,9 +118,9 @@ class AuditScreen(CavraScreen):
                              id="evidence-body")
 
     def on_mount(self) -> None:
-        db = self.runtime.db
+        ctx = self.runtime.ctx
         self.page_table("events", lambda cursor, search: list_audit_events(
-            db, cursor=cursor, search=search), self._event_row)
+            ctx, cursor=cursor, search=search), self._event_row)
         self.query_one("#evidence").border_title = "Evidence chain"
         # The chain is verified by reload, after the first paint and the events.
 
@@ -143,8 +143,8 @@ class AuditScreen(CavraScreen):
         await self.run_action("app.verify_audit")
 
     def _verify(self) -> None:
-        db, config = self.runtime.db, self.runtime.config
-        self.load("chain", lambda: audit_status(db, config), self.show_chain)
+        ctx = self.runtime.ctx
+        self.load("chain", lambda: audit_status(ctx), self.show_chain)
 
     def show_chain(self, message: DataLoaded[AuditStatus]) -> None:
         state = message.payload
@@ -227,8 +227,8 @@ class AuditScreen(CavraScreen):
         if record_id == self._evidence_for and not force:
             return
         self._evidence_for = record_id
-        db = self.runtime.db
-        self.load("evidence", lambda: evidence_chain(db, record_id), self.show_evidence)
+        ctx = self.runtime.ctx
+        self.load("evidence", lambda: evidence_chain(ctx, record_id), self.show_evidence)
 
     def show_evidence(self, message: DataLoaded[EvidenceChain]) -> None:
         self.query_one("#evidence-body", Static).update(evidence_text(message.payload))

@@ -52,14 +52,14 @@ class DashboardScreen(CavraScreen):
                 yield ActivityFeed(id="activity", classes="panel")
 
     def reload(self, merge: bool = False) -> None:
-        db, now = self.runtime.db, self.runtime.ctx.clock()
+        ctx, now = self.runtime.ctx, self.runtime.ctx.clock()
         holder = self.cavra.scheduler_holder
-        self.load("metrics", lambda: read_metrics(db, now), self.show_metrics)
+        self.load("metrics", lambda: read_metrics(ctx, now), self.show_metrics)
         ctx = self.runtime.ctx
         self.load("health", lambda: read_health(ctx), self.show_health)
-        self.load("scheduler", lambda: read_scheduler_status(db, now, me=holder),
+        self.load("scheduler", lambda: read_scheduler_status(ctx, now, me=holder),
                   self.show_scheduler)
-        self.load("activity", lambda: list_audit_events(db, limit=ACTIVITY_LINES).items,
+        self.load("activity", lambda: list_audit_events(ctx, limit=ACTIVITY_LINES).items,
                   self.show_activity)
 
     def on_mount(self) -> None:

@@ -47,8 +47,8 @@ def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement],
     events: list[tuple[Any, Row]] = []
     for d in deliveries:
         code = f"HTTP {d.status_code}" if d.status_code is not None else ""
-        run = (f"by {d.worker_run_id}" if d.worker_run_id
-               and kind_of(d.worker_run_id) == "follow_up_run" else "")
+        run = (f"by {d.sent_by_run_id}" if d.sent_by_run_id
+               and kind_of(d.sent_by_run_id) == "follow_up_run" else "")
         detail = " ".join(x for x in (f"attempt {d.attempt}", code, d.error or "", run) if x)
         events.append((d.created_at, (d.delivery_id, (when(d.created_at), "delivery",
                                                       d.provider, status(d.status), detail))))
@@ -57,9 +57,9 @@ def timeline_rows(deliveries: list[Delivery], acks: list[Acknowledgement],
         events.append((a.created_at, (a.ack_id, (when(a.created_at), "ack", a.provider,
                                                  status(a.state), detail))))
     for c in levels:
-        events.append((c.created_at, (c.run_id, (when(c.created_at), f"level {c.level}",
-                                                 ", ".join(c.providers) or "-",
-                                                 status("escalated"), f"by {c.run_id}"))))
+        events.append((c.created_at, (c.follow_up_run_id, (
+            when(c.created_at), f"level {c.level}", ", ".join(c.providers) or "-",
+            status("escalated"), f"by {c.follow_up_run_id}"))))
     events.sort(key=lambda pair: (pair[0], pair[1][0]), reverse=True)
     return [row for _, row in events]
 
@@ -80,10 +80,9 @@ class EscalationsScreen(CavraScreen):
             yield RecordTable(TIMELINE_COLUMNS, id="timeline", title="Deliveries and acks")
 
     def on_mount(self) -> None:
-        db = self.runtime.db
-        config, clock = self.runtime.config, self.runtime.ctx.clock
+        ctx = self.runtime.ctx
         self.page_table("plans", lambda cursor, search: list_plans_with_levels(
-            db, config, clock(), cursor=cursor, search=search), self._plan_row)
+            ctx, ctx.clock(), cursor=cursor, search=search), self._plan_row)
         # CavraScreen.on_mount runs after this one (Textual calls each class's handler).
 
     def _plan_row(self, item: PlanWithLevel) -> Row:
@@ -140,10 +139,10 @@ class EscalationsScreen(CavraScreen):
             self._load_timeline(plan.plan_id)
 
     def _load_timeline(self, plan_id: str) -> None:
-        db = self.runtime.db
+        ctx = self.runtime.ctx
         self.load("timeline", lambda: (
-            plan_id, list_deliveries(db, plan_id=plan_id, kind="escalation"),
-            list_acknowledgements(db, plan_id=plan_id), plan_claims(db, plan_id)),
+            plan_id, list_deliveries(ctx, plan_id=plan_id, kind="escalation"),
+            list_acknowledgements(ctx, plan_id=plan_id), plan_claims(ctx, plan_id)),
             self.show_timeline)
 
     def show_timeline(self, message: DataLoaded[tuple[str, Page, Page,

@@ -32,13 +32,13 @@ class EvidenceView(CavraModal[None]):
                         "field", id="detail-hint")
 
     def on_mount(self) -> None:
-        db = self.app.runtime.db  # type: ignore[attr-defined]
+        ctx = self.app.runtime.ctx  # type: ignore[attr-defined]
         record_id = self.record_id
 
         def fetch() -> Any:
             from store.services.evidence import evidence_chain
 
-            return evidence_chain(db, record_id)
+            return evidence_chain(ctx, record_id)
 
         self.run_worker(fetch, thread=True, name="evidence", exit_on_error=False)
 

@@ -35,7 +35,7 @@ def run_row(run: ScheduleRun) -> Row:
 def delivery_row(d: Delivery) -> Row:
     code = str(d.status_code) if d.status_code is not None else "-"
     return d.delivery_id, (when(d.created_at), d.provider, status(d.status), code,
-                           d.run_id or "-")
+                           d.schedule_run_id or "-")
 
 
 def schedule_row(s: ScheduleStatus) -> Row:
@@ -95,18 +95,18 @@ class ExecutiveScreen(CavraScreen):
                 yield Markdown("Select a schedule run to preview its report.", id="report")
 
     def on_mount(self) -> None:
-        db = self.runtime.db
+        ctx = self.runtime.ctx
         self.page_table("schedule-runs", lambda cursor, search: list_schedule_runs(
-            db, cursor=cursor, search=search), run_row)
+            ctx, cursor=cursor, search=search), run_row)
         self.page_table("exec-deliveries", lambda cursor, search: list_deliveries(
-            db, kind="executive", cursor=cursor, search=search), delivery_row)
+            ctx, kind="executive", cursor=cursor, search=search), delivery_row)
         self.query_one("#preview").border_title = "Report preview"
 
     def reload(self, merge: bool = False) -> None:
-        db, now = self.runtime.db, self.runtime.ctx.clock()
+        ctx, now = self.runtime.ctx, self.runtime.ctx.clock()
         self.reload_table("schedule-runs", merge=merge)
         self.reload_table("exec-deliveries", merge=merge)
-        self.load("schedules", lambda: read_scheduler_status(db, now).schedules,
+        self.load("schedules", lambda: read_scheduler_status(ctx, now).schedules,
                   self.show_schedules)
 
     def show_schedules(self, message: DataLoaded[list[ScheduleStatus]]) -> None:

@@ -60,14 +60,14 @@ class RecordDetail(CavraModal[None]):
         if self.given is not None:
             self._show(self.given, [])
             return
-        db = self.app.runtime.db  # type: ignore[attr-defined]
+        ctx = self.app.runtime.ctx  # type: ignore[attr-defined]
         record_id = self.record_id
 
         def fetch() -> tuple[dict[str, Any] | None, list[Any]]:
             from store.services.records import read_record, related_records
 
-            fields = read_record(db, record_id)
-            return fields, related_records(db, record_id) if fields else []
+            fields = read_record(ctx, record_id)
+            return fields, related_records(ctx, record_id) if fields else []
 
         self.run_worker(fetch, thread=True, name="detail", exit_on_error=False)
 

@@ -59,13 +59,13 @@ class RetryRunsScreen(CavraScreen):
             yield RecordTable(RETRY_PLAN_COLUMNS, id="retry-plans", title="Retry plans")
 
     def on_mount(self) -> None:
-        db = self.runtime.db
+        ctx = self.runtime.ctx
         self.page_table("runs", lambda cursor, search: list_worker_runs(
-            db, cursor=cursor, search=search), run_row)
+            ctx, cursor=cursor, search=search), run_row)
         self.page_table("executions", lambda cursor, search: list_executions(
-            db, cursor=cursor, search=search), execution_row)
+            ctx, cursor=cursor, search=search), execution_row)
         self.page_table("retry-plans", lambda cursor, search: list_retry_plans(
-            db, cursor=cursor, search=search), retry_plan_row)
+            ctx, cursor=cursor, search=search), retry_plan_row)
 
     def reload(self, merge: bool = False) -> None:
         for table in ("runs", "executions", "retry-plans"):

@@ -4,13 +4,17 @@ every refresh, and its first frame should not wait for the ORM."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 
 from store.core_tables import audit_events
-from store.db import Database
 from store.errors import UserError
 from store.models import AuditEvent, Page
 from store.services.search import SearchedPage, count_matches, search_condition
+
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -19,7 +23,7 @@ _SEARCHED = (audit_events.c.action, audit_events.c.actor, audit_events.c.detail,
              audit_events.c.decision)
 
 
-def list_audit_events(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_audit_events(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                       search: str | None = None) -> Page:
     if not 1 <= limit <= MAX_PAGE:
         raise UserError(f"page size must be between 1 and {MAX_PAGE}")
@@ -33,7 +37,7 @@ def list_audit_events(db: Database, *, cursor: str | None = None, limit: int = D
     if condition is not None:
         query = query.where(condition)
     query = query.order_by(audit_events.c.seq.desc()).limit(limit + 1)
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         rows = conn.execute(query).all()
         counted = None
         if condition is not None and cursor is None:  # a filtered list's first page

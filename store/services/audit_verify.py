@@ -3,6 +3,8 @@ the database's own protections, in one verdict (SPEC §9)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from store.audit import ChainReport, verify_chain
@@ -16,13 +18,14 @@ from store.checkpoints import (
     read_witness,
     verify_against_witnesses,
 )
-from store.config import CavraConfig
-from store.db import Database
 from store.errors import UserError
 from store.event_signatures import SignatureReport, verify_event_signatures
 from store.evidence_check import EvidenceReport, cross_check
 from store.pg_roles import append_only_problems, privilege_problems
 from store.signing import load_allowed_signers
+
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 
 class _Lenient(SignatureCheck):
@@ -80,16 +83,16 @@ class AuditVerdict(BaseModel):
         return None
 
 
-def verify_audit(db: Database, config: CavraConfig, *, witness_paths: list[str],
+def verify_audit(ctx: StoreContext, *, witness_paths: list[str],
                  allowed_signers: str | None = None) -> AuditVerdict:
     """Bad input (an unreadable witness, a malformed allowed_signers, a missing key variable)
     raises UserError before anything is judged."""
     checkpoints = [(path, read_witness(path)) for path in witness_paths]
-    signatures = SignatureCheck(config, allowed_signers)
+    signatures = SignatureCheck(ctx.config, allowed_signers)
     wanted = allowed_signers or (signatures.allowed_signers
-                                 if config.audit.signing == "ssh" else None)
+                                 if ctx.config.audit.signing == "ssh" else None)
     signers_file = load_allowed_signers(wanted) if wanted else None
-    with db.read() as session:
+    with ctx.db.read() as session:
         chain = verify_chain(session)
         witnesses = [WitnessResult(path=path, report=verify_against_witnesses(
             session, found, signatures)) for path, found in checkpoints]
@@ -101,8 +104,8 @@ def verify_audit(db: Database, config: CavraConfig, *, witness_paths: list[str],
         evidence = cross_check(session)
         event_sigs = (verify_event_signatures(session, signers_file)
                       if signers_file is not None else None)
-    append_only = append_only_problems(db)
-    privileges = privilege_problems(db)
+    append_only = append_only_problems(ctx.db)
+    privileges = privilege_problems(ctx.db)
     ok = (chain.ok and evidence.ok and all(w.report.ok for w in witnesses)
           and (event_sigs is None or event_sigs.ok) and not append_only)
     return AuditVerdict(ok=ok, chain=chain, evidence=evidence, witnesses=witnesses,
@@ -121,20 +124,20 @@ class AuditStatus(BaseModel):
     witnesses: list[str]
 
 
-def audit_status(db: Database, config: CavraConfig) -> AuditStatus:
+def audit_status(ctx: StoreContext) -> AuditStatus:
     from store.audit import event_at
 
-    with db.read() as session:
+    with ctx.db.read() as session:
         chain = verify_chain(session)
         latest = latest_checkpoint(session)
         agrees = None
         if latest is not None:
             event = event_at(session, latest.checkpoint.seq)
-            signed, _ = _Lenient(SignatureCheck(config, None)).valid(latest.checkpoint)
+            signed, _ = _Lenient(SignatureCheck(ctx.config, None)).valid(latest.checkpoint)
             agrees = (signed and event is not None
                       and event.sha256 == latest.checkpoint.head_sha256)
     return AuditStatus(chain=chain, checkpoint=latest, checkpoint_agrees=agrees,
-                       event_signing="SSH-signed events" if config.audit.signing == "ssh"
+                       event_signing="SSH-signed events" if ctx.config.audit.signing == "ssh"
                        else "unsigned events",
-                       checkpoint_signing=config.audit.checkpoint_method,
-                       witnesses=config.witnesses())
+                       checkpoint_signing=ctx.config.audit.checkpoint_method,
+                       witnesses=ctx.config.witnesses())

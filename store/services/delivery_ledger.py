@@ -223,7 +223,8 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
         for started in results:
             if isinstance(started, Delivery):
                 ctx.audit(session, "delivery.start", decision, [started.delivery_id, *(
-                    x for x in (started.plan_id, started.run_id, started.worker_run_id) if x)],
+                    x for x in (started.plan_id, started.schedule_run_id,
+                                started.sent_by_run_id) if x)],
                     f"{started.provider}: sending attempt {started.attempt}",
                     started.model_dump(mode="json"))
     return results

@@ -162,7 +162,7 @@ def settle_interrupted(ctx: StoreContext, session: Session, delivery_id: str) ->
     """Settle a dead sender's delivery as ``unknown``, audited like any other outcome."""
     [settled] = finish_deliveries(ctx, session, [(delivery_id, INTERRUPTED)])
     ctx.audit(session, "delivery.interrupted", INTERRUPTED_RULE,
-              [delivery_id, *(x for x in (settled.plan_id, settled.run_id) if x)],
+              [delivery_id, *(x for x in (settled.plan_id, settled.schedule_run_id) if x)],
               f"{settled.provider}: unknown (sender ended mid-send)",
               settled.model_dump(mode="json"))
     return settled

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from store.db import Database
 from store.errors import NotFound
 from store.ids import kind_of
 from store.models import (
@@ -36,12 +35,15 @@ from store.tables import (
     WorkerRunRow,
 )
 
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
+
 MAX_AUDIT_LINKS = 20
 
 
-def evidence_chain(db: Database, record_id: str) -> EvidenceChain:
+def evidence_chain(ctx: StoreContext, record_id: str) -> EvidenceChain:
     kind = kind_of(record_id)
-    with db.read() as session:
+    with ctx.db.read() as session:
         parts: dict[str, Any] = {"id": record_id}
         execution = None
         delivery = None
@@ -51,9 +53,9 @@ def evidence_chain(db: Database, record_id: str) -> EvidenceChain:
                 raise NotFound(f"execution {record_id!r} not found")
             execution = ExecutionRecord.model_validate(row)
             parts["execution"] = execution
-            run = session.get(WorkerRunRow, execution.run_id)
+            run = session.get(WorkerRunRow, execution.worker_run_id)
             parts["worker_run"] = (WorkerRun.model_validate(run) if run
-                                   else InterruptedRun(run_id=execution.run_id))
+                                   else InterruptedRun(run_id=execution.worker_run_id))
             retry_plan = session.get(RetryPlanRow, execution.retry_plan_id)
             if retry_plan is not None:
                 parts["retry_decision"] = next(

@@ -114,7 +114,8 @@ def decide_pair_now(ctx: StoreContext, session: Session, plan_id: str, provider:
     return decisions[0] if decisions else None
 
 
-def is_claimed(session: Session, plan_id: str, provider: str) -> bool:
+def is_claimed(ctx: StoreContext, session: Session, plan_id: str, provider: str) -> bool:
+    """In the caller's transaction (``ctx`` first, as for every service a workflow calls)."""
     return session.execute(select(_C.plan_id).where(
         _C.plan_id == plan_id, _C.provider == provider)).first() is not None
 
@@ -143,8 +144,8 @@ def failover_evidence(session: Session, delivery: Delivery) -> FailoverEvidence 
                                                      _C.target == delivery.provider))
                            .limit(50)).all()
     claims = [FailoverClaim.model_validate(row._mapping) for row in rows]
-    sent_for = next((c for c in claims if c.target == delivery.provider
-                     and c.status == "sent" and c.run_id == delivery.worker_run_id), None)
+    sent_for = next((c for c in claims if c.target == delivery.provider and c.status == "sent"
+                     and c.follow_up_run_id == delivery.sent_by_run_id), None)
     own = next((c for c in claims if c.provider == delivery.provider), None)
     if sent_for is None and own is None:
         return None

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any, cast
 
+from pydantic import Field
 from sqlalchemy import Table, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,6 @@ from store.clock import as_utc
 from store.config import CavraConfig
 from store.core_tables import upsert
 from store.counters import bump
-from store.db import Database
 from store.models import ACK_ANSWERED, FollowUpRun, Page, PlanWithLevel, Record
 from store.rules.follow_up import FollowUpDecision, PlanFacts, decide_follow_up, policy_levels
 from store.services.context import StoreContext
@@ -62,7 +62,7 @@ class FollowUpClaim(Record):
 
     plan_id: str
     level: int
-    run_id: str
+    follow_up_run_id: str = Field(alias="run_id")
     providers: list[str]
     created_at: datetime
     created_by: str
@@ -154,22 +154,22 @@ def record_follow_up_run(ctx: StoreContext, session: Session, *, run_id: str, mo
     return FollowUpRun.model_validate(row)
 
 
-def plan_claims(db: Database, plan_id: str) -> list[FollowUpClaim]:
+def plan_claims(ctx: StoreContext, plan_id: str) -> list[FollowUpClaim]:
     """The levels follow-up runs claimed for a plan, newest first (the plan's timeline)."""
-    with db.read() as session:
+    with ctx.db.read() as session:
         rows = session.execute(select(_CLAIMS).where(_C.plan_id == plan_id)
                                .order_by(_C.level.desc()).limit(TIMELINE_LEVELS)).all()
         return [FollowUpClaim.model_validate(row._mapping) for row in rows]
 
 
-def plan_levels(db: Database, config: CavraConfig, plan_ids: Collection[str],
+def plan_levels(ctx: StoreContext, plan_ids: Collection[str],
                 now: datetime) -> dict[str, tuple[str, str, str | None]]:
     """(``L2/3``, ``12m`` | ``due`` | ``-``, outcome) per plan: one query for all of them.
     A plan never sent shows ``-``; a closed one its level, and ``-``."""
     wanted = sorted(set(plan_ids))
     if not wanted:
         return {}
-    with db.read() as session:
+    with ctx.db.read() as session:
         rows = session.execute(_FACTS.where(_STATE.plan_id.in_(wanted))).all()
     shown: dict[str, tuple[str, str, str | None]] = {}
     for row in rows:
@@ -177,7 +177,7 @@ def plan_levels(db: Database, config: CavraConfig, plan_ids: Collection[str],
         if facts.level_since is None and row.level is None:
             shown[row.plan_id] = ("-", "-", None)
             continue
-        decision = decide_follow_up(facts, policy_levels(row.alert_level, config), now)
+        decision = decide_follow_up(facts, policy_levels(row.alert_level, ctx.config), now)
         if not row.open:
             shown[row.plan_id] = (decision.level_label, "-", None)
             continue
@@ -186,12 +186,12 @@ def plan_levels(db: Database, config: CavraConfig, plan_ids: Collection[str],
     return shown
 
 
-def list_plans_with_levels(db: Database, config: CavraConfig, now: datetime, *,
+def list_plans_with_levels(ctx: StoreContext, now: datetime, *,
                            cursor: str | None = None, search: str | None = None) -> Page:
     """The Escalations list's page: ``list_plans``' page, each plan with its level and the
     time left before the next (one more query for the whole page)."""
-    page = list_plans(db, cursor=cursor, search=search)
-    levels = plan_levels(db, config, [plan.plan_id for plan in page.items], now)
+    page = list_plans(ctx, cursor=cursor, search=search)
+    levels = plan_levels(ctx, [plan.plan_id for plan in page.items], now)
     items = [PlanWithLevel(plan=plan, level=levels.get(plan.plan_id, ("-", "-", None))[0],
                            next=levels.get(plan.plan_id, ("-", "-", None))[1],
                            outcome=levels.get(plan.plan_id, ("-", "-", None))[2])

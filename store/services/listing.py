@@ -10,28 +10,21 @@ import base64
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ColumnClause,
-    ColumnElement,
-    DateTime,
-    Integer,
-    String,
-    TableClause,
-    Text,
-    and_,
-    column,
-    func,
-    or_,
-    select,
-    table,
-)
+from sqlalchemy import ColumnElement, TableClause, and_, func, or_, select
 
 from store.clock import as_utc
-from store.db import Database
+from store.core_tables import (
+    acknowledgements,
+    deliveries,
+    escalation_plans,
+    execution_records,
+    pair_state,
+    retry_plans,
+    schedule_runs,
+    worker_runs,
+)
 from store.errors import UserError
 from store.models import (
     Acknowledgement,
@@ -55,61 +48,8 @@ from store.services.search import (
     search_condition,
 )
 
-# The listed tables as plain Core clauses, every column (each row becomes a model): importing
-# ``store.tables`` would map every ORM class (~100 ms, with ``sqlalchemy.orm``) on the event
-# loop when a list's screen is first shown. A test keeps them in step with ``store.tables``.
-_WHEN = DateTime(timezone=True)
-
-
-def _stamped(name: str, *columns: ColumnClause[Any]) -> TableClause:
-    return table(name, *columns, column("created_at", _WHEN), column("created_by", String))
-
-
-escalation_plans = _stamped(
-    "escalation_plans", column("plan_id", String), column("alert_level", String),
-    column("slo_minutes", Integer), column("routes", JSON), column("selected_providers", JSON),
-    column("counts", JSON))
-deliveries = _stamped(
-    "deliveries", column("delivery_id", String), column("kind", String),
-    column("plan_id", String), column("run_id", String), column("provider", String),
-    column("status", String), column("status_code", Integer), column("latency_ms", Integer),
-    column("attempt", Integer), column("idempotency_key", String), column("target", String),
-    column("payload_sha256", String), column("error", String), column("retry_after_s", Integer),
-    column("retry_plan_id", String), column("worker_run_id", String),
-    column("finished_at", _WHEN), column("in_flight_until", _WHEN))
-acknowledgements = _stamped(
-    "acknowledgements", column("ack_id", String), column("plan_id", String),
-    column("provider", String), column("state", String), column("acknowledged_by", String),
-    column("external_ref", String), column("notes", Text))
-retry_plans = _stamped(
-    "retry_plans", column("retry_plan_id", String), column("subject", String),
-    column("policy", JSON), column("decisions", JSON), column("counts", JSON))
-worker_runs = _stamped(
-    "worker_runs", column("run_id", String), column("subject", String), column("mode", String),
-    column("trigger", String), column("retry_plan_id", String), column("schedule_id", String),
-    column("started_at", _WHEN), column("summary", JSON))
-execution_records = _stamped(
-    "execution_records", column("execution_id", String), column("execution_sha256", String),
-    column("status", String), column("reason", String), column("run_id", String),
-    column("retry_plan_id", String), column("plan_id", String), column("provider", String),
-    column("delivery_id", String), column("idempotency_key", String),
-    column("payload_sha256", String), column("attempt", Integer), column("mode", String),
-    column("executed_by", String), column("executed_at", _WHEN))
-schedule_runs = _stamped(
-    "schedule_runs", column("run_id", String), column("schedule_id", String),
-    column("scheduled_for", _WHEN), column("trigger", String), column("window_start", _WHEN),
-    column("window_end", _WHEN), column("report_id", String))
-pair_state = table(
-    "pair_state", column("plan_id", String), column("provider", String),
-    column("definitive_count", Integer), column("failures_since_success", Integer),
-    column("failed_status_codes", JSON), column("last_failure_at", _WHEN),
-    column("last_success_at", _WHEN), column("retry_after_s", Integer),
-    column("latest_delivery_id", String), column("latest_status", String),
-    column("latest_ack_id", String), column("latest_ack_state", String),
-    column("latest_ack_by", String), column("accepted_by", String),
-    column("ack_pending", Boolean), column("updated_at", _WHEN))
-LIST_TABLES = (escalation_plans, deliveries, acknowledgements, retry_plans, worker_runs,
-               execution_records, schedule_runs, pair_state)
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 
 class RetryPlanSummary(Record):
@@ -135,7 +75,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise UserError("list cursor is not valid; start from the first page") from None
 
 
-def _page(db: Database, listed: TableClause, id_key: str, model: type[Record], *,
+def _page(ctx: StoreContext, listed: TableClause, id_key: str, model: type[Record], *,
           cursor: str | None, limit: int,
           where: Sequence[ColumnElement[bool]] = (),
           search: str | None = None,
@@ -156,7 +96,7 @@ def _page(db: Database, listed: TableClause, id_key: str, model: type[Record], *
         # The first term is a plain range the created_at index serves; the second breaks ties.
         query = query.where(created <= stamp, or_(created < stamp, id_column < last_id))
     query = query.order_by(created.desc(), id_column.desc()).limit(limit + 1)
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         rows = conn.execute(query).all()
         counted = None
         if condition is not None and cursor is None:  # a filtered list's first page
@@ -179,48 +119,49 @@ def _page(db: Database, listed: TableClause, id_key: str, model: type[Record], *
 SHORT_DIGEST = 12  # how much of a payload digest a list shows (cavra_tui.formatting.short)
 
 
-def list_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_plans(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                search: str | None = None) -> Page:
     plans = escalation_plans.c
-    return _page(db, escalation_plans, "plan_id", EscalationPlan,
+    return _page(ctx, escalation_plans, "plan_id", EscalationPlan,
                  cursor=cursor, limit=limit, search=search,
                  # Escalations: Plan, Alert, Providers, By.
                  search_columns=(plans.plan_id, plans.alert_level,
                                  list_as_text(plans.selected_providers), plans.created_by))
 
 
-def list_deliveries(db: Database, *, kind: str | None = None, plan_id: str | None = None,
-                    run_id: str | None = None, cursor: str | None = None,
+def list_deliveries(ctx: StoreContext, *, kind: str | None = None, plan_id: str | None = None,
+                    schedule_run_id: str | None = None, cursor: str | None = None,
                     limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
     sent = deliveries.c
     where = [condition for condition in (
         sent.kind == kind if kind else None,
         sent.plan_id == plan_id if plan_id else None,
-        sent.run_id == run_id if run_id else None) if condition is not None]
-    return _page(db, deliveries, "delivery_id", Delivery, cursor=cursor, limit=limit,
+        sent.run_id == schedule_run_id if schedule_run_id else None)
+        if condition is not None]
+    return _page(ctx, deliveries, "delivery_id", Delivery, cursor=cursor, limit=limit,
                  where=where, search=search,
                  # Executive deliveries: Provider, Status, Code, Run.
                  search_columns=(sent.provider, sent.status, as_text(sent.status_code),
                                  sent.run_id))
 
 
-def list_acknowledgements(db: Database, *, plan_id: str | None = None,
+def list_acknowledgements(ctx: StoreContext, *, plan_id: str | None = None,
                           cursor: str | None = None, limit: int = DEFAULT_PAGE,
                           search: str | None = None) -> Page:
     acks = acknowledgements.c
     where = [acks.plan_id == plan_id] if plan_id else []
-    return _page(db, acknowledgements, "ack_id", Acknowledgement,
+    return _page(ctx, acknowledgements, "ack_id", Acknowledgement,
                  cursor=cursor, limit=limit, where=where, search=search,
                  # Acknowledgements: Plan, Provider, State, By, Ref.
                  search_columns=(acks.plan_id, acks.provider, acks.state, acks.acknowledged_by,
                                  acks.external_ref))
 
 
-def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_retry_plans(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                      search: str | None = None) -> Page:
     """Pages of RetryPlanSummary: the decisions (possibly thousands a plan) stay unread."""
     plans = retry_plans.c
-    return _page(db, retry_plans, "retry_plan_id", RetryPlanSummary,
+    return _page(ctx, retry_plans, "retry_plan_id", RetryPlanSummary,
                  cursor=cursor, limit=limit, search=search,
                  # Retry plans: Retry plan, Decisions, By.
                  search_columns=(plans.retry_plan_id, counts_as_text(plans.counts),
@@ -228,19 +169,20 @@ def list_retry_plans(db: Database, *, cursor: str | None = None, limit: int = DE
                  skip=("decisions",))
 
 
-def list_worker_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_worker_runs(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                      search: str | None = None) -> Page:
     runs = worker_runs.c
-    return _page(db, worker_runs, "run_id", WorkerRun, cursor=cursor, limit=limit,
+    return _page(ctx, worker_runs, "run_id", WorkerRun, cursor=cursor, limit=limit,
                  # Worker runs: Run, Mode, Trigger.
                  search=search, search_columns=(runs.run_id, runs.mode, runs.trigger))
 
 
-def list_executions(db: Database, *, run_id: str | None = None, cursor: str | None = None,
+def list_executions(ctx: StoreContext, *, worker_run_id: str | None = None,
+                    cursor: str | None = None,
                     limit: int = DEFAULT_PAGE, search: str | None = None) -> Page:
     done = execution_records.c
-    where = [done.run_id == run_id] if run_id else []
-    return _page(db, execution_records, "execution_id", ExecutionRecord,
+    where = [done.run_id == worker_run_id] if worker_run_id else []
+    return _page(ctx, execution_records, "execution_id", ExecutionRecord,
                  cursor=cursor, limit=limit, where=where, search=search,
                  # Execution records: Status, Reason, Plan/provider, Key, Payload (the
                  # digest's first 12 characters, as shown), Execution.
@@ -250,16 +192,16 @@ def list_executions(db: Database, *, run_id: str | None = None, cursor: str | No
                                  done.execution_id))
 
 
-def list_schedule_runs(db: Database, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
+def list_schedule_runs(ctx: StoreContext, *, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                        search: str | None = None) -> Page:
     runs = schedule_runs.c
-    return _page(db, schedule_runs, "run_id", ScheduleRun, cursor=cursor, limit=limit,
+    return _page(ctx, schedule_runs, "run_id", ScheduleRun, cursor=cursor, limit=limit,
                  search=search,
                  # Schedule runs: Run, Trigger, Report.
                  search_columns=(runs.run_id, runs.trigger, runs.report_id))
 
 
-def latest_ack_states(db: Database,
+def latest_ack_states(ctx: StoreContext,
                       pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """The acknowledgement state that counts for each (plan, provider) pair: one row each."""
     if not pairs:
@@ -268,17 +210,17 @@ def latest_ack_states(db: Database,
     pairs_c = pair_state.c
     condition = or_(*(and_(pairs_c.plan_id == plan, pairs_c.provider == provider)
                       for plan, provider in wanted))
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         rows = conn.execute(select(pairs_c.plan_id, pairs_c.provider,
                                    pairs_c.latest_ack_state).where(condition)).all()
     found = {(plan, provider): state for plan, provider, state in rows}
     return {pair: found.get(pair) for pair in pairs}
 
 
-def list_pending_pairs(db: Database, limit: int = 100) -> list[PairState]:
+def list_pending_pairs(ctx: StoreContext, limit: int = 100) -> list[PairState]:
     """(plan, provider) pairs delivered to but not yet acknowledged, most recent first."""
     pairs_c = pair_state.c
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         rows = conn.execute(select(pair_state).where(pairs_c.ack_pending.is_(True))
                             .order_by(pairs_c.updated_at.desc(), pairs_c.plan_id)
                             .limit(limit)).all()

@@ -16,27 +16,29 @@ from sqlalchemy.exc import IntegrityError
 
 from store.clock import as_utc
 from store.core_tables import locks
-from store.db import Database
+from store.counters import change_version
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from store.services.context import StoreContext
 
 # SQLAlchemy Core on the light table: the console's change poll and `cavra metrics` read the
 # scheduler lease without loading the ORM.
 _LOCK = locks.c
 
 
-def try_acquire(db: Database, name: str, holder: str, ttl_s: float, now: datetime) -> bool:
+def try_acquire(ctx: StoreContext, name: str, holder: str, ttl_s: float, now: datetime) -> bool:
     """Take or renew the lease for ``ttl_s`` seconds."""
-    return acquire(db, name, holder, ttl_s, now)[0]
+    return acquire(ctx, name, holder, ttl_s, now)[0]
 
 
-def acquire(db: Database, name: str, holder: str, ttl_s: float,
+def acquire(ctx: StoreContext, name: str, holder: str, ttl_s: float,
             now: datetime) -> tuple[bool, str | None]:
     """Take or renew the lease; also the holder whose lease had expired when it was taken
     over (a process that died holding it), else None."""
     expires = now + timedelta(seconds=ttl_s)
-    with db.write() as session:
+    with ctx.db.write() as session:
         if session.execute(select(_LOCK.name).where(_LOCK.name == name)).first() is None:
             try:
                 with session.begin_nested():
@@ -58,8 +60,8 @@ def acquire(db: Database, name: str, holder: str, ttl_s: float,
         return taken, dead
 
 
-def release(db: Database, name: str, holder: str) -> None:
-    with db.write() as session:
+def release(ctx: StoreContext, name: str, holder: str) -> None:
+    with ctx.db.write() as session:
         session.execute(update(locks).where(_LOCK.name == name, _LOCK.holder == holder)
                         .values(holder=None, expires_at=None, acquired_at=None))
 
@@ -71,6 +73,18 @@ def held_leases(session: Session | Connection, names: list[str],
                            .where(_LOCK.name.in_(names), _LOCK.holder.is_not(None))).all()
     return [(row.name, row.holder, as_utc(row.acquired_at) if row.acquired_at else None)
             for row in rows if row.expires_at is not None and as_utc(row.expires_at) >= now]
+
+
+def lease_holder(ctx: StoreContext, name: str, now: datetime) -> str | None:
+    """Who holds the lease at ``now`` (None: free, or its holder's TTL ran out)."""
+    with ctx.db.connect() as conn:
+        return current_holder(conn, name, now)[0]
+
+
+def changes_and_holder(ctx: StoreContext, name: str) -> tuple[int, str | None]:
+    """The change marker and the lease's holder, in one snapshot: what the console polls."""
+    with ctx.db.connect() as conn:
+        return change_version(conn), current_holder(conn, name, ctx.clock())[0]
 
 
 def current_holder(session: Session | Connection, name: str,

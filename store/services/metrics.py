@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from store.counters import change_version, read_all_time, read_hourly
-from store.db import Database
 from store.models import EXECUTION_STATUSES, AlertLevel
 from store.services.provider_health import read_all_provider_health
+
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 EVENT_COUNTERS = (
     *(f"retry_worker_runs.{mode}" for mode in ("dry_run", "live")),
@@ -61,8 +63,8 @@ def _shape(values: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def read_metrics(db: Database, now: datetime) -> MetricsSnapshot:
-    with db.connect() as conn:  # Core: the dashboard and `cavra metrics` never load the ORM
+def read_metrics(ctx: StoreContext, now: datetime) -> MetricsSnapshot:
+    with ctx.db.connect() as conn:  # Core: the dashboard and `cavra metrics` never load the ORM
         totals = read_all_time(conn, (*EVENT_COUNTERS, *GAUGES))
         hourly = read_hourly(conn, EVENT_COUNTERS, now)
         version = change_version(conn)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from store.config import CircuitConfig
     from store.models import Delivery
+    from store.services.context import StoreContext
 
 CircuitState = Literal["closed", "open", "half_open"]
 COUNTED_STATUSES = frozenset({"delivered", "failed", "unknown"})
@@ -79,16 +80,17 @@ def read_all_provider_health(session: Session | Connection,
     return {row.name: _model(row.name, row, now) for row in rows}
 
 
-def record_outcome(session: Session, delivery: Delivery, policy: CircuitConfig,
-                   now: datetime) -> None:
-    """Fold one finished delivery into its provider's breaker, in the delivery's transaction."""
-    record_outcomes(session, [delivery], policy, now)
+def provider_states(ctx: StoreContext) -> dict[str, ProviderHealth]:
+    """Every provider's breaker as it stands now (`cavra provider list`)."""
+    with ctx.db.connect() as conn:
+        return read_all_provider_health(conn, ctx.clock())
 
 
-def record_outcomes(session: Session, deliveries: list[Delivery], policy: CircuitConfig,
-                    now: datetime) -> None:
-    """Fold finished deliveries, in order, into their providers' breakers: each provider's
-    row is created if missing, locked (in name order), and written once."""
+def record_outcomes(ctx: StoreContext, session: Session, deliveries: list[Delivery]) -> None:
+    """Fold finished deliveries, in order, into their providers' breakers (``[circuit]``),
+    in the caller's transaction: each provider's row is created if missing, locked (in name
+    order), and written once."""
+    policy, now = ctx.config.circuit, ctx.clock()
     counted = [d for d in deliveries if d.status in COUNTED_STATUSES]
     names = sorted({d.provider for d in counted})
     if not names:

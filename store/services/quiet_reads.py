@@ -7,13 +7,16 @@ Windows are few (a handful at a time): reading the open ones whole is cheap.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, select
 
 from store.clock import as_utc
 from store.core_tables import quiet_windows
-from store.db import Database
 from store.models import QuietWindow
+
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 _ORDER = (quiet_windows.c.starts_at, quiet_windows.c.name, quiet_windows.c.window_id)
 # Not removed and not ended: in force now, or later.
@@ -29,17 +32,17 @@ def open_windows(conn: Connection, now: datetime) -> list[QuietWindow]:
             for row in conn.execute(_OPEN, {"now": as_utc(now)})]
 
 
-def quiet_windows_from(db: Database, now: datetime) -> list[QuietWindow]:
+def quiet_windows_from(ctx: StoreContext, now: datetime) -> list[QuietWindow]:
     """What a sender checks its sends against: the windows in force now or later."""
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         return open_windows(conn, now)
 
 
-def list_quiet_windows(db: Database, now: datetime, *,
+def list_quiet_windows(ctx: StoreContext, now: datetime, *,
                        include_past: bool = False) -> list[QuietWindow]:
     """Active and upcoming windows, by start; with ``include_past`` also the ended and
     removed ones (they stay in the table: the skips they caused name them)."""
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         if not include_past:
             return open_windows(conn, now)
         return [QuietWindow.model_validate(row) for row in conn.execute(_EVERY)]

@@ -4,12 +4,11 @@ read on SQLAlchemy Core, so no ORM row leaves ``store``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from store.clock import as_utc
-from store.db import Database
 from store.ids import kind_of
 from store.record_digest import EVIDENCE_TABLES, primary_key
 from store.tables import (
@@ -21,6 +20,9 @@ from store.tables import (
     ScheduleRunRow,
     WorkerRunRow,
 )
+
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 # Columns that stay in the database even here: the private notes of an acknowledgement are
 # shown by the Acknowledgements screen's own form, never in a generic view or a copy.
@@ -54,25 +56,25 @@ def record_kind(record_id: str) -> str | None:
     return kind if kind in EVIDENCE_TABLES else None
 
 
-def read_record(db: Database, record_id: str) -> dict[str, Any] | None:
+def read_record(ctx: StoreContext, record_id: str) -> dict[str, Any] | None:
     """Every column of the record, in table order; None if there is no such record."""
     kind = record_kind(record_id)
     if kind is None:
         return None
     if kind == "audit_event":
-        return _read_audit_event(db, int(record_id[len(AUDIT_PREFIX):]))
+        return _read_audit_event(ctx, int(record_id[len(AUDIT_PREFIX):]))
     model = EVIDENCE_TABLES[kind]
     table: Any = model.__table__
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         row = conn.execute(select(*table.columns).where(primary_key(model) == record_id)).first()
     if row is None:
         return None
     return {name: value for name, value in row._mapping.items() if name not in PRIVATE_COLUMNS}
 
 
-def _read_audit_event(db: Database, seq: int) -> dict[str, Any] | None:
+def _read_audit_event(ctx: StoreContext, seq: int) -> dict[str, Any] | None:
     table: Any = AuditEventRow.__table__
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         row = conn.execute(select(*table.columns).where(table.c.seq == seq)).first()
     if row is None:
         return None
@@ -98,7 +100,7 @@ _BACKWARDS: dict[str, tuple[tuple[str, Any, str, tuple[str, ...]], ...]] = {
 }
 
 
-def related_records(db: Database, record_id: str) -> list[Related]:
+def related_records(ctx: StoreContext, record_id: str) -> list[Related]:
     """The records that name ``record_id`` (newest first, at most RELATED_SHOWN per
     relation): a plan's deliveries and acknowledgements, a run's executions, a delivery's
     retries and later acknowledgements of its pair, and the audit events that name it."""
@@ -106,7 +108,7 @@ def related_records(db: Database, record_id: str) -> list[Related]:
     if kind is None or kind == "audit_event":
         return []
     found: list[Related] = []
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         for relation, model, column, shown in _BACKWARDS.get(kind, ()):
             found += _naming(conn, relation, model, getattr(model.__table__.c, column) ==
                              record_id, shown)

@@ -7,6 +7,7 @@ SQLAlchemy Core on ``store.core_tables``, so a quick command or a refresh never 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, select
 
@@ -18,9 +19,11 @@ from store.core_tables import (
     schedule_runs,
     worker_runs,
 )
-from store.db import Database
 from store.models import Schedule
 from store.services.locks import current_holder
+
+if TYPE_CHECKING:  # a type only: importing the context loads the audit log
+    from store.services.context import StoreContext
 
 _LISTED = (select(report_schedules).where(report_schedules.c.removed.is_(False))
            .order_by(report_schedules.c.name))
@@ -43,8 +46,8 @@ def _schedules(conn: Connection) -> list[Schedule]:
     return [Schedule.model_validate(row) for row in conn.execute(_LISTED)]
 
 
-def list_schedules(db: Database) -> list[Schedule]:
-    with db.connect() as conn:
+def list_schedules(ctx: StoreContext) -> list[Schedule]:
+    with ctx.db.connect() as conn:
         return _schedules(conn)
 
 
@@ -62,12 +65,12 @@ def _last_runs(conn: Connection, ids: list[str]) -> dict[str, datetime]:
     return last_runs
 
 
-def schedule_overview(db: Database, lease: str, now: datetime) -> tuple[
+def schedule_overview(ctx: StoreContext, lease: str, now: datetime) -> tuple[
         str | None, datetime | None, list[Schedule], dict[str, datetime],
         dict[tuple[str, str], int]]:
     """For the scheduler pane: the lease holder and expiry, the schedules, each one's latest
     run and its missed/error counts. Four small queries, safe on every refresh."""
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         holder, expires = current_holder(conn, lease, now)
         rows = _schedules(conn)
         ids = [row.schedule_id for row in rows]

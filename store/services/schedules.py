@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.counters import bump
-from store.db import Database
 from store.errors import NotFound, UserError
 from store.ids import new_id
 from store.models import Record, Schedule
@@ -177,9 +176,9 @@ def _find(session: Session, ref: str) -> ScheduleRow:
     return row
 
 
-def get_schedule(db: Database, ref: str) -> Schedule:
+def get_schedule(ctx: StoreContext, ref: str) -> Schedule:
     """By ID (``sch-…``) or by name."""
-    with db.read() as session:
+    with ctx.db.read() as session:
         return Schedule.model_validate(_find(session, ref))
 
 
@@ -236,20 +235,25 @@ def record_schedule_event(ctx: StoreContext, schedule_id: str, kind: Literal["mi
     return event
 
 
-def list_schedule_events(db: Database, schedule_id: str | None = None,
+def list_schedule_events(ctx: StoreContext, schedule_id: str | None = None,
                          limit: int = 50) -> list[ScheduleEvent]:
-    with db.read() as session:
+    with ctx.db.read() as session:
         query = select(ScheduleEventRow).order_by(ScheduleEventRow.event_id.desc()).limit(limit)
         if schedule_id is not None:
             query = query.where(ScheduleEventRow.schedule_id == schedule_id)
         return [ScheduleEvent.model_validate(row) for row in session.execute(query).scalars()]
 
 
-def last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetime]:
+def last_handled(ctx: StoreContext, schedule_ids: list[str]) -> dict[str, datetime]:
     """The latest slot each schedule has dealt with: a report run, a worker or follow-up run,
     or a missed/error event. Slots at or before it are never owed a catch-up run."""
     if not schedule_ids:
         return {}
+    with ctx.db.read() as session:
+        return _last_handled(session, schedule_ids)
+
+
+def _last_handled(session: Session, schedule_ids: list[str]) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
     queries = (
         select(ScheduleRunRow.schedule_id, func.max(ScheduleRunRow.scheduled_for))

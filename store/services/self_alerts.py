@@ -8,7 +8,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, select
 
-from store.db import Database
 from store.rules.self_alerts import CLEARED, RAISED, Announcement
 from store.services.context import StoreContext
 from store.tables import AuditEventRow
@@ -32,9 +31,9 @@ def parse_detail(detail: str) -> tuple[str, str, str] | None:
     return words[0], words[1], words[3].rstrip(":")
 
 
-def open_self_alerts(db: Database) -> dict[str, str]:
+def open_self_alerts(ctx: StoreContext) -> dict[str, str]:
     """code → when it was raised, for every condition raised and not cleared since."""
-    with db.connect() as conn:
+    with ctx.db.connect() as conn:
         rows = conn.execute(select(_EVENTS.c.detail).where(
             _EVENTS.c.action == ACTION, _EVENTS.c.decision == "allow")
             .order_by(_EVENTS.c.seq.desc()).limit(HISTORY_READ)).scalars().all()

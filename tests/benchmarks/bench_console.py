@@ -181,28 +181,34 @@ def change_version(db: Path) -> int:
 
 def service_timings(db: Path) -> list[tuple[str, float | None, str]]:
     """The reads behind the measured screens, timed warm in this process (median of 5)."""
+    from cavra_tui.bootstrap import build_runtime
     from scheduler.status import read_scheduler_status
-    from store.db import open_database
+    from store.clock import fixed_clock
     from store.services import listing
+    from store.services.audit_listing import list_audit_events
+    from store.services.health import read_health
     from store.services.metrics import read_metrics
 
-    database = open_database(f"sqlite:///{db}")
+    runtime = build_runtime(db_url=f"sqlite:///{db}", config_path=str(config_path()),
+                            clock=fixed_clock(END))
+    ctx = runtime.ctx
 
     def cursor_after(fetch: Callable[..., Any], pages: int) -> str | None:
         cursor = None
         for _ in range(pages):
-            cursor = fetch(database, cursor=cursor).next_cursor
+            cursor = fetch(ctx, cursor=cursor).next_cursor
         return cursor
 
     calls: list[tuple[str, Callable[[], Any]]] = [
-        ("read_metrics", lambda: read_metrics(database, END)),
-        ("read_scheduler_status", lambda: read_scheduler_status(database, END)),
-        ("list_audit_events(limit=8)", lambda: listing.list_audit_events(database, limit=8)),
-        ("list_worker_runs", lambda: listing.list_worker_runs(database)),
-        ("list_executions", lambda: listing.list_executions(database)),
+        ("read_metrics", lambda: read_metrics(ctx, END)),
+        ("read_health", lambda: read_health(ctx)),
+        ("read_scheduler_status", lambda: read_scheduler_status(ctx, END)),
+        ("list_audit_events(limit=8)", lambda: list_audit_events(ctx, limit=8)),
+        ("list_worker_runs", lambda: listing.list_worker_runs(ctx)),
+        ("list_executions", lambda: listing.list_executions(ctx)),
         ("list_executions, 20th page", lambda: listing.list_executions(
-            database, cursor=deep_cursor)),
-        ("list_retry_plans", lambda: listing.list_retry_plans(database)),
+            ctx, cursor=deep_cursor)),
+        ("list_retry_plans", lambda: listing.list_retry_plans(ctx)),
     ]
     timings = []
     try:
@@ -218,7 +224,7 @@ def service_timings(db: Path) -> list[tuple[str, float | None, str]]:
             except Exception as exc:  # the console's services are still moving: say so
                 timings.append((label, None, f"{exc.__class__.__name__}: {exc}"[:80]))
     finally:
-        database.dispose()
+        runtime.close()
     return timings
 
 

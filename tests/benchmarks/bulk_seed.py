@@ -27,7 +27,9 @@ from bulk_sink import Sink, check_schema
 from bulk_story import END, Sizes, Story
 from sqlalchemy import func, select, text
 
+from cavra_tui.bootstrap import build_runtime
 from store.audit import verify_chain
+from store.clock import fixed_clock
 from store.db import MIGRATIONS, open_database
 from store.services.metrics import read_metrics
 from store.tables import DeliveryRow, ExecutionRecordRow, MetricCounterRow
@@ -163,7 +165,11 @@ def check(path: Path) -> list[str]:
             chain = verify_chain(session)
             if not chain.ok:
                 problems.append(chain.describe())
-        metrics = read_metrics(database, END)
+        runtime = build_runtime(db_url=f"sqlite:///{path}", clock=fixed_clock(END))
+        try:
+            metrics = read_metrics(runtime.ctx, END)
+        finally:
+            runtime.close()
         print(f"bulk_seed: {chain.describe()}; dashboard alert level {metrics.alert_level}, "
               f"executions {sum(metrics.retry_executions.values())}", file=sys.stderr)
     finally:

@@ -114,7 +114,7 @@ def test_half_open_after_cooldown_then_closed_by_a_success(
     deliver_escalation(runtime.ctx, runtime.registry, plan_id)
     deliver_escalation(runtime.ctx, runtime.registry, plan_id)
     acknowledge(runtime.ctx, plan_id, "p", "acknowledged")
-    snapshot = read_metrics(runtime.db, clock())
+    snapshot = read_metrics(runtime.ctx, clock())
     assert snapshot.providers["p"]["state"] == "open"
     assert snapshot.providers["p"]["opened_until"] == (
         clock.now + timedelta(seconds=300)).isoformat()
@@ -124,10 +124,10 @@ def test_half_open_after_cooldown_then_closed_by_a_success(
     assert [e.reason for e in skipped.executions] == ["provider_circuit_open"]
 
     clock.advance(seconds=2)
-    assert read_metrics(runtime.db, clock()).providers["p"]["state"] == "half_open"
+    assert read_metrics(runtime.ctx, clock()).providers["p"]["state"] == "half_open"
     trial = run_retry_worker(runtime.ctx, runtime.registry, live=True)
     assert [e.status for e in trial.executions] == ["delivered"]
-    assert read_metrics(runtime.db, clock()).providers["p"] == {
+    assert read_metrics(runtime.ctx, clock()).providers["p"] == {
         "state": "closed", "consecutive_failures": 0, "opened_until": None}
     assert len(http_server.requests) == 3
 
@@ -144,6 +144,6 @@ def test_failed_trial_reopens_and_retry_after_lengthens_the_cooldown(
     http_server.answer(429, {"Retry-After": "900"})
     trial = run_retry_worker(runtime.ctx, runtime.registry, live=True)
     assert [e.status for e in trial.executions] == ["failed"]
-    state = read_metrics(runtime.db, clock()).providers["p"]
+    state = read_metrics(runtime.ctx, clock()).providers["p"]
     assert state["state"] == "open" and state["consecutive_failures"] == 3
     assert state["opened_until"] == (clock.now + timedelta(seconds=900)).isoformat()

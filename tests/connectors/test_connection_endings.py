@@ -208,7 +208,7 @@ def test_smtp_failures_before_data_are_failed(drop_after: bytes, status: str,
         connector = EmailConnector("mail", settings, CavraConfig())
         outcome = connector.send(OutboundMessage(
             delivery_id="dlv-0000000001", kind="escalation", provider="mail",
-            idempotency_key="cavra:esc-1:mail:1", plan_id="esc-1", run_id=None, attempt=1,
+            idempotency_key="cavra:esc-1:mail:1", plan_id="esc-1", schedule_run_id=None, attempt=1,
             message={"title": "t", "summary": "s"}))
     finally:
         listener.close()

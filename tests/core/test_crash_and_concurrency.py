@@ -40,14 +40,14 @@ def failed_pair(make_runtime: Any, write_config: Any, clock: Any, http_server: L
 def test_a_second_live_run_is_refused(failed_pair: tuple[Any, str], clock: Any,
                                       http_server: LoopbackHTTP) -> None:
     runtime, _ = failed_pair
-    assert try_acquire(runtime.db, LIVE_LOCK, "wrk-othercons", 600, clock.now)
+    assert try_acquire(runtime.ctx, LIVE_LOCK, "wrk-othercons", 600, clock.now)
     sent = len(http_server.requests)
     with pytest.raises(Conflict, match=r"another live retry worker run \(wrk-othercons\)"):
         run_retry_worker(runtime.ctx, runtime.registry, live=True)
     assert len(http_server.requests) == sent
     # Dry runs are not serialised: previews stay available during a live run.
     assert run_retry_worker(runtime.ctx, runtime.registry).executions[0].status == "dry_run"
-    release(runtime.db, LIVE_LOCK, "wrk-othercons")
+    release(runtime.ctx, LIVE_LOCK, "wrk-othercons")
     assert run_retry_worker(runtime.ctx, runtime.registry, live=True).executions[0].status == (
         "delivered")
 
@@ -55,7 +55,7 @@ def test_a_second_live_run_is_refused(failed_pair: tuple[Any, str], clock: Any,
 def test_an_expired_lock_from_a_dead_process_is_taken_over(failed_pair: tuple[Any, str],
                                                            clock: Any) -> None:
     runtime, _ = failed_pair
-    assert try_acquire(runtime.db, LIVE_LOCK, "wrk-crashed", 60, clock.now)
+    assert try_acquire(runtime.ctx, LIVE_LOCK, "wrk-crashed", 60, clock.now)
     clock.advance(minutes=2)
     assert run_retry_worker(runtime.ctx, runtime.registry, live=True).run.mode == "live"
 

@@ -145,7 +145,7 @@ def test_a_permanent_error_fails_over_once_dry_run_first(
         details = session.execute(select(AuditEventRow.detail).where(
             AuditEventRow.action == "escalation.follow_up.failover")).scalars().all()
     assert details == ["failover ops-webhook → backup: permanent_error: HTTP 400"]
-    verdict = verify_audit(runtime.db, runtime.config, witness_paths=[])
+    verdict = verify_audit(runtime.ctx, witness_paths=[])
     assert verdict.ok, verdict.lines()
 
     # Evidence: the failover delivery names the claim it was sent for …
@@ -160,7 +160,7 @@ def test_a_permanent_error_fails_over_once_dry_run_first(
                                     live.run_id)
     assert chain["failover"]["pair_failed_over"] is None
     # … and the original failed delivery shows that its pair failed over.
-    original_chain = evidence_chain(runtime.db, original.delivery_id).to_json()
+    original_chain = evidence_chain(runtime.ctx, original.delivery_id).to_json()
     assert original_chain["failover"]["pair_failed_over"]["target"] == "backup"
     assert original_chain["failover"]["sent_for"] is None
     assert "escalation.follow_up.failover" in {e["action"] for e in
@@ -236,7 +236,7 @@ def test_max_attempts_reached_fails_over_with_that_reason(
     [claim] = claims(runtime)
     assert claim.reason == "max_attempts_reached"
     [backup] = deliveries_to(runtime, plan_id, "backup")
-    chain = evidence_chain(runtime.db, backup.delivery_id).to_json()
+    chain = evidence_chain(runtime.ctx, backup.delivery_id).to_json()
     assert chain["failover"]["sent_for"]["reason"] == "max_attempts_reached"
     assert run_follow_up(runtime.ctx, runtime.registry, live=True).failovers == []
     assert paths(http_server) == ["/ops"] * 3 + ["/backup"]

@@ -133,7 +133,7 @@ def test_before_the_timeout_nothing_and_after_it_a_dry_run_records_level_2(
     assert level_2_deliveries(runtime, plan_id) == []
     assert count(runtime, FollowUpClaimRow) == 0
     # The run is a record: opened by ID (the console's detail view), vouched for.
-    stored = read_record(runtime.db, dry.run_id)
+    stored = read_record(runtime.ctx, dry.run_id)
     assert stored is not None and stored["mode"] == "dry_run"
     assert stored["escalations"][0]["to_level"] == 2
 
@@ -154,7 +154,7 @@ def test_live_sends_level_2_once_and_the_last_level_never_escalates(
     for delivery in (pager, slack):
         assert (delivery.kind, delivery.plan_id, delivery.worker_run_id, delivery.status,
                 delivery.attempt) == ("escalation", plan_id, live.run_id, "delivered", 1)
-    assert [c.level for c in plan_claims(runtime.db, plan_id)] == [2]
+    assert [c.level for c in plan_claims(runtime.ctx, plan_id)] == [2]
     assert live.summary["escalated"] == 1 and live.summary["delivered"] == 2
 
     # Again at once, and much later: level 2 is the last level (its timeout changes nothing).
@@ -172,13 +172,13 @@ def test_live_sends_level_2_once_and_the_last_level_never_escalates(
     assert chain["follow_up_run"]["run_id"] == live.run_id
     assert chain["follow_up_run"]["escalations"][0]["sends"][0]["delivery_id"] in (
         pager.delivery_id, slack.delivery_id)
-    assert evidence_chain(runtime.db, pager.delivery_id).follow_up_run is not None
+    assert evidence_chain(runtime.ctx, pager.delivery_id).follow_up_run is not None
     with runtime.db.read() as session:
         assert verify_chain(session).ok
         actions = set(session.execute(select(AuditEventRow.action)).scalars())
     assert {"escalation.follow_up.live", "escalation.follow_up.claim",
             "escalation.follow_up.deliver"} <= actions
-    verdict = verify_audit(runtime.db, runtime.config, witness_paths=[])
+    verdict = verify_audit(runtime.ctx, witness_paths=[])
     assert verdict.ok, verdict.lines()
     assert verdict.evidence.checked > 0
 
@@ -214,7 +214,7 @@ providers = ["team-slack"]
     clock.advance(days=1)
     assert run_follow_up(runtime.ctx, runtime.registry, live=True).summary["top_level"] == 1
     assert paths(http_server) == ["/ops", "/pager", "/slack"]
-    assert [c.level for c in plan_claims(runtime.db, plan_id)] == [3, 2]
+    assert [c.level for c in plan_claims(runtime.ctx, plan_id)] == [3, 2]
 
 
 def test_two_racing_live_runs_send_level_2_once(
@@ -258,7 +258,7 @@ def test_two_racing_live_runs_send_level_2_once(
     assert len(level_2_deliveries(first, plan_id)) == 2
     assert count(first, FollowUpClaimRow) == 1
     winner = next(run for run in results if run.escalations[0]["status"] == "escalated")
-    assert [c.run_id for c in plan_claims(first.db, plan_id)] == [winner.run_id]
+    assert [c.follow_up_run_id for c in plan_claims(first.ctx, plan_id)] == [winner.run_id]
     with first.db.read() as session:
         assert verify_chain(session).ok
 
@@ -307,7 +307,7 @@ def test_the_console_page_shows_each_plans_level_and_time_left(
     plan_id = delivered_plan(runtime, http_server)
 
     def shown() -> dict[str, tuple[str, str]]:
-        page = list_plans_with_levels(runtime.db, runtime.config, clock.now)
+        page = list_plans_with_levels(runtime.ctx, clock.now)
         return {i.plan.plan_id: (i.level, i.next) for i in page.items}
 
     assert shown() == {plan_id: ("L1/2", "15m"), never.plan_id: ("-", "-")}
@@ -320,14 +320,14 @@ def test_the_console_page_shows_each_plans_level_and_time_left(
 
     from cavra_tui.screens.escalations import plan_row, timeline_rows
 
-    page = list_plans_with_levels(runtime.db, runtime.config, clock.now)
+    page = list_plans_with_levels(runtime.ctx, clock.now)
     row_id, cells = plan_row(next(i for i in page.items if i.plan.plan_id == plan_id))
     assert row_id == plan_id and cells[3:5] == ("L2/2", "-")
     [pager] = [d for d in level_2_deliveries(runtime, plan_id) if d.provider == "pager"]
     from store.services.listing import list_deliveries
 
-    deliveries = list_deliveries(runtime.db, plan_id=plan_id, kind="escalation").items
-    rows = dict(timeline_rows(deliveries, [], plan_claims(runtime.db, plan_id)))
+    deliveries = list_deliveries(runtime.ctx, plan_id=plan_id, kind="escalation").items
+    rows = dict(timeline_rows(deliveries, [], plan_claims(runtime.ctx, plan_id)))
     assert pager.worker_run_id in rows[pager.delivery_id][4]  # the run that sent it
     assert rows[pager.worker_run_id][1] == "level 2"  # the claim, opened as the run
 
@@ -338,7 +338,7 @@ def test_a_follow_up_schedule_runs_it_under_the_leader_once_per_slot(
     schedule = add_schedule(runtime.ctx, name="follow-ups", every="5m", kind="follow-up",
                             live=True)
     assert (schedule.kind, schedule.live) == ("follow-up", True)
-    lease = LeaderLease(runtime.db, "leader-1", 60, clock)
+    lease = LeaderLease(runtime.ctx, "leader-1", 60, clock)
     register_host(JobHost(runtime.ctx, runtime.registry, lease))
     try:
         clock.advance(minutes=10)  # a slot before level 1's deadline: waits
@@ -445,7 +445,7 @@ def test_a_level_whose_providers_all_had_the_plan_advances_without_sending(
     assert (entry["status"], entry["providers"], entry["already_sent"], entry["sends"]) == (
         "escalated", [], ["ops-webhook"], [])
     assert paths(http_server) == ["/ops"]  # never sent twice
-    assert [c.level for c in plan_claims(runtime.db, plan_id)] == [2]
+    assert [c.level for c in plan_claims(runtime.ctx, plan_id)] == [2]
 
 
 
@@ -461,7 +461,7 @@ def test_a_level_is_claimed_once_whatever_the_run(runtime: Any) -> None:
     assert claim(2, "fup-a") is True
     assert claim(2, "fup-b") is False
     assert claim(3, "fup-b") is True
-    assert [(c.level, c.run_id) for c in plan_claims(runtime.db, "esc-x")] == [
+    assert [(c.level, c.follow_up_run_id) for c in plan_claims(runtime.ctx, "esc-x")] == [
         (3, "fup-b"), (2, "fup-a")]
 
 
@@ -477,7 +477,7 @@ def test_a_quiet_window_on_the_next_level_holds_it_until_the_window_ends(
     [entry] = held.escalations
     assert (entry["status"], entry["reason"]) == ("held", "quiet_window: pager-maint")
     assert paths(http_server) == ["/ops"] and level_2_deliveries(runtime, plan_id) == []
-    assert plan_claims(runtime.db, plan_id) == []  # not claimed: it can still escalate
+    assert plan_claims(runtime.ctx, plan_id) == []  # not claimed: it can still escalate
     clock.advance(minutes=45)  # the window has ended
     after = run_follow_up(runtime.ctx, runtime.registry, live=True)
     assert [e["status"] for e in after.escalations] == ["escalated"]

@@ -79,3 +79,45 @@ def test_importing_a_layer_loads_nothing_above_it(package: str, never: tuple[str
                             timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+DATABASE_FIRST = {"db", "database", "session", "conn", "connection"}
+
+
+def _service_signatures() -> dict[str, dict[str, list[str]]]:
+    """store.services.<module> → public function → its parameter names."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for path in sorted((ROOT / "store" / "services").glob("*.py")):
+        module = f"store.services.{path.stem}"
+        found[module] = {node.name: [a.arg for a in node.args.args]
+                         for node in ast.parse(path.read_text(encoding="utf-8")).body
+                         if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
+    return found
+
+
+def test_every_service_called_from_above_the_store_takes_the_context_first() -> None:
+    """One kind of first argument (issue 9): a workflow, the scheduler and the console call
+    store services with the StoreContext; a step of the caller's transaction takes it too,
+    then the session. Functions that take a session or a connection first are the store's
+    own building blocks, not called from above it. (Pure helpers that touch no database —
+    ``parse_duration(text)``, ``record_kind(record_id)`` — are not services.)"""
+    services = _service_signatures()
+    bad = []
+    for package in ("workflows", "scheduler", "cavra_tui"):
+        for path in _modules(package):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (isinstance(node, ast.ImportFrom) and node.module in services):
+                    continue
+                for alias in node.names:
+                    params = services[node.module].get(alias.name)
+                    if params is not None and params[:1] and params[0] in DATABASE_FIRST:
+                        bad.append(f"{path.relative_to(ROOT)}: {node.module}.{alias.name}"
+                                   f"({', '.join(params[:2])}, …)")
+    assert bad == []
+
+
+def test_no_service_takes_a_bare_database() -> None:
+    """Reads take the context like writes do: ``db`` first was the third kind."""
+    bad = [f"{module}.{name}" for module, functions in _service_signatures().items()
+           for name, params in functions.items() if params[:1] == ["db"]]
+    assert bad == []

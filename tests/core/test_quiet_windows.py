@@ -301,17 +301,17 @@ def test_list_remove_reuse_and_the_audit_chain(runtime: Any, clock: Any) -> None
     upcoming = add_quiet_window(ctx, name="night", providers=["ops-webhook"],
                                 starts="2026-11-28T01:00:00+01:00", ends="+1d",
                                 severities=["warning", "critical"])
-    listed = list_quiet_windows(runtime.db, clock.now)
+    listed = list_quiet_windows(runtime.ctx, clock.now)
     assert [w.name for w in listed] == ["maint", "night"]
-    status = read_scheduler_status(runtime.db, clock.now)
+    status = read_scheduler_status(runtime.ctx, clock.now)
     assert [q.label for q in status.quiet] == [
         "quiet: maint (ops-webhook, outbox) until 14:00 UTC",
         "quiet from Sat 11-28 00:00 UTC: night (ops-webhook) +critical"]
 
     removed = remove_quiet_window(ctx, "maint")
     assert (removed.removed, removed.removed_by) == (True, ME)
-    assert [w.name for w in list_quiet_windows(runtime.db, clock.now)] == ["night"]
-    everything = list_quiet_windows(runtime.db, clock.now, include_past=True)
+    assert [w.name for w in list_quiet_windows(runtime.ctx, clock.now)] == ["night"]
+    everything = list_quiet_windows(runtime.ctx, clock.now, include_past=True)
     assert {w.window_id for w in everything} == {active.window_id, upcoming.window_id}
     with pytest.raises(UserError, match="'maint' not found"):
         remove_quiet_window(ctx, "maint")
@@ -354,7 +354,7 @@ def test_removing_a_window_needs_release_manager_and_refusals_are_audited(
     denials = [e for e in _events(operator, "quiet.change") if e.decision == "deny"]
     assert [e.role for e in denials] == ["operator", "operator"]
     assert denials[0].target_ids == [window.window_id]
-    assert [w.name for w in list_quiet_windows(operator.db, operator.ctx.clock())] == ["maint"]
+    assert [w.name for w in list_quiet_windows(operator.ctx, operator.ctx.clock())] == ["maint"]
     assert _count(operator, QuietWindowRow) == 1
 
 

@@ -97,7 +97,7 @@ def test_the_dry_run_preview_shows_what_live_would_block(runtime: Any,
 
 
 def test_a_refused_second_live_run_is_audited(runtime: Any, clock: Any) -> None:
-    assert try_acquire(runtime.db, LIVE_LOCK, "wrk-elsewhere", 600, clock.now)
+    assert try_acquire(runtime.ctx, LIVE_LOCK, "wrk-elsewhere", 600, clock.now)
     with pytest.raises(Conflict):
         run_retry_worker(runtime.ctx, runtime.registry, live=True)
     [denial] = _denials(runtime)
@@ -123,14 +123,14 @@ def test_a_decision_made_stale_by_a_manual_success_is_not_sent(
 def test_a_plan_is_open_from_its_first_delivery_until_every_pair_settles(
         runtime: Any, http_server: LoopbackHTTP, clock: Any) -> None:
     plan = build_plan(runtime.ctx)
-    assert read_metrics(runtime.db, clock.now).open_escalations == 0  # never sent
+    assert read_metrics(runtime.ctx, clock.now).open_escalations == 0  # never sent
     deliver_escalation(runtime.ctx, runtime.registry, plan.plan_id)
-    metrics = read_metrics(runtime.db, clock.now)
+    metrics = read_metrics(runtime.ctx, clock.now)
     assert (metrics.open_escalations, metrics.alert_level) == (1, "critical")
     acknowledge(runtime.ctx, plan.plan_id, "ops-webhook", "resolved")
-    assert read_metrics(runtime.db, clock.now).open_escalations == 1
+    assert read_metrics(runtime.ctx, clock.now).open_escalations == 1
     acknowledge(runtime.ctx, plan.plan_id, "ops2", "dismissed")
-    metrics = read_metrics(runtime.db, clock.now)
+    metrics = read_metrics(runtime.ctx, clock.now)
     assert (metrics.open_escalations, metrics.alert_level) == (0, "healthy")
 
 
@@ -169,7 +169,7 @@ def test_concurrent_resolves_close_the_plan(runtime: Any, http_server: LoopbackH
         deliver_escalation(runtime.ctx, runtime.registry, plan.plan_id)
         _race(lambda p=plan.plan_id: acknowledge(runtime.ctx, p, "ops-webhook", "resolved"),
               lambda p=plan.plan_id: acknowledge(runtime.ctx, p, "ops2", "resolved"))
-    assert read_metrics(runtime.db, clock.now).open_escalations == 0
+    assert read_metrics(runtime.ctx, clock.now).open_escalations == 0
 
 
 def test_concurrent_report_deliveries_send_once(runtime: Any, http_server: LoopbackHTTP,

@@ -90,8 +90,9 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: LoopbackHTTP, cloc
     live = run_retry_worker(ctx, registry, live=True)
     [execution] = live.executions
     assert execution.status == "delivered"
-    assert (execution.run_id, execution.retry_plan_id, execution.plan_id, execution.provider) == (
-        live.run.run_id, live.run.retry_plan_id, plan.plan_id, "ops-webhook")
+    assert (execution.worker_run_id, execution.retry_plan_id, execution.plan_id,
+            execution.provider) == (live.run.run_id, live.run.retry_plan_id, plan.plan_id,
+                                    "ops-webhook")
     assert execution.payload_sha256 == preview.payload_sha256  # the preview was exact
 
     request = http_server.requests[-1]
@@ -112,7 +113,7 @@ def test_whole_loop_fail_then_succeed(loop: Any, http_server: LoopbackHTTP, cloc
     assert build_retry_plan(ctx).decisions == []
     assert run_retry_worker(ctx, registry, live=True).executions == []
 
-    metrics = read_metrics(loop.db, clock.now)
+    metrics = read_metrics(loop.ctx, clock.now)
     assert metrics.retry_worker_runs == {"dry_run": 1, "live": 3}
     assert metrics.retry_executions["dry_run"] == 1
     assert metrics.retry_executions["blocked"] == 1
@@ -214,9 +215,9 @@ def test_evidence_binds_execution_to_run_plan_delivery_and_audit(
     acknowledge(loop.ctx, plan.plan_id, "ops-webhook", "accepted", notes="call Bob at home")
     clock.advance(minutes=20)
     [execution] = run_retry_worker(loop.ctx, loop.registry, live=True).executions
-    chain = evidence_chain(loop.db, execution.execution_id).to_json()  # what the CLI prints
+    chain = evidence_chain(loop.ctx, execution.execution_id).to_json()  # what the CLI prints
     assert chain["execution"]["execution_sha256"] == execution.execution_sha256
-    assert chain["worker_run"]["run_id"] == execution.run_id
+    assert chain["worker_run"]["run_id"] == execution.worker_run_id
     assert chain["retry_decision"]["action"] == "retry"
     assert chain["delivery"]["delivery_id"] == execution.delivery_id
     assert chain["delivery"]["status"] == "delivered"
@@ -226,5 +227,5 @@ def test_evidence_binds_execution_to_run_plan_delivery_and_audit(
     assert {"escalation.plan", "escalation.deliver", "escalation.ack", "retry.deliver",
             "retry.run.live"} <= set(actions)
     assert "call Bob" not in json.dumps(chain)  # notes never leave the database
-    delivery_chain = evidence_chain(loop.db, execution.delivery_id or "").to_json()
-    assert delivery_chain["delivery"]["worker_run_id"] == execution.run_id
+    delivery_chain = evidence_chain(loop.ctx, execution.delivery_id or "").to_json()
+    assert delivery_chain["delivery"]["worker_run_id"] == execution.worker_run_id

@@ -72,14 +72,14 @@ def test_dry_run_sends_nothing_live_delivers_once_then_nothing(
     again = run_report_retry(runtime.ctx, runtime.registry, live=True)
     assert again.executions == [] and len(http_server.requests) == 1
 
-    chain = evidence_chain(runtime.db, execution.execution_id).to_json()  # what the CLI prints
+    chain = evidence_chain(runtime.ctx, execution.execution_id).to_json()  # what the CLI prints
     assert chain["worker_run"]["run_id"] == live.run.run_id
     assert chain["worker_run"]["subject"] == "executive"
     assert chain["delivery"]["worker_run_id"] == live.run.run_id
     assert chain["delivery"]["run_id"] == run_id
     assert chain["retry_decision"]["idempotency_key"] == execution.idempotency_key
 
-    metrics = read_metrics(runtime.db, runtime.ctx.clock())
+    metrics = read_metrics(runtime.ctx, runtime.ctx.clock())
     with sqlite3.connect(db_path) as db:  # the numbers, counted independently
         runs = dict(db.execute("SELECT mode, COUNT(*) FROM worker_runs WHERE subject = "
                                "'executive' GROUP BY mode").fetchall())
@@ -117,7 +117,7 @@ def test_the_schedule_kind_fires_once_per_slot_under_the_leader(
     runtime, _ = failed_run
     schedule = add_schedule(runtime.ctx, name="exec-retries", every="10m",
                             kind="report-retry", live=True)
-    lease = LeaderLease(runtime.db, "leader-1", 60, clock)
+    lease = LeaderLease(runtime.ctx, "leader-1", 60, clock)
     register_host(JobHost(runtime.ctx, runtime.registry, lease))
     try:
         clock.advance(minutes=10)

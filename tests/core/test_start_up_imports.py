@@ -99,7 +99,7 @@ def test_the_dashboards_reads_load_no_orm(tmp_path: Path) -> None:
         f"runtime = build_runtime(db_url={url!r})\n"
         "now = runtime.ctx.clock()\n"
         "assert read_health(runtime.ctx).status\n"
-        "read_metrics(runtime.db, now); read_scheduler_status(runtime.db, now)\n"
-        "list_audit_events(runtime.db, limit=8)\n", tmp_path)
+        "read_metrics(runtime.ctx, now); read_scheduler_status(runtime.ctx, now)\n"
+        "list_audit_events(runtime.ctx, limit=8)\n", tmp_path)
     assert "store.services.health" in modules
     assert {"sqlalchemy.orm", "store.tables"} & modules == set()

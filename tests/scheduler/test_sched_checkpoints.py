@@ -144,7 +144,7 @@ async def test_a_standby_writes_none_a_new_leader_checkpoints_an_overdue_head_at
         wait: Wait) -> None:
     runtime = make_runtime(config)
     add_schedule(runtime.ctx, name="weekly", cron="0 9 * * 1")  # the head moved: seq > 0
-    other = LeaderLease(runtime.db, "other", 30, clock)
+    other = LeaderLease(runtime.ctx, "other", 30, clock)
     assert other.renew()  # another process leads
     standby = _service(make_runtime(config), "standby")
     standby.start()

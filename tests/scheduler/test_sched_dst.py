@@ -62,7 +62,7 @@ def test_hourly_cron_still_fires_every_real_hour_when_clocks_fall_back(
 def test_job_fires_create_one_run_per_day_around_both_changes(
         make_runtime: Any, clock: Any, exec_config: Path) -> None:
     runtime, schedule = _daily(make_runtime, clock, exec_config)
-    lease = LeaderLease(runtime.db, "dst-test", 60, clock)
+    lease = LeaderLease(runtime.ctx, "dst-test", 60, clock)
     register_host(JobHost(runtime.ctx, runtime.registry, lease))
     # When the scheduler wakes the job: each real fire, plus APScheduler 3.11's own second
     # 02:30 on 25 October (which our trigger no longer produces, but a stale wake must not

@@ -55,8 +55,8 @@ async def test_restart_inside_grace_runs_one_coalesced_catch_up(
     finally:
         second.shutdown()
     assert _runs(runtime) == [datetime(2026, 11, 27, 8, 5, tzinfo=UTC)]  # one run, the latest
-    assert list_schedule_events(runtime.db, schedule.schedule_id) == []
-    status = read_scheduler_status(runtime.db, clock.now)
+    assert list_schedule_events(runtime.ctx, schedule.schedule_id) == []
+    status = read_scheduler_status(runtime.ctx, clock.now)
     assert status.schedules[0].last_run_at == datetime(2026, 11, 27, 8, 5, tzinfo=UTC)
     assert status.schedules[0].next_run_at == datetime(2026, 11, 27, 8, 10, tzinfo=UTC)
 
@@ -76,18 +76,18 @@ async def test_restart_outside_grace_records_missed_and_runs_nothing(
     service = _service(runtime, "late")
     try:
         await _lead(service, wait)
-        await wait(lambda: len(list_schedule_events(runtime.db)) == 1)
+        await wait(lambda: len(list_schedule_events(runtime.ctx)) == 1)
     finally:
         service.shutdown()
-    [event] = list_schedule_events(runtime.db, schedule.schedule_id)
+    [event] = list_schedule_events(runtime.ctx, schedule.schedule_id)
     assert (event.kind, event.scheduled_for) == ("missed", datetime(2026, 11, 27, 8, tzinfo=UTC))
     assert "outside the 300s misfire grace" in event.detail
     assert _runs(runtime) == []
-    assert read_metrics(runtime.db, clock.now).schedules["missed"] == 1
+    assert read_metrics(runtime.ctx, clock.now).schedules["missed"] == 1
     with runtime.db.read() as session:
         actions = session.execute(select(AuditEventRow.action)).scalars().all()
     assert "scheduler.missed" in actions
-    assert read_scheduler_status(runtime.db, clock.now).schedules[0].missed == 1
+    assert read_scheduler_status(runtime.ctx, clock.now).schedules[0].missed == 1
 
     # A later restart does not count the same miss again.
     again = _service(runtime, "again")
@@ -95,7 +95,7 @@ async def test_restart_outside_grace_records_missed_and_runs_nothing(
         await _lead(again, wait)
     finally:
         again.shutdown()
-    assert len(list_schedule_events(runtime.db)) == 1
+    assert len(list_schedule_events(runtime.ctx)) == 1
 
 
 async def test_a_failing_job_is_recorded_as_an_error(
@@ -109,13 +109,13 @@ async def test_a_failing_job_is_recorded_as_an_error(
     service = _service(runtime, "errs")
     try:
         await _lead(service, wait)
-        await wait(lambda: len(list_schedule_events(runtime.db)) == 1)
+        await wait(lambda: len(list_schedule_events(runtime.ctx)) == 1)
     finally:
         service.shutdown()
-    [event] = list_schedule_events(runtime.db)
+    [event] = list_schedule_events(runtime.ctx)
     assert event.kind == "error" and "exec-outbox" in event.detail
-    assert read_metrics(runtime.db, clock.now).schedules["errors"] == 1
-    assert read_scheduler_status(runtime.db, clock.now).schedules[0].errors == 1
+    assert read_metrics(runtime.ctx, clock.now).schedules["errors"] == 1
+    assert read_scheduler_status(runtime.ctx, clock.now).schedules[0].errors == 1
 
 
 async def test_changes_from_another_process_reach_the_running_scheduler(
@@ -143,12 +143,12 @@ async def test_one_leader_the_other_stands_by_and_takes_over(
     try:
         await _lead(leader, wait)
         standby.start()
-        await wait(lambda: read_scheduler_status(runtime.db, clock(), me="B").state == "standby")
+        await wait(lambda: read_scheduler_status(runtime.ctx, clock(), me="B").state == "standby")
         assert standby.job_ids() == [] and not standby.is_leader
-        assert read_scheduler_status(runtime.db, clock(), me="A").state == "leader"
+        assert read_scheduler_status(runtime.ctx, clock(), me="A").state == "leader"
         leader.shutdown()  # hands the lease back: B takes over at its next poll
         await wait(lambda: standby.is_leader and bool(standby.job_ids()))
-        assert read_scheduler_status(runtime.db, clock(), me="B").leader == "B"
+        assert read_scheduler_status(runtime.ctx, clock(), me="B").leader == "B"
     finally:
         leader.shutdown()
         standby.shutdown()
@@ -177,10 +177,10 @@ async def test_retry_worker_schedule_runs_a_dry_run_and_live_needs_release_manag
     try:
         await _lead(service, wait)
         await wait(lambda: _worker_runs(bob) == [("dry_run", "schedule", dry.schedule_id)])
-        await wait(lambda: len(list_schedule_events(bob.db, live.schedule_id)) == 1)
+        await wait(lambda: len(list_schedule_events(bob.ctx, live.schedule_id)) == 1)
     finally:
         service.shutdown()
-    [event] = list_schedule_events(bob.db, live.schedule_id)
+    [event] = list_schedule_events(bob.ctx, live.schedule_id)
     assert event.kind == "error" and "retry.run.live needs release_manager" in event.detail
     assert _worker_runs(bob) == [("dry_run", "schedule", dry.schedule_id)]  # nothing live
 
@@ -211,10 +211,10 @@ async def test_a_fire_that_comes_too_late_in_a_running_scheduler_is_recorded_mis
         # As if the process had been frozen since that fire: APScheduler finds it overdue.
         assert service._scheduler is not None
         service._scheduler.modify_job(schedule.schedule_id, next_run_time=due)
-        await wait(lambda: len(list_schedule_events(runtime.db)) == 1)
+        await wait(lambda: len(list_schedule_events(runtime.ctx)) == 1)
     finally:
         service.shutdown()
-    [event] = list_schedule_events(runtime.db)
+    [event] = list_schedule_events(runtime.ctx)
     assert (event.kind, event.scheduled_for) == ("missed", due)
     assert _runs(runtime) == []
 
@@ -234,14 +234,14 @@ async def test_a_stored_cron_that_no_longer_parses_is_an_error_not_a_dead_schedu
                  (old.schedule_id,))
     conn.commit()
     conn.close()
-    listed = {s.name: s for s in read_scheduler_status(runtime.db, clock.now).schedules}
+    listed = {s.name: s for s in read_scheduler_status(runtime.ctx, clock.now).schedules}
     assert listed["old-style"].next_run_at is None and listed["weekly"].next_run_at is not None
     service = _service(runtime, "tolerant")
     try:
         await _lead(service, wait)
-        await wait(lambda: len(list_schedule_events(runtime.db)) == 1)
+        await wait(lambda: len(list_schedule_events(runtime.ctx)) == 1)
         assert service.job_ids() == [good.schedule_id]
     finally:
         service.shutdown()
-    [event] = list_schedule_events(runtime.db)
+    [event] = list_schedule_events(runtime.ctx)
     assert event.kind == "error" and "'0 0 last * *' cannot run" in event.detail

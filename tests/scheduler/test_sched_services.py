@@ -28,7 +28,7 @@ def test_add_report_schedule_is_stored_and_audited(make_runtime: Any, exec_confi
     assert schedule.schedule_id.startswith("sch-")
     assert (schedule.cron, schedule.timezone, schedule.providers) == (
         "0 8 * * 1-5", "Europe/Berlin", ["exec-outbox"])
-    assert [s.schedule_id for s in list_schedules(runtime.db)] == [schedule.schedule_id]
+    assert [s.schedule_id for s in list_schedules(runtime.ctx)] == [schedule.schedule_id]
     with runtime.db.read() as session:
         event = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc())
                                 ).scalars().first()
@@ -95,9 +95,9 @@ def test_enable_disable_remove_by_id_or_name(make_runtime: Any, exec_config: Pat
     assert not disable_schedule(runtime.ctx, "nightly").enabled
     assert enable_schedule(runtime.ctx, schedule.schedule_id).enabled
     remove_schedule(runtime.ctx, "nightly")
-    assert list_schedules(runtime.db) == []
+    assert list_schedules(runtime.ctx) == []
     with pytest.raises(NotFound):
-        get_schedule(runtime.db, schedule.schedule_id)
+        get_schedule(runtime.ctx, schedule.schedule_id)
     with pytest.raises(NotFound):
         enable_schedule(runtime.ctx, schedule.schedule_id)
 

@@ -52,7 +52,7 @@ async def test_a_read_only_key_says_why_and_does_nothing(
         await settle(pilot)
         [said] = [text for text in notices(app) if "read-only" in text]
         assert said.startswith("build a retry plan") and "nothing was done" in said
-    assert list_retry_plans(runtime.db).items == []
+    assert list_retry_plans(runtime.ctx).items == []
 
 
 async def test_a_key_the_role_lacks_is_greyed_and_refused_with_the_reason_audited(
@@ -84,10 +84,10 @@ async def test_a_keymap_in_the_config_rebinds_an_action(
         assert footer_keys(app).get("D") == "Dry-run" and "y" not in footer_keys(app)
         await pilot.press("y")  # the old key does nothing now
         await settle(pilot)
-        assert list_worker_runs(runtime.db).items == []
+        assert list_worker_runs(runtime.ctx).items == []
         await pilot.press("D")
         await settle(pilot)
-        assert [run.mode for run in list_worker_runs(runtime.db).items] == ["dry_run"]
+        assert [run.mode for run in list_worker_runs(runtime.ctx).items] == ["dry_run"]
         await pilot.press("question_mark")
         await settle(pilot)
         assert "| `D` | retry worker dry-run" in app.screen.query_one(Markdown).source
@@ -148,7 +148,7 @@ async def test_the_palette_goes_to_the_actions_screen_and_acts_on_its_highlight(
         seeded: Runtime) -> None:
     """From the Dashboard, "Deliver escalation plan" opens Escalations first and asks about
     the plan highlighted there; Cancel sends nothing."""
-    before = len(list_deliveries(seeded.db, limit=500).items)
+    before = len(list_deliveries(seeded.ctx, limit=500).items)
     app = make_app(seeded)
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(pilot)
@@ -166,7 +166,7 @@ async def test_the_palette_goes_to_the_actions_screen_and_acts_on_its_highlight(
         assert highlighted is not None and highlighted in confirm.preview.what
         await pilot.press("escape")
         await settle(pilot)
-    assert len(list_deliveries(seeded.db, limit=500).items) == before
+    assert len(list_deliveries(seeded.ctx, limit=500).items) == before
 
 
 async def test_c_copies_the_highlighted_id(seeded: Runtime) -> None:
@@ -203,7 +203,7 @@ async def test_f_on_escalations_records_a_follow_up_dry_run_and_sends_nothing(
         seeded: Runtime) -> None:
     from store.services.records import read_record
 
-    before = len(list_deliveries(seeded.db, limit=500).items)
+    before = len(list_deliveries(seeded.ctx, limit=500).items)
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
@@ -213,6 +213,6 @@ async def test_f_on_escalations_records_a_follow_up_dry_run_and_sends_nothing(
         await settle(pilot)
         [said] = [text for text in notices(app) if text.startswith("follow-up dry-run fup-")]
     run_id = said.split()[2].rstrip(":")
-    record = read_record(seeded.db, run_id)
+    record = read_record(seeded.ctx, run_id)
     assert record is not None and record["mode"] == "dry_run"
-    assert len(list_deliveries(seeded.db, limit=500).items) == before
+    assert len(list_deliveries(seeded.ctx, limit=500).items) == before

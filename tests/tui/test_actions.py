@@ -64,7 +64,7 @@ async def test_build_plan_and_deliver_from_escalations(runtime: Runtime) -> None
         assert table(app, "plans").row_count == 0
         await pilot.press("p")
         await settle(pilot)
-        plans = list_plans(runtime.db).items
+        plans = list_plans(runtime.ctx).items
         assert len(plans) == 1
         assert table(app, "plans").record_ids == [plans[0].plan_id]
         await pilot.press("d")
@@ -76,13 +76,13 @@ async def test_build_plan_and_deliver_from_escalations(runtime: Runtime) -> None
         assert app.focused is confirm.query_one("#send-cancel")  # Cancel is the default
         await pilot.press("enter")
         await settle(pilot)
-        assert list_deliveries(runtime.db, plan_id=plans[0].plan_id).items == []
+        assert list_deliveries(runtime.ctx, plan_id=plans[0].plan_id).items == []
         assert not Path("outbox.jsonl").exists()  # nothing was sent
         await pilot.press("d")
         await settle(pilot)
         await pilot.click("#send-confirm")
         await settle(pilot)
-        deliveries = list_deliveries(runtime.db, plan_id=plans[0].plan_id).items
+        deliveries = list_deliveries(runtime.ctx, plan_id=plans[0].plan_id).items
         assert [(d.provider, d.status) for d in deliveries] == [("outbox", "delivered")]
         assert table(app, "timeline").record_ids == [deliveries[0].delivery_id]
         assert any("delivered plan" in text for text in notices(app))
@@ -107,7 +107,7 @@ async def test_acknowledge_through_the_form(seeded: Runtime) -> None:
         form.query_one("#ack-ref", Input).value = "INC-5000"
         await pilot.click("#ack-submit")
         await settle(pilot)
-        acks = list_acknowledgements(seeded.db).items
+        acks = list_acknowledgements(seeded.ctx).items
         assert (acks[0].plan_id, acks[0].provider, acks[0].state, acks[0].external_ref) == (
             plan_id, provider, "accepted", "INC-5000")
         assert table(app, "acks").record_ids[0] == acks[0].ack_id
@@ -190,22 +190,22 @@ async def test_ack_for_a_provider_never_delivered_to_is_refused_visibly(seeded: 
 
 
 async def test_retry_plan_and_dry_run_from_retry_runs(seeded: Runtime) -> None:
-    plans_before = len(list_retry_plans(seeded.db).items)
+    plans_before = len(list_retry_plans(seeded.ctx).items)
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         await settle(pilot)
         await pilot.press("r")
         await settle(pilot)
-        retry_plans = list_retry_plans(seeded.db).items
+        retry_plans = list_retry_plans(seeded.ctx).items
         assert len(retry_plans) == plans_before + 1
         assert table(app, "retry-plans").record_ids[0] == retry_plans[0].retry_plan_id
         await pilot.press("y")
         await settle(pilot)
-        run = list_worker_runs(seeded.db, limit=1).items[0]
+        run = list_worker_runs(seeded.ctx, limit=1).items[0]
         assert run.mode == "dry_run"
         assert table(app, "runs").record_ids[0] == run.run_id
-        executions = list_executions(seeded.db, run_id=run.run_id).items
+        executions = list_executions(seeded.ctx, worker_run_id=run.run_id).items
         assert [e.status for e in executions] == ["dry_run"]
         assert table(app, "executions").record_ids[0] == executions[0].execution_id
 
@@ -226,7 +226,7 @@ async def test_live_run_refused_without_the_release_manager_role(
         denial = session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc())
                                  .limit(1)).scalar_one()
     assert (denial.action, denial.decision) == ("retry.run.live", "deny")
-    assert list_worker_runs(runtime.db).items == []
+    assert list_worker_runs(runtime.ctx).items == []
 
 
 async def test_live_run_refused_when_the_pair_lacks_an_acknowledgement(seeded: Runtime) -> None:
@@ -243,7 +243,7 @@ async def test_live_run_refused_when_the_pair_lacks_an_acknowledgement(seeded: R
         assert confirm.query_one("#confirm-send", Button).disabled
         await pilot.press("escape")
         await settle(pilot)
-    modes = [run.mode for run in list_worker_runs(seeded.db).items]
+    modes = [run.mode for run in list_worker_runs(seeded.ctx).items]
     assert modes[0] == "dry_run"  # the preview; no live run was made
     assert modes.count("live") == 3  # the demo's own
 
@@ -269,9 +269,9 @@ async def test_live_run_after_review_sends_and_shows_the_result(seeded: Runtime)
         assert preview.idempotency_key in cells and preview.payload_sha256[:12] in cells
         await pilot.click("#confirm-send")
         await settle(pilot)
-        run = list_worker_runs(seeded.db, limit=1).items[0]
+        run = list_worker_runs(seeded.ctx, limit=1).items[0]
         assert run.mode == "live"
-        executions = list_executions(seeded.db, run_id=run.run_id).items
+        executions = list_executions(seeded.ctx, worker_run_id=run.run_id).items
         assert [(e.status, e.idempotency_key) for e in executions] == [
             ("delivered", preview.idempotency_key)]
         assert table(app, "runs").record_ids[0] == run.run_id
@@ -285,7 +285,7 @@ async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -
         await settle(pilot)
         await pilot.press("s")
         await settle(pilot)
-        runs = list_schedule_runs(seeded.db).items
+        runs = list_schedule_runs(seeded.ctx).items
         assert len(runs) == 3
         assert table(app, "schedule-runs").record_ids[0] == runs[0].run_id
         # The new run is highlighted, so `d` sends its report (not the one before).
@@ -295,7 +295,7 @@ async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -
         assert isinstance(app.screen, ConfirmSend)
         await pilot.click("#send-confirm")
         await settle(pilot)
-        sent = list_deliveries(seeded.db, kind="executive", run_id=runs[0].run_id).items
+        sent = list_deliveries(seeded.ctx, kind="executive", schedule_run_id=runs[0].run_id).items
         assert [(d.provider, d.status) for d in sent] == [("outbox", "delivered")]
         assert table(app, "exec-deliveries").record_ids[0] == sent[0].delivery_id
         preview = str(app.screen.query_one("#report").source)
@@ -303,7 +303,7 @@ async def test_schedule_run_and_deliver_report_from_executive(seeded: Runtime) -
 
 
 async def test_command_palette_runs_any_action(seeded: Runtime) -> None:
-    before = len(list_retry_plans(seeded.db).items)
+    before = len(list_retry_plans(seeded.ctx).items)
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -313,7 +313,7 @@ async def test_command_palette_runs_any_action(seeded: Runtime) -> None:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot)
-    assert len(list_retry_plans(seeded.db).items) == before + 1
+    assert len(list_retry_plans(seeded.ctx).items) == before + 1
 
 
 async def test_errors_show_as_notifications_and_the_app_keeps_running(runtime: Runtime) -> None:
@@ -357,8 +357,8 @@ async def test_read_only_header_and_refusal(open_runtime: Callable[..., Runtime]
         assert any("Go to Retry runs" in title for title in titles)  # reading is offered
         assert not any("Build retry plan" in title for title in titles)
         await pilot.press("escape")
-    assert list_retry_plans(runtime.db).items == []
-    assert list_worker_runs(runtime.db).items == []
+    assert list_retry_plans(runtime.ctx).items == []
+    assert list_worker_runs(runtime.ctx).items == []
 
 
 async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None:
@@ -371,7 +371,7 @@ async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None
         await pilot.press("n")
         await pilot.pause()
         form = app.screen
-        demo_schedules = {s.schedule_id for s in list_schedules(seeded.db)}
+        demo_schedules = {s.schedule_id for s in list_schedules(seeded.ctx)}
         form.query_one("#sch-name", Input).value = "board-weekly"
         form.query_one("#sch-when", Input).value = "0 8 * * 1-5"
         form.query_one("#sch-timezone", Input).value = "Mars/Olympus"
@@ -379,11 +379,11 @@ async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None
         await pilot.press("enter")
         await pilot.pause()
         assert "not a known IANA zone" in str(form.query_one("#sch-error", Label).render())
-        assert {s.schedule_id for s in list_schedules(seeded.db)} == demo_schedules
+        assert {s.schedule_id for s in list_schedules(seeded.ctx)} == demo_schedules
         form.query_one("#sch-timezone", Input).value = "Europe/Berlin"
         await pilot.press("enter")
         await settle(pilot)
-        [schedule] = [s for s in list_schedules(seeded.db) if s.schedule_id not in demo_schedules]
+        [schedule] = [s for s in list_schedules(seeded.ctx) if s.schedule_id not in demo_schedules]
         assert (schedule.name, schedule.cron, schedule.enabled) == (
             "board-weekly", "0 8 * * 1-5", True)
         schedules = table(app, "schedules")
@@ -392,7 +392,7 @@ async def test_add_and_toggle_a_schedule_from_executive(seeded: Runtime) -> None
         schedules.move_cursor(row=schedules.get_row_index(schedule.schedule_id))
         await pilot.press("t")
         await settle(pilot)
-        toggled = {s.schedule_id: s.enabled for s in list_schedules(seeded.db)}
+        toggled = {s.schedule_id: s.enabled for s in list_schedules(seeded.ctx)}
         assert toggled[schedule.schedule_id] is False
         assert all(toggled[other] for other in demo_schedules)
         assert "no" in [str(cell) for cell in schedules.get_row(schedule.schedule_id)]
@@ -428,19 +428,19 @@ async def test_a_new_plan_is_highlighted_so_deliver_sends_it(seeded: Runtime) ->
         await settle(pilot)
         await pilot.press("p")
         await settle(pilot)
-        new_plan = list_plans(seeded.db).items[0]
+        new_plan = list_plans(seeded.ctx).items[0]
         assert table(app, "plans").selected_id() == new_plan.plan_id
         await pilot.press("d")
         await settle(pilot)
         await pilot.click("#send-confirm")
         await settle(pilot)
-    assert [d.plan_id for d in list_deliveries(seeded.db, limit=1).items] == [new_plan.plan_id]
+    assert [d.plan_id for d in list_deliveries(seeded.ctx, limit=1).items] == [new_plan.plan_id]
 
 
 async def test_schedule_form_keeps_a_refused_name_and_says_why(seeded: Runtime) -> None:
     from store.services.schedules import list_schedules
 
-    taken = list_schedules(seeded.db)[0].name
+    taken = list_schedules(seeded.ctx)[0].name
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
@@ -471,7 +471,7 @@ async def test_schedule_form_keeps_a_refused_name_and_says_why(seeded: Runtime) 
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is not form
-        assert "board-hourly" in [s.name for s in list_schedules(seeded.db)]
+        assert "board-hourly" in [s.name for s in list_schedules(seeded.ctx)]
 
 
 TWO_WEBHOOKS = """
@@ -517,15 +517,16 @@ async def test_a_confirmed_live_run_sends_only_what_the_dialog_showed(
         acknowledge(open_runtime().ctx, plan.plan_id, "ops-webhook", "acknowledged")
         await pilot.click("#confirm-send")
         await settle(pilot)
-    [run] = [run for run in list_worker_runs(runtime.db).items if run.mode == "live"]
-    sent = [(e.provider, e.status) for e in list_executions(runtime.db, run_id=run.run_id).items]
+    [run] = [run for run in list_worker_runs(runtime.ctx).items if run.mode == "live"]
+    sent = [(e.provider, e.status)
+            for e in list_executions(runtime.ctx, worker_run_id=run.run_id).items]
     assert sent == [("ops2", "delivered")]
 
 
 async def test_deliver_from_the_palette_off_its_screen_sends_nothing(seeded: Runtime) -> None:
     """From the Dashboard nothing is highlighted: the palette's "Deliver escalation plan"
     refuses instead of re-sending the latest plan."""
-    before = len(list_deliveries(seeded.db, limit=100).items)
+    before = len(list_deliveries(seeded.ctx, limit=100).items)
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -534,7 +535,7 @@ async def test_deliver_from_the_palette_off_its_screen_sends_nothing(seeded: Run
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmSend)
         assert any("highlight a plan first" in text for text in notices(app))
-    assert len(list_deliveries(seeded.db, limit=100).items) == before
+    assert len(list_deliveries(seeded.ctx, limit=100).items) == before
 
 
 async def test_the_header_names_the_database_briefly_and_help_in_full(
@@ -569,7 +570,7 @@ async def test_actions_read_the_record_behind_the_row_not_cell_positions(
         acks = table(app, "acks")
         acks.focus()
         await pilot.pause()
-        [ack] = [a for a in list_acknowledgements(seeded.db).items
+        [ack] = [a for a in list_acknowledgements(seeded.ctx).items
                  if a.ack_id == acks.selected_id()]
         await pilot.press("a")
         await settle(pilot)

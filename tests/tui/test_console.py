@@ -21,7 +21,7 @@ from scheduler.status import LEADER_LOCK
 from store.models import RecoveryItem
 from store.services.escalation import build_plan
 from store.services.listing import list_executions, list_plans
-from store.services.locks import current_holder
+from store.services.locks import lease_holder
 from store.services.recovery import import_recovery_items
 from tests.tui.conftest import make_app, settle
 
@@ -79,11 +79,11 @@ async def test_lists_page_in_more_rows_as_the_cursor_reaches_the_end(runtime: Ru
             await pilot.press("pagedown")
             await settle(pilot)
         assert plans_table(app).record_ids == [p.plan_id for p in list_plans(
-            runtime.db, limit=60).items]
+            runtime.ctx, limit=60).items]
 
 
 async def test_filter_narrows_the_list_and_escape_clears_it(seeded: Runtime) -> None:
-    target = list_plans(seeded.db).items[1].plan_id
+    target = list_plans(seeded.ctx).items[1].plan_id
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -109,7 +109,7 @@ async def test_help_lists_the_keys(seeded: Runtime) -> None:
 
 
 async def test_evidence_of_the_highlighted_execution(seeded: Runtime) -> None:
-    execution = list_executions(seeded.db, limit=1).items[0]
+    execution = list_executions(seeded.ctx, limit=1).items[0]
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("4", "tab")  # focus the execution records
@@ -122,7 +122,7 @@ async def test_evidence_of_the_highlighted_execution(seeded: Runtime) -> None:
         assert isinstance(app.screen, EvidenceView)
         shown = rendered_text(app.screen.query_one("#evidence-view-body", Static))
         assert f"evidence for {execution.execution_id}" in shown
-        assert execution.run_id in shown and execution.plan_id in shown
+        assert execution.worker_run_id in shown and execution.plan_id in shown
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, RetryRunsScreen)
@@ -156,8 +156,7 @@ async def test_embedded_scheduler_starts_leads_and_stops(seeded: Runtime) -> Non
         await settle(pilot)
         assert app.screen.query_one(SchedulerPane).has_class("-leader")
     assert not service.running
-    with seeded.db.read() as session:
-        assert current_holder(session, LEADER_LOCK, seeded.ctx.clock()) == (None, None)
+    assert lease_holder(seeded.ctx, LEADER_LOCK, seeded.ctx.clock()) is None
 
 
 def test_command_palette_lists_every_workflow_action() -> None:
@@ -228,7 +227,7 @@ async def test_an_unknown_evidence_id_is_reported_once_and_then_forgotten(
 
 async def test_moving_through_events_unpins_the_evidence_of_an_execution(
         seeded: Runtime) -> None:
-    execution = list_executions(seeded.db, limit=1).items[0]
+    execution = list_executions(seeded.ctx, limit=1).items[0]
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("6")
@@ -318,7 +317,7 @@ async def test_home_and_end_go_to_the_first_and_last_row(seeded: Runtime) -> Non
 async def test_a_plan_timeline_says_when_older_events_are_not_shown(seeded: Runtime) -> None:
     from store.services.acknowledgements import acknowledge
 
-    plan_id = list_plans(seeded.db).items[0].plan_id
+    plan_id = list_plans(seeded.ctx).items[0].plan_id
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")

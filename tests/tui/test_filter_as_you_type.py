@@ -69,7 +69,7 @@ def errors(app: CavraApp) -> list[str]:
 
 async def test_typing_filters_without_enter_and_the_border_counts_the_matches(
         seeded: Runtime) -> None:
-    target = list_plans(seeded.db).items[1].plan_id
+    target = list_plans(seeded.ctx).items[1].plan_id
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -91,7 +91,7 @@ async def test_typing_filters_without_enter_and_the_border_counts_the_matches(
 
 async def test_no_matches_and_a_word_with_an_exclamation_mark_leaves_rows_out(
         seeded: Runtime) -> None:
-    made = [plan.plan_id for plan in list_plans(seeded.db).items]
+    made = [plan.plan_id for plan in list_plans(seeded.ctx).items]
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -112,7 +112,7 @@ async def test_no_matches_and_a_word_with_an_exclamation_mark_leaves_rows_out(
 
 
 async def test_a_field_the_list_does_not_show_does_not_match(seeded: Runtime) -> None:
-    ack = list_acknowledgements(seeded.db).items[0]
+    ack = list_acknowledgements(seeded.ctx).items[0]
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
@@ -122,7 +122,7 @@ async def test_a_field_the_list_does_not_show_does_not_match(seeded: Runtime) ->
         await set_filter(pilot, ack.ack_id)  # the row key: not one of the list's columns
         assert acks.row_count == 0 and acks.border_title == "Acknowledgements · no matches"
         await set_filter(pilot, "ack")  # not every "ack-…" row: only what the rows show
-        assert [a.state for a in list_acknowledgements(seeded.db).items
+        assert [a.state for a in list_acknowledgements(seeded.ctx).items
                 if a.ack_id in acks.record_ids] == ["acknowledged"]
         await set_filter(pilot, str(ack.external_ref))  # the Ref column is shown
         assert acks.record_ids == [ack.ack_id]
@@ -133,7 +133,7 @@ ODD = "50%_off\\'\""  # LIKE's wildcards, a backslash and both quotes
 
 async def test_wildcards_quotes_and_control_characters_are_matched_literally(
         seeded: Runtime) -> None:
-    plan = list_plans(seeded.db).items[0]
+    plan = list_plans(seeded.ctx).items[0]
     odd = acknowledge(seeded.ctx, plan.plan_id, "outbox", "accepted", external_ref=ODD)
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
@@ -158,21 +158,21 @@ async def test_wildcards_quotes_and_control_characters_are_matched_literally(
 Lister = Callable[..., Page]
 
 
-def _hidden_and_shown(db: Any) -> list[tuple[str, Lister, str, str]]:
+def _hidden_and_shown(ctx: Any) -> list[tuple[str, Lister, str, str]]:
     """(list, its service, a value only a hidden field holds, a value a shown column holds)."""
-    ack = list_acknowledgements(db).items[0]
-    run = list_worker_runs(db).items[0]
-    execution = list_executions(db).items[0]
-    schedule_run = list_schedule_runs(db).items[0]
-    delivery = list_deliveries(db, kind="executive").items[0]
+    ack = list_acknowledgements(ctx).items[0]
+    run = list_worker_runs(ctx).items[0]
+    execution = list_executions(ctx).items[0]
+    schedule_run = list_schedule_runs(ctx).items[0]
+    delivery = list_deliveries(ctx, kind="executive").items[0]
     return [
         ("acknowledgements", list_acknowledgements, ack.ack_id, ack.plan_id),
         ("worker runs", list_worker_runs, run.retry_plan_id, run.run_id),
-        ("executions", list_executions, execution.run_id, execution.execution_id),
+        ("executions", list_executions, execution.worker_run_id, execution.execution_id),
         ("schedule runs", list_schedule_runs, str(schedule_run.schedule_id),
          schedule_run.report_id),
-        ("executive deliveries", lambda db, **kw: list_deliveries(db, kind="executive", **kw),
-         delivery.delivery_id, str(delivery.run_id)),
+        ("executive deliveries", lambda ctx, **kw: list_deliveries(ctx, kind="executive", **kw),
+         delivery.delivery_id, str(delivery.schedule_run_id)),
         # JSON cells match as they read ("outbox", "retry 1, wait 0"), not as stored.
         ("plans", list_plans, '["outbox"]', "outbox"),
         ("retry plans", list_retry_plans, '"wait":', "wait"),
@@ -180,32 +180,32 @@ def _hidden_and_shown(db: Any) -> list[tuple[str, Lister, str, str]]:
 
 
 def test_each_list_matches_what_it_shows_and_not_what_it_hides(seeded: Runtime) -> None:
-    for name, lister, hidden, shown in _hidden_and_shown(seeded.db):
-        assert lister(seeded.db, search=hidden).items == [], name
-        assert lister(seeded.db, search=shown).items, name
+    for name, lister, hidden, shown in _hidden_and_shown(seeded.ctx):
+        assert lister(seeded.ctx, search=hidden).items == [], name
+        assert lister(seeded.ctx, search=shown).items, name
 
 
 def test_a_word_to_leave_out_keeps_rows_whose_column_is_empty(seeded: Runtime) -> None:
-    sent = list_deliveries(seeded.db, kind="executive").items
+    sent = list_deliveries(seeded.ctx, kind="executive").items
     assert any(d.status_code is None for d in sent)  # the Code column is empty there
-    kept = list_deliveries(seeded.db, kind="executive", search="!500").items
+    kept = list_deliveries(seeded.ctx, kind="executive", search="!500").items
     assert [d.delivery_id for d in kept] == [d.delivery_id for d in sent]
 
 
 def test_the_match_count_is_bounded(seeded: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    events = list_audit_events(seeded.db, search="a", limit=500)
+    events = list_audit_events(seeded.ctx, search="a", limit=500)
     assert isinstance(events, SearchedPage) and not events.matches_capped
     assert events.matches == len(events.items) > 3
     monkeypatch.setattr(store.services.search, "MATCH_CAP", 3)
-    first = list_audit_events(seeded.db, search="a", limit=2)
+    first = list_audit_events(seeded.ctx, search="a", limit=2)
     assert isinstance(first, SearchedPage)
     assert (first.matches, first.matches_capped) == (3, True)  # "3+ matches": counted no further
-    plans = list_plans(seeded.db, search="esc", limit=2)
+    plans = list_plans(seeded.ctx, search="esc", limit=2)
     assert isinstance(plans, SearchedPage) and (plans.matches, plans.matches_capped) == (3, False)
     # The next pages carry no count, and an unfiltered list none at all.
-    assert not isinstance(list_audit_events(seeded.db, search="a", limit=2,
+    assert not isinstance(list_audit_events(seeded.ctx, search="a", limit=2,
                                             cursor=first.next_cursor), SearchedPage)
-    assert not isinstance(list_plans(seeded.db), SearchedPage)
+    assert not isinstance(list_plans(seeded.ctx), SearchedPage)
 
 
 def test_match_words_and_search_words() -> None:

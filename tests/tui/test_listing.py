@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import DateTime, TableClause
 
 from cavra_tui.bootstrap import Runtime
+from store.core_tables import WHOLE_TABLES
 from store.errors import UserError
 from store.models import RecoveryItem
 from store.services.escalation import build_plan
-from store.services.listing import LIST_TABLES, list_audit_events, list_plans
+from store.services.listing import list_audit_events, list_plans
 from store.services.recovery import import_recovery_items
 from store.tables import Base
 
@@ -37,7 +38,7 @@ def test_pages_walk_every_record_once_in_order_despite_equal_timestamps(
     cursor = None
     pages = 0
     while True:
-        page = list_plans(runtime.db, cursor=cursor, limit=5)
+        page = list_plans(runtime.ctx, cursor=cursor, limit=5)
         seen += [plan.plan_id for plan in page.items]
         pages += 1
         cursor = page.next_cursor
@@ -49,23 +50,23 @@ def test_pages_walk_every_record_once_in_order_despite_equal_timestamps(
 
 def test_search_and_bad_cursor(runtime: Runtime) -> None:
     made = _plans(runtime, 3)
-    assert [p.plan_id for p in list_plans(runtime.db, search=made[1]).items] == [made[1]]
+    assert [p.plan_id for p in list_plans(runtime.ctx, search=made[1]).items] == [made[1]]
     with pytest.raises(UserError, match="cursor"):
-        list_plans(runtime.db, cursor="not-a-cursor")
+        list_plans(runtime.ctx, cursor="not-a-cursor")
     with pytest.raises(UserError, match="page size"):
-        list_plans(runtime.db, limit=0)
+        list_plans(runtime.ctx, limit=0)
 
 
 def test_audit_events_page_by_sequence(runtime: Runtime) -> None:
     _plans(runtime, 4)
-    first = list_audit_events(runtime.db, limit=3)
-    rest = list_audit_events(runtime.db, cursor=first.next_cursor, limit=10)
+    first = list_audit_events(runtime.ctx, limit=3)
+    rest = list_audit_events(runtime.ctx, cursor=first.next_cursor, limit=10)
     seqs = [e.seq for e in first.items + rest.items]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == len(seqs) == seqs[0]
     assert rest.next_cursor is None
 
 
-@pytest.mark.parametrize("light", LIST_TABLES, ids=lambda table: table.name)
+@pytest.mark.parametrize("light", WHOLE_TABLES, ids=lambda table: table.name)
 def test_each_listed_table_restates_every_column_of_the_orm_schema(light: TableClause) -> None:
     """The lists read Core clauses (no ORM when a list's screen is first shown), and each row
     becomes a model: every column must be there, of the same kind."""
@@ -96,11 +97,11 @@ def test_a_lists_screen_reads_without_the_orm(tmp_path: Path) -> None:
         "from cavra_tui.bootstrap import build_runtime\n"
         "import cavra_tui.screens.retry_runs\n"
         "from store.services import listing\n"
-        f"db = build_runtime(db_url={url!r}).db\n"
+        f"ctx = build_runtime(db_url={url!r}).ctx\n"
         "for read in (listing.list_worker_runs, listing.list_executions, "
         "listing.list_retry_plans, listing.list_plans, listing.list_deliveries, "
         "listing.list_acknowledgements, listing.list_schedule_runs):\n"
-        "    read(db, search='x'); read(db)\n"
-        "listing.list_pending_pairs(db); listing.latest_ack_states(db, [('p', 'q')])\n"
+        "    read(ctx, search='x'); read(ctx)\n"
+        "listing.list_pending_pairs(ctx); listing.latest_ack_states(ctx, [('p', 'q')])\n"
         "loaded = {'sqlalchemy.orm', 'store.tables'} & set(sys.modules)\n"
         "assert not loaded, loaded\n")

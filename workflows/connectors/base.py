@@ -30,7 +30,7 @@ class OutboundMessage:
     provider: str
     idempotency_key: str
     plan_id: str | None
-    run_id: str | None
+    schedule_run_id: str | None  # an executive report's run (the body's ``run_id``)
     attempt: int
     message: dict[str, Any] = field(default_factory=dict)
 

@@ -32,7 +32,7 @@ class OutboxConnector(Connector):
         line = json.dumps({
             "delivery_id": message.delivery_id, "kind": message.kind, "provider": message.provider,
             "idempotency_key": message.idempotency_key, "plan_id": message.plan_id,
-            "run_id": message.run_id, "message": message.message,
+            "run_id": message.schedule_run_id, "message": message.message,
         }, sort_keys=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,7 @@ def pagerduty_event(message: OutboundMessage, routing_key: str) -> dict[str, Any
     summary = rendered.title
     details: dict[str, Any] = {"kind": message.kind, "delivery_id": message.delivery_id,
                                "attempt": message.attempt, "details": rendered.lines}
-    for name in ("plan_id", "run_id"):
-        value = getattr(message, name)
+    for name, value in (("plan_id", message.plan_id), ("run_id", message.schedule_run_id)):
         if value:
             details[name] = value
     return {
@@ -47,7 +46,7 @@ def pagerduty_event(message: OutboundMessage, routing_key: str) -> dict[str, Any
             "source": SOURCE,
             "severity": rendered.severity,
             "component": message.provider,
-            "group": message.plan_id or message.run_id or "drill",
+            "group": message.plan_id or message.schedule_run_id or "drill",
             "class": f"cavra.{message.kind}",
             "custom_details": details,
         },

@@ -94,7 +94,8 @@ class WebhookConnector(Connector):
         return json.dumps({
             "delivery_id": message.delivery_id, "kind": message.kind,
             "provider": message.provider, "idempotency_key": message.idempotency_key,
-            "plan_id": message.plan_id, "run_id": message.run_id, "attempt": message.attempt,
+            "plan_id": message.plan_id, "run_id": message.schedule_run_id,
+            "attempt": message.attempt,
             "message": message.message,
         }, sort_keys=True).encode()
 
