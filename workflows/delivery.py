@@ -69,21 +69,22 @@ def finish_sent(ctx: StoreContext, session: Session, sent: list[tuple[Delivery, 
 
 
 def send_one(ctx: StoreContext, registry: ConnectorRegistry, *, kind: str, provider: str,
-             plan_id: str | None, run_id: str | None, attempt: int, key: str,
+             plan_id: str | None, schedule_run_id: str | None, attempt: int, key: str,
              message: dict[str, Any], action: str, decision: Decision,
-             retry_plan_id: str | None = None, worker_run_id: str | None = None) -> Delivery:
+             retry_plan_id: str | None = None, sent_by_run_id: str | None = None) -> Delivery:
     connector = registry.get(provider)
     digest = sha256_of(message)
     with send_batch(ctx) as session:
         started = begin_delivery(ctx, session, kind=kind, provider=provider, plan_id=plan_id,
-                                 run_id=run_id, attempt=attempt, idempotency_key=key,
+                                 schedule_run_id=schedule_run_id, attempt=attempt,
+                                 idempotency_key=key,
                                  target=connector.target(), payload=message,
                                  payload_sha256=digest, timeout_s=connector.timeout_s,
-                                 retry_plan_id=retry_plan_id, worker_run_id=worker_run_id,
+                                 retry_plan_id=retry_plan_id, sent_by_run_id=sent_by_run_id,
                                  decision=decision)
     outcome = safe_send(connector, OutboundMessage(
         delivery_id=started.delivery_id, kind=kind, provider=provider, idempotency_key=key,
-        plan_id=plan_id, schedule_run_id=run_id, attempt=attempt, message=message))
+        plan_id=plan_id, schedule_run_id=schedule_run_id, attempt=attempt, message=message))
     with send_batch(ctx) as session:
         [finished] = finish_sent(ctx, session, [(started, outcome)], action=action,
                                  decision=decision)
@@ -153,7 +154,7 @@ def deliver_escalation_outcome(ctx: StoreContext, registry: ConnectorRegistry, p
         try:
             results.append(send_one(
                 ctx, registry, kind="escalation", provider=provider, plan_id=plan.plan_id,
-                run_id=None, attempt=attempt,
+                schedule_run_id=None, attempt=attempt,
                 key=idempotency_key(plan.plan_id, provider, attempt),
                 message=escalation_message(plan, provider, attempt),
                 action="escalation.deliver", decision=decision))
@@ -233,7 +234,8 @@ def deliver_report_outcome(ctx: StoreContext, registry: ConnectorRegistry, run_i
         try:
             results.append(send_one(
                 ctx, registry, kind="executive", provider=provider, plan_id=None,
-                run_id=run_id, attempt=attempt, key=idempotency_key(run_id, provider, attempt),
+                schedule_run_id=run_id, attempt=attempt,
+                key=idempotency_key(run_id, provider, attempt),
                 message=report_message(run, report, provider, attempt),
                 action="report.deliver", decision=decision))
         except AlreadyDelivered:

@@ -141,12 +141,12 @@ def _fail_over(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule
                 connector = registry.get(decision.target)
                 [result] = begin_deliveries(ctx, session, [SendRequest(
                     kind="escalation", provider=decision.target, plan_id=plan.plan_id,
-                    run_id=None, attempt=FIRST_ATTEMPT,
+                    schedule_run_id=None, attempt=FIRST_ATTEMPT,
                     idempotency_key=idempotency_key(plan.plan_id, decision.target,
                                                     FIRST_ATTEMPT),
                     target=connector.target(),
                     payload_sha256=sha256_of(_message(plan, decision.target)),
-                    timeout_s=connector.timeout_s, worker_run_id=run_id)], decision=rule)
+                    timeout_s=connector.timeout_s, sent_by_run_id=run_id)], decision=rule)
                 if not isinstance(result, Delivery):  # e.g. a send to it still in flight
                     raise _Refused(str(result)[:200])
                 started = result

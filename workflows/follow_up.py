@@ -167,11 +167,11 @@ def _escalate(ctx: StoreContext, registry: ConnectorRegistry, run_id: str, rule:
                                reason=f"level {level} claimed by another run")
         connectors = {p: registry.get(p) for p in decision.providers}
         begun = begin_deliveries(ctx, session, [SendRequest(
-            kind="escalation", provider=p, plan_id=plan.plan_id, run_id=None,
+            kind="escalation", provider=p, plan_id=plan.plan_id, schedule_run_id=None,
             attempt=FIRST_ATTEMPT, idempotency_key=idempotency_key(plan.plan_id, p,
                                                                    FIRST_ATTEMPT),
             target=c.target(), payload_sha256=sha256_of(_message(plan, p)),
-            timeout_s=c.timeout_s, worker_run_id=run_id) for p, c in connectors.items()],
+            timeout_s=c.timeout_s, sent_by_run_id=run_id) for p, c in connectors.items()],
             decision=rule) if connectors else []
         for provider, result in zip(connectors, begun, strict=True):
             if isinstance(result, Delivery):

@@ -200,10 +200,10 @@ def _begin(scope: RunScope, session: Session, picked: list[Pair], lanes: Lanes,
     to_send = record_unsent(scope, session, judged, tally)
     connectors = [scope.registry.get(pair.item.provider) for pair in to_send]
     begun = begin_deliveries(scope.ctx, session, [SendRequest(
-        kind="escalation", provider=pair.item.provider, plan_id=pair.item.plan_id, run_id=None,
-        attempt=pair.item.attempt, idempotency_key=pair.item.idempotency_key,
+        kind="escalation", provider=pair.item.provider, plan_id=pair.item.plan_id,
+        schedule_run_id=None, attempt=pair.item.attempt, idempotency_key=pair.item.idempotency_key,
         target=connector.target(), payload_sha256=pair.digest, timeout_s=connector.timeout_s,
-        retry_plan_id=scope.retry_plan_id, worker_run_id=scope.run_id)
+        retry_plan_id=scope.retry_plan_id, sent_by_run_id=scope.run_id)
         for pair, connector in zip(to_send, connectors, strict=True)], decision=scope.decision)
     started: list[_Sending] = []
     refused: list[tuple[int, ExecutionRecord]] = []

@@ -32,7 +32,7 @@ def resolve_pagerduty_incidents(ctx: StoreContext, registry: ConnectorRegistry,
         return []
     decision = ctx.require("escalation.deliver", [plan_id])
     return [send_one(ctx, registry, kind="resolve", provider=provider, plan_id=plan_id,
-                     run_id=None, attempt=attempt, key=key,
+                     schedule_run_id=None, attempt=attempt, key=key,
                      message=resolve_message(plan_id, provider), action="escalation.resolve",
                      decision=decision)
             for provider, key, attempt in work]

@@ -33,13 +33,14 @@ def send_drill(ctx: StoreContext, registry: ConnectorRegistry, provider: str) ->
         raise UserError(f"provider {provider!r} is disabled in the config")
     decision = ctx.require("provider.test", [provider])
     key = f"cavra:drill:{provider[:40]}:{secrets.token_hex(6)}"
-    drill = send_one(ctx, registry, kind="drill", provider=provider, plan_id=None, run_id=None,
-                     attempt=1, key=key, message=drill_message(provider, ctx.clock().isoformat()),
+    drill = send_one(ctx, registry, kind="drill", provider=provider, plan_id=None,
+                     schedule_run_id=None, attempt=1, key=key,
+                     message=drill_message(provider, ctx.clock().isoformat()),
                      action="provider.test", decision=decision)
     results = [drill]
     if settings.kind == "pagerduty" and drill.status in ("delivered", "unknown"):
         results.append(send_one(
-            ctx, registry, kind="resolve", provider=provider, plan_id=None, run_id=None,
+            ctx, registry, kind="resolve", provider=provider, plan_id=None, schedule_run_id=None,
             attempt=1, key=key, message={"type": "cavra.resolve", "drill": True,
                                          "provider": provider,
                                          "summary": f"[DRILL] CAVRA provider test for "

@@ -146,9 +146,9 @@ def _run(ctx: StoreContext, registry: ConnectorRegistry, *, run_id: str, live: b
         try:
             delivery = send_one(
                 ctx, registry, kind="executive", provider=item.provider, plan_id=None,
-                run_id=item.plan_id, attempt=item.attempt, key=item.idempotency_key,
+                schedule_run_id=item.plan_id, attempt=item.attempt, key=item.idempotency_key,
                 message=message, action="report.retry.deliver", decision=decision,
-                retry_plan_id=plan.retry_plan_id, worker_run_id=run_id)
+                retry_plan_id=plan.retry_plan_id, sent_by_run_id=run_id)
         except Conflict as refused:  # refused before anything was sent: one pair, not the run
             reason = ("decision_stale" if isinstance(refused, (StaleDecision, AlreadyDelivered))
                       else "delivery_in_flight")
@@ -181,6 +181,6 @@ def _message(ctx: StoreContext, item: RetryDecision) -> dict[str, object]:
 def _record(ctx: StoreContext, run_id: str, plan: RetryPlan, item: RetryDecision, mode: str,
             status: str, reason: str, message: dict[str, object],
             delivery_id: str | None = None) -> ExecutionRecord:
-    return execution_record(ctx, run_id=run_id, retry_plan_id=plan.retry_plan_id,
+    return execution_record(ctx, worker_run_id=run_id, retry_plan_id=plan.retry_plan_id,
                             decision=item, mode=mode, status=status, reason=reason,
                             payload_sha256=sha256_of(message), delivery_id=delivery_id)

@@ -106,7 +106,8 @@ def judge_pairs(scope: RunScope, session: Session,
 
 def record(scope: RunScope, judged: Judged, status: str, reason: str,
            delivery_id: str | None = None) -> ExecutionRecord:
-    return execution_record(scope.ctx, run_id=scope.run_id, retry_plan_id=scope.retry_plan_id,
+    return execution_record(scope.ctx, worker_run_id=scope.run_id,
+                            retry_plan_id=scope.retry_plan_id,
                             decision=judged.item, mode=scope.mode, status=status,
                             reason=reason, payload_sha256=judged.digest,
                             delivery_id=delivery_id)

@@ -82,7 +82,8 @@ def run_self_alerts(ctx: StoreContext, registry: ConnectorRegistry) -> list[Self
             try:
                 sent.append(send_one(
                     ctx, registry, kind="self_alert", provider=provider, plan_id=None,
-                    run_id=None, attempt=1, key=f"{message['incident_key']}:{announcement.state}",
+                    schedule_run_id=None, attempt=1,
+                    key=f"{message['incident_key']}:{announcement.state}",
                     message=message, action="health.self_alert.deliver", decision=decision))
             except Conflict as exc:  # one busy provider must not hold back the others
                 log.warning("self-alert to %s not sent: %s", provider, exc)

@@ -52,16 +52,18 @@ def set_ack_pending(session: Session, pair: PairStateRow, pending: bool) -> None
 
 
 def begin_delivery(ctx: StoreContext, session: Session, *, kind: str, provider: str,
-                   plan_id: str | None, run_id: str | None, attempt: int, idempotency_key: str,
-                   target: str, payload: dict[str, Any], payload_sha256: str, timeout_s: float,
-                   retry_plan_id: str | None = None, worker_run_id: str | None = None,
+                   plan_id: str | None, schedule_run_id: str | None, attempt: int,
+                   idempotency_key: str, target: str, payload: dict[str, Any],
+                   payload_sha256: str, timeout_s: float, retry_plan_id: str | None = None,
+                   sent_by_run_id: str | None = None,
                    decision: Decision = SEND_RULE) -> Delivery:
     """Record the attempt before sending, or raise why it may not be sent (``Conflict``,
     ``StaleDecision``, ``AlreadyDelivered``): the transaction then writes nothing."""
     [started] = begin_deliveries(ctx, session, [SendRequest(
-        kind=kind, provider=provider, plan_id=plan_id, run_id=run_id, attempt=attempt,
-        idempotency_key=idempotency_key, target=target, payload_sha256=payload_sha256,
-        timeout_s=timeout_s, retry_plan_id=retry_plan_id, worker_run_id=worker_run_id)],
+        kind=kind, provider=provider, plan_id=plan_id, schedule_run_id=schedule_run_id,
+        attempt=attempt, idempotency_key=idempotency_key, target=target,
+        payload_sha256=payload_sha256, timeout_s=timeout_s, retry_plan_id=retry_plan_id,
+        sent_by_run_id=sent_by_run_id)],
         decision=decision)
     if not isinstance(started, Delivery):
         raise started

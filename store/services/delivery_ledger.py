@@ -62,18 +62,18 @@ class SendRequest:
     kind: str
     provider: str
     plan_id: str | None
-    run_id: str | None
+    schedule_run_id: str | None  # an executive report's run
     attempt: int
     idempotency_key: str
     target: str
     payload_sha256: str
     timeout_s: float
     retry_plan_id: str | None = None
-    worker_run_id: str | None = None
+    sent_by_run_id: str | None = None  # the worker or follow-up run sending it
 
     @property
     def subject(self) -> tuple[str, str, str | None, str | None]:
-        return (self.kind, self.provider, self.plan_id, self.run_id)
+        return (self.kind, self.provider, self.plan_id, self.schedule_run_id)
 
 
 SEND_RULE = Decision(True, "a delivery is recorded in_flight, and audited, before it is sent",
@@ -129,7 +129,7 @@ def _check_still_due(session: Session, request: SendRequest, pair: dict[str, Any
     if stale == "moved_on":
         raise StaleDecision(f"{plan_id}/{provider} moved on: attempt {attempt} is no longer "
                             "the next one; try again")
-    run_id = request.run_id
+    run_id = request.schedule_run_id
     if request.kind == "executive" and run_id:
         if session.execute(select(_D.delivery_id).where(
                 _D.run_id == run_id, _D.provider == provider,
@@ -154,7 +154,8 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
     and a refusal to audit (no key to sign with) records, and sends, nothing."""
     now = ctx.clock()
     with folded(session), batched_audit(session):
-        lock_subjects(session, [(r.plan_id or r.run_id or r.kind, r.provider) for r in requests])
+        lock_subjects(session, [(r.plan_id or r.schedule_run_id or r.kind, r.provider)
+                                for r in requests])
         busy = _in_flight(session, requests)
         refused: dict[int, Conflict] = {}
         for index, request in enumerate(requests):
@@ -187,8 +188,8 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
                     raise Conflict(f"a delivery to {request.provider} is already starting")
                 # A retry worker run's send is a retry; a follow-up run's (fup-…, also in
                 # worker_run_id) is a level's first send to that provider.
-                _check_still_due(session, request, pair, retrying=request.worker_run_id
-                                 is not None and kind_of(request.worker_run_id)
+                _check_still_due(session, request, pair, retrying=request.sent_by_run_id
+                                 is not None and kind_of(request.sent_by_run_id)
                                  != "follow_up_run")
             except Conflict as exc:
                 results.append(exc)
@@ -196,13 +197,13 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
             taken.add(request.subject)
             row = {
                 "delivery_id": new_id("delivery"), "kind": request.kind,
-                "plan_id": request.plan_id, "run_id": request.run_id,
+                "plan_id": request.plan_id, "run_id": request.schedule_run_id,
                 "provider": request.provider, "status": "in_flight", "status_code": None,
                 "latency_ms": None, "attempt": request.attempt,
                 "idempotency_key": request.idempotency_key, "target": request.target,
                 "payload_sha256": request.payload_sha256, "error": None,
                 "retry_after_s": None, "retry_plan_id": request.retry_plan_id,
-                "worker_run_id": request.worker_run_id, "created_at": now,
+                "worker_run_id": request.sent_by_run_id, "created_at": now,
                 "created_by": ctx.identity.actor, "finished_at": None,
                 "in_flight_until": now + timedelta(seconds=request.timeout_s
                                                    + IN_FLIGHT_GRACE_S),

@@ -84,14 +84,14 @@ def build_retry_plan(ctx: StoreContext) -> RetryPlan:
     return plan
 
 
-def execution_record(ctx: StoreContext, *, run_id: str, retry_plan_id: str,
+def execution_record(ctx: StoreContext, *, worker_run_id: str, retry_plan_id: str,
                      decision: RetryDecision, mode: str, status: str, reason: str,
                      payload_sha256: str, delivery_id: str | None) -> ExecutionRecord:
     """One execution record, digested, not yet written (``record_executions`` writes it)."""
     now = ctx.clock()
     fields = {
         "execution_id": new_id("execution"), "status": status, "reason": reason,
-        "run_id": run_id, "retry_plan_id": retry_plan_id, "plan_id": decision.plan_id,
+        "run_id": worker_run_id, "retry_plan_id": retry_plan_id, "plan_id": decision.plan_id,
         "provider": decision.provider, "delivery_id": delivery_id,
         "idempotency_key": decision.idempotency_key, "payload_sha256": payload_sha256,
         "attempt": decision.attempt, "mode": mode, "executed_by": ctx.identity.actor,
@@ -121,7 +121,7 @@ _INSERT_EXECUTIONS = Direct(insert(cast(Table, ExecutionRecordRow.__table__)))
 def record_execution(ctx: StoreContext, session: Session, *, run_id: str, retry_plan_id: str,
                      decision: RetryDecision, mode: str, status: str, reason: str,
                      payload_sha256: str, delivery_id: str | None) -> ExecutionRecord:
-    record = execution_record(ctx, run_id=run_id, retry_plan_id=retry_plan_id,
+    record = execution_record(ctx, worker_run_id=run_id, retry_plan_id=retry_plan_id,
                               decision=decision, mode=mode, status=status, reason=reason,
                               payload_sha256=payload_sha256, delivery_id=delivery_id)
     record_executions(ctx, session, [record])

@@ -66,7 +66,7 @@ def test_in_flight_after_a_crash_becomes_unknown_and_the_key_is_reused(
     # A process recorded an attempt, then died before it could record the outcome.
     with runtime.ctx.write() as session:
         crashed = begin_delivery(runtime.ctx, session, kind="escalation", provider="ops-webhook",
-                                 plan_id=plan_id, run_id=None, attempt=2,
+                                 plan_id=plan_id, schedule_run_id=None, attempt=2,
                                  idempotency_key=f"cavra:{plan_id}:ops-webhook:2",
                                  target="http://127.0.0.1/***", payload={},
                                  payload_sha256=sha256_of({}), timeout_s=2)
@@ -93,7 +93,7 @@ def test_a_stale_in_flight_does_not_block_a_new_delivery_forever(
     runtime, plan_id = failed_pair
     with runtime.ctx.write() as session:
         crashed = begin_delivery(runtime.ctx, session, kind="escalation", provider="ops-webhook",
-                                 plan_id=plan_id, run_id=None, attempt=2,
+                                 plan_id=plan_id, schedule_run_id=None, attempt=2,
                                  idempotency_key=f"cavra:{plan_id}:ops-webhook:2",
                                  target="http://127.0.0.1/***", payload={},
                                  payload_sha256=sha256_of({}), timeout_s=2)

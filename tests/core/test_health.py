@@ -101,7 +101,7 @@ def test_a_second_sender_with_a_stale_view_does_not_resend(runtime: Any,
     sent = len(http_server.requests)
     with pytest.raises(AlreadyDelivered):
         send_one(runtime.ctx, runtime.registry, kind="executive", provider="exec-hook",
-                 plan_id=None, run_id=run.run_id, attempt=2, key="k", message={},
+                 plan_id=None, schedule_run_id=run.run_id, attempt=2, key="k", message={},
                  action="report.deliver", decision=authorize(runtime.identity, "report.deliver"))
     assert len(http_server.requests) == sent and first.status == "delivered"
 

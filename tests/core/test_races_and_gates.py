@@ -113,10 +113,10 @@ def test_a_decision_made_stale_by_a_manual_success_is_not_sent(
     sent = len(http_server.requests)
     with pytest.raises(StaleDecision, match="was delivered since the retry plan was built"):
         send_one(runtime.ctx, runtime.registry, kind="escalation", provider="ops2",
-                 plan_id=plan_id, run_id=None, attempt=decision.attempt,
+                 plan_id=plan_id, schedule_run_id=None, attempt=decision.attempt,
                  key=decision.idempotency_key, message={}, action="retry.deliver",
                  decision=authorize(runtime.identity, "retry.run.live"),
-                 worker_run_id="wrk-stale")
+                 sent_by_run_id="wrk-stale")
     assert len(http_server.requests) == sent
 
 
@@ -191,7 +191,7 @@ def test_concurrent_manual_sends_to_one_pair_send_once(runtime: Any, clock: Any,
     allow = authorize(runtime.identity, "escalation.deliver")
     results = _race(*[lambda: send_one(
         runtime.ctx, runtime.registry, kind="escalation", provider="ops2", plan_id=plan.plan_id,
-        run_id=None, attempt=1, key=f"cavra:{plan.plan_id}:ops2:1", message=message,
+        schedule_run_id=None, attempt=1, key=f"cavra:{plan.plan_id}:ops2:1", message=message,
         action="escalation.deliver", decision=allow)] * 3)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
@@ -217,7 +217,7 @@ def test_a_send_still_in_flight_does_not_hold_back_the_other_providers(
     run, _, _ = create_schedule_run(runtime.ctx)
     with runtime.ctx.write() as session:
         begin_delivery(runtime.ctx, session, kind="executive", provider="exec-a", plan_id=None,
-                       run_id=run.run_id, attempt=1, idempotency_key="k", target="t",
+                       schedule_run_id=run.run_id, attempt=1, idempotency_key="k", target="t",
                        payload={}, payload_sha256=sha256_of({}), timeout_s=60)
     with pytest.raises(Conflict, match=r"exec-a is still in flight.*sent: outbox delivered"):
         deliver_report(runtime.ctx, runtime.registry, run.run_id, ["exec-a", "outbox"])

@@ -244,7 +244,7 @@ def seed_history(runtime: Any, http_server: LoopbackHTTP, clock: Any) -> list[Re
             attempt = next_escalation_attempt(runtime.ctx, plan.plan_id, provider)
             with runtime.ctx.write() as session:
                 begin_delivery(runtime.ctx, session, kind="escalation", provider=provider,
-                               plan_id=plan.plan_id, run_id=None, attempt=attempt,
+                               plan_id=plan.plan_id, schedule_run_id=None, attempt=attempt,
                                idempotency_key=f"cavra:{plan.plan_id}:{provider}:{attempt}",
                                target="http://127.0.0.1/***", payload={},
                                payload_sha256=sha256_of({}), timeout_s=1)
