@@ -63,7 +63,8 @@ def worker_json(result: WorkerRunResult) -> dict[str, Any]:
     return {
         **result.run.model_dump(mode="json"),
         "executions": [e.model_dump(mode="json", include={
-            "execution_id", "status", "reason", "provider", "plan_id", "retry_plan_id", "run_id",
+            "execution_id", "status", "reason", "provider", "plan_id", "retry_plan_id",
+            "worker_run_id",  # dumped as the SPEC names it: run_id
             "delivery_id", "idempotency_key", "payload_sha256", "attempt", "execution_sha256"})
             for e in result.executions],
         "acknowledgement_pending": result.acknowledgement_pending,

@@ -43,13 +43,13 @@ def demo_email_html(folder: Path) -> str:
                             clock=fixed_clock(DEMO_NOW), user=DEMO_USER)
     try:
         seed_demo_data(runtime.ctx, runtime.registry)
-        schedule_id = get_schedule(runtime.db, "exec-morning").schedule_id
+        schedule_id = get_schedule(runtime.ctx, "exec-morning").schedule_id
         run, report, _ = create_schedule_run(runtime.ctx, schedule_id, scheduled_for=DEMO_NOW,
                                              trigger="schedule")
         key = f"cavra:{run.run_id}:exec-mail:1"
         mail = build_email(OutboundMessage(
             delivery_id="dlv-demo0email", kind="executive", provider="exec-mail",
-            idempotency_key=key, plan_id=None, run_id=run.run_id, attempt=1,
+            idempotency_key=key, plan_id=None, schedule_run_id=run.run_id, attempt=1,
             message=report_message(run, report, "exec-mail", 1)),
             "cavra@example.test", ["leadership@example.test"])
     finally:

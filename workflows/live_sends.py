@@ -53,8 +53,9 @@ from workflows.run_steps import Judged, RunScope, Tally, judge_pairs, record, re
 log = logging.getLogger(__name__)
 Pair = tuple[int, RetryDecision]
 # How long a turn waits, after the first send in flight answers, for the others to answer
-# too. Each turn costs two write transactions on the run's thread, which shares the
-# interpreter with the senders: a turn that records several answers leaves them more of it.
+# too. Each turn costs write transactions (two, or one on SQLite) on the run's thread, which
+# shares the interpreter with the senders: a turn that records several answers leaves them
+# more of it.
 # A provider that is slow to answer holds the others' records back by this much at most.
 GATHER_S = 0.01
 
@@ -168,8 +169,9 @@ def _outbound(started: _Sending) -> OutboundMessage:
 
 def _turn(scope: RunScope, answered: list[tuple[_Sending, Outcome]], picked: list[Pair],
           lanes: Lanes, tally: Tally) -> list[_Sending]:
-    """Two write transactions per turn of the loop: record what the providers answered, then
-    begin the pairs picked for the freed slots, judged on facts that include those answers.
+    """Two write transactions per turn of the loop (one on SQLite, below): record what the
+    providers answered, then begin the pairs picked for the freed slots, judged on facts that
+    include those answers.
     Kept apart so each takes its row locks in the same order as a manual send's begin and
     finish (on PostgreSQL one transaction doing both deadlocked with a manual finish). On
     SQLite, whose writers hold the whole database (BEGIN IMMEDIATE) and take no row locks,

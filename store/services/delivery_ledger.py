@@ -187,7 +187,7 @@ def begin_deliveries(ctx: StoreContext, session: Session, requests: Sequence[Sen
                 if request.subject in taken:
                     raise Conflict(f"a delivery to {request.provider} is already starting")
                 # A retry worker run's send is a retry; a follow-up run's (fup-…, also in
-                # worker_run_id) is a level's first send to that provider.
+                # sent_by_run_id) is a level's first send to that provider.
                 _check_still_due(session, request, pair, retrying=request.sent_by_run_id
                                  is not None and kind_of(request.sent_by_run_id)
                                  != "follow_up_run")

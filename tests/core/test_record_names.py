@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cavra_tui.cli_output import worker_json
 from store.models import Delivery, ExecutionRecord, FailoverClaim, Record
 from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
@@ -53,12 +54,13 @@ def retried(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP, clo
     acknowledge(runtime.ctx, plan.plan_id, "ops-webhook", "accepted")
     clock.advance(minutes=16)
     http_server.answer(200)
-    assert run_retry_worker(runtime.ctx, runtime.registry, live=True).executions
-    return runtime
+    result = run_retry_worker(runtime.ctx, runtime.registry, live=True)
+    assert result.executions
+    return runtime, result
 
 
 def test_a_stored_delivery_and_execution_read_and_print_as_before(retried: Any) -> None:
-    ctx = retried.ctx
+    ctx = retried[0].ctx
     [delivery] = [d for d in list_deliveries(ctx, kind="escalation").items if d.sent_by_run_id]
     dumped = delivery.model_dump(mode="json")
     assert dumped["worker_run_id"] == delivery.sent_by_run_id
@@ -68,3 +70,15 @@ def test_a_stored_delivery_and_execution_read_and_print_as_before(retried: Any) 
                    if e.delivery_id == delivery.delivery_id]
     assert execution.worker_run_id == delivery.sent_by_run_id
     assert execution.model_dump(mode="json")["run_id"] == execution.worker_run_id
+
+
+def test_a_worker_runs_json_names_the_fields_the_spec_lists(retried: Any) -> None:
+    """SPEC §10: each execution of a worker run's `--json` has `execution_id`, `status`,
+    `reason`, `provider`, `plan_id`, `retry_plan_id`, `run_id`, `delivery_id`."""
+    _, result = retried
+    printed = worker_json(result)
+    [execution] = printed["executions"]
+    spec = {"execution_id", "status", "reason", "provider", "plan_id", "retry_plan_id",
+            "run_id", "delivery_id"}
+    assert spec <= set(execution), spec - set(execution)
+    assert execution["run_id"] == printed["run_id"] == result.run.run_id
