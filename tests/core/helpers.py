@@ -12,6 +12,7 @@ import pytest
 
 from cavra_tui.cli import main
 from store.models import RecoveryItem
+from store.services.recovery import import_recovery_items
 
 # An executive webhook on the same loopback URL as WEBHOOK_CONFIG's provider.
 EXEC_HOOK = """
@@ -68,3 +69,14 @@ def table_dump(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
                 for t in tables}
     finally:
         conn.close()
+
+
+def hooked_runtime(make_runtime: Any, write_config: Any, hook_url: str, clock: Any,
+                   monkeypatch: pytest.MonkeyPatch,
+                   config: str = WEBHOOK_CONFIG + EXEC_HOOK) -> Any:
+    """A runtime whose webhook providers post to ``hook_url``, with one open recovery item."""
+    monkeypatch.setenv("CAVRA_TEST_HOOK_URL", hook_url)
+    monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
+    runtime = make_runtime(write_config(config))
+    import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 300)])
+    return runtime

@@ -15,9 +15,8 @@ from cavra_tui.cli import main
 from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.health import HealthAlert, read_health
-from store.services.recovery import import_recovery_items
 from store.services.reports import create_schedule_run
-from tests.core.helpers import EXEC_HOOK, WEBHOOK_CONFIG, item
+from tests.core.helpers import EXEC_HOOK, WEBHOOK_CONFIG, hooked_runtime
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation, deliver_report
 from workflows.worker import run_retry_worker
@@ -30,10 +29,7 @@ def _alerts(runtime: Any) -> dict[str, HealthAlert]:
 @pytest.fixture
 def runtime(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP, clock: Any,
             monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
-    monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
-    runtime = make_runtime(write_config(WEBHOOK_CONFIG + EXEC_HOOK))
-    import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 300)])
+    runtime = hooked_runtime(make_runtime, write_config, http_server.url(), clock, monkeypatch)
     return runtime
 
 

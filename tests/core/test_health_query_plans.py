@@ -14,8 +14,7 @@ from sqlalchemy import event
 
 from store.services.escalation import build_plan
 from store.services.health import read_health
-from store.services.recovery import import_recovery_items
-from tests.core.helpers import EXEC_HOOK, WEBHOOK_CONFIG, item
+from tests.core.helpers import hooked_runtime
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation
 
@@ -23,10 +22,7 @@ from workflows.delivery import deliver_escalation
 @pytest.fixture
 def runtime(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP, clock: Any,
             monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
-    monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
-    runtime = make_runtime(write_config(WEBHOOK_CONFIG + EXEC_HOOK))
-    import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 300)])
+    runtime = hooked_runtime(make_runtime, write_config, http_server.url(), clock, monkeypatch)
     http_server.answer(500)
     deliver_escalation(runtime.ctx, runtime.registry, build_plan(runtime.ctx).plan_id)
     return runtime

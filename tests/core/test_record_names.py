@@ -15,9 +15,8 @@ from store.services.acknowledgements import acknowledge
 from store.services.escalation import build_plan
 from store.services.follow_up import FollowUpClaim
 from store.services.listing import list_deliveries, list_executions
-from store.services.recovery import import_recovery_items
 from store.tables import Base
-from tests.core.helpers import WEBHOOK_CONFIG, item
+from tests.core.helpers import WEBHOOK_CONFIG, hooked_runtime
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation
 from workflows.worker import run_retry_worker
@@ -44,10 +43,8 @@ def test_each_record_dumps_under_its_tables_column_names(
 def retried(make_runtime: Any, write_config: Any, http_server: LoopbackHTTP, clock: Any,
             monkeypatch: pytest.MonkeyPatch) -> Any:
     """A pair that failed, was accepted, and was delivered by a live worker run."""
-    monkeypatch.setenv("CAVRA_TEST_HOOK_URL", http_server.url())
-    monkeypatch.setenv("CAVRA_TEST_HOOK_SECRET", "s")
-    runtime = make_runtime(write_config(WEBHOOK_CONFIG))
-    import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 300)])
+    runtime = hooked_runtime(make_runtime, write_config, http_server.url(), clock, monkeypatch,
+                             WEBHOOK_CONFIG)
     plan = build_plan(runtime.ctx)
     http_server.answer(500)
     deliver_escalation(runtime.ctx, runtime.registry, plan.plan_id)
