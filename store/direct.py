@@ -257,15 +257,10 @@ class Direct:
         connection, dbapi = _connection(session)
         prepared = self._prepare(connection, params)
         sql, bound = prepared.bind(params)
-        cursor = dbapi.cursor()
-        try:
+        with _cursor(dbapi, prepared, sql, bound) as cursor:
             cursor.execute(sql, bound)
             fetched = cursor.fetchall()
             description = cursor.description
-        except prepared.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(error, sql, bound, prepared.dialect) from error
-        finally:
-            cursor.close()
         return _made(prepared, fetched, description)
 
     def rows_each(self, session: Session, params: Sequence[Params]) -> list[list[Any]]:
@@ -280,18 +275,13 @@ class Direct:
         if prepared.expanding:
             raise ValueError("expanding parameters cannot run many at once")
         bound = [prepared.bind(p)[1] for p in params]
-        cursor = dbapi.cursor()
         results: list[tuple[list[Any], Any]] = []
-        try:
+        with _cursor(dbapi, prepared, prepared.sql, bound) as cursor:
             cursor.executemany(prepared.sql, bound, returning=True)
             while True:
                 results.append((cursor.fetchall(), cursor.description))
                 if not cursor.nextset():
                     break
-        except prepared.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(error, prepared.sql, bound, prepared.dialect) from error
-        finally:
-            cursor.close()
         return [_made(prepared, fetched, description) for fetched, description in results]
 
     def first(self, session: Session, params: Params | None = None) -> Any | None:
@@ -303,14 +293,9 @@ class Direct:
         connection, dbapi = _connection(session)
         prepared = self._prepare(connection, params)
         sql, bound = prepared.bind(params)
-        cursor = dbapi.cursor()
-        try:
+        with _cursor(dbapi, prepared, sql, bound) as cursor:
             cursor.execute(sql, bound)
             return int(cursor.rowcount)
-        except prepared.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(error, sql, bound, prepared.dialect) from error
-        finally:
-            cursor.close()
 
     def execute_many(self, session: Session, params: Sequence[Params]) -> None:
         """Run once per parameter set, in one driver call (no expanding parameters). On
@@ -331,13 +316,8 @@ class Direct:
         if prepared.expanding:
             raise ValueError("expanding parameters cannot run many at once")
         bound = [prepared.bind(p)[1] for p in params]
-        cursor = dbapi.cursor()
-        try:
+        with _cursor(dbapi, prepared, prepared.sql, bound) as cursor:
             cursor.executemany(prepared.sql, bound)
-        except prepared.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(error, prepared.sql, bound, prepared.dialect) from error
-        finally:
-            cursor.close()
 
     def _insert_rows(self, params: Sequence[Params]) -> Direct:
         """This INSERT for ``len(params)`` rows of the keys they give, built once per shape."""
@@ -369,6 +349,18 @@ def pipelined(session: Session) -> Iterator[None]:
             yield
     except connection.dialect.loaded_dbapi.Error as error:
         raise _wrapped(error, "(pipelined statements)", None, connection.dialect) from error
+
+
+@contextmanager
+def _cursor(dbapi: Any, prepared: _Prepared, sql: str, bound: Any) -> Iterator[Any]:
+    """A driver cursor, closed after; the driver's errors raised as SQLAlchemy's."""
+    cursor = dbapi.cursor()
+    try:
+        yield cursor
+    except prepared.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(error, sql, bound, prepared.dialect) from error
+    finally:
+        cursor.close()
 
 
 def _wrapped(error: Exception, sql: str, params: Any, dialect: Dialect) -> exc.StatementError:

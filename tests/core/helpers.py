@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,36 @@ def hooked_runtime(make_runtime: Any, write_config: Any, hook_url: str, clock: A
     runtime = make_runtime(write_config(config))
     import_recovery_items(runtime.ctx, [item("rec-1", clock.now, 300)])
     return runtime
+
+
+def race_follow_ups(monkeypatch: pytest.MonkeyPatch, module: Any, meet_before: str,
+                    runtimes: tuple[Any, Any]) -> list[Any]:
+    """Two live follow-up runs at once, one per runtime, held at a barrier just before
+    ``module.meet_before`` so both have decided before either claims. Their results; any
+    error either raised fails the test."""
+    from workflows.follow_up import run_follow_up
+
+    barrier = threading.Barrier(2, timeout=20)
+    original = getattr(module, meet_before)
+
+    def meet(*args: Any, **kwargs: Any) -> Any:
+        barrier.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, meet_before, meet)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def race(runtime: Any) -> None:
+        try:
+            results.append(run_follow_up(runtime.ctx, runtime.registry, live=True))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=(r,)) for r in runtimes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    return results

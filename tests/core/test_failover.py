@@ -8,7 +8,6 @@ vouches for it; a bad failover name is a one-line config error."""
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from store.services.quiet_windows import add_quiet_window, remove_quiet_window
 from store.services.recovery import import_recovery_items
 from store.services.retry import build_retry_plan
 from store.tables import AuditEventRow, DeliveryRow, FailoverClaimRow
-from tests.core.helpers import item
+from tests.core.helpers import item, race_follow_ups
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation
 from workflows.follow_up import run_follow_up
@@ -176,30 +175,8 @@ def test_two_racing_live_runs_fail_over_once(
     plan_id, _ = failed_plan(first, http_server, 404)
     # Both decide the pair is suppressed before either claims it (PostgreSQL: inside the
     # claim's transaction, so both are open at once; SQLite serialises writers).
-    barrier = threading.Barrier(2, timeout=20)
     name = "claim_failover" if db_backend == "postgresql" else "_fail_over"
-    original = getattr(failover_workflow, name)
-
-    def meet(*args: Any, **kwargs: Any) -> Any:
-        barrier.wait()
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(failover_workflow, name, meet)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def race(runtime: Any) -> None:
-        try:
-            results.append(run_follow_up(runtime.ctx, runtime.registry, live=True))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=race, args=(r,)) for r in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    results = race_follow_ups(monkeypatch, failover_workflow, name, (first, second))
     assert sorted(run.failovers[0]["status"] for run in results) == [
         "claimed_elsewhere", "failed_over"]
     assert paths(http_server) == ["/ops", "/backup"]  # exactly one failover request

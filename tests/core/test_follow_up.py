@@ -7,7 +7,6 @@ flat form never escalate; the run is evidence the audit chain vouches for."""
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from store.services.follow_up import list_plans_with_levels, plan_claims
 from store.services.records import read_record
 from store.services.recovery import import_recovery_items
 from store.tables import AuditEventRow, DeliveryRow, FollowUpClaimRow, FollowUpRunRow
-from tests.core.helpers import item
+from tests.core.helpers import item, race_follow_ups
 from tests.loopback import LoopbackHTTP
 from workflows.delivery import deliver_escalation
 from workflows.follow_up import run_follow_up
@@ -228,30 +227,8 @@ def test_two_racing_live_runs_send_level_2_once(
     # Both runs have decided the plan is due before either claims it: on SQLite (writers
     # serialised) they meet before the claim's transaction, on PostgreSQL inside it, just
     # before the claim, so both transactions are open at once.
-    barrier = threading.Barrier(2, timeout=20)
     name = "claim_level" if db_backend == "postgresql" else "_escalate"
-    original = getattr(follow_up_workflow, name)
-
-    def meet(*args: Any, **kwargs: Any) -> Any:
-        barrier.wait()
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(follow_up_workflow, name, meet)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def race(runtime: Any) -> None:
-        try:
-            results.append(run_follow_up(runtime.ctx, runtime.registry, live=True))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=race, args=(r,)) for r in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    results = race_follow_ups(monkeypatch, follow_up_workflow, name, (first, second))
     statuses = sorted(run.escalations[0]["status"] for run in results)
     assert statuses == ["claimed_elsewhere", "escalated"]
     assert paths(http_server) == ["/ops", *LEVEL_2]  # exactly one request each
